@@ -1,0 +1,52 @@
+"""The one renderer: progress lines, tables and errors on the terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.table import Table
+
+# Without a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False, width=_WIDTH)
+
+
+def info(message: str) -> None:
+    out.print(f"[bold cyan]»[/] {message}")
+
+
+def detail(message: str) -> None:
+    out.print(f"  [dim]{message}[/]")
+
+
+def error(message: str) -> None:
+    first, _, rest = message.partition("\n")
+    err.print(f"[bold red]error:[/] {first}", markup=True, soft_wrap=True)
+    if rest:
+        err.print(rest, style="dim", markup=False, soft_wrap=True)
+
+
+@contextmanager
+def step(message: str):
+    """Prints what is about to happen, then how long it took."""
+    info(message)
+    started = time.monotonic()
+    yield
+    detail(f"done in {time.monotonic() - started:.1f}s")
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(v) for v in r])
+    out.print(t)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,33 @@
+"""One exception tree for the release tooling, caught once at the task layer.
+
+Every error carries a one-line message meant for the user; adapters translate SDK and
+subprocess failures into these so that no traceback reaches the terminal.
+"""
+
+
+class ReleaseError(Exception):
+    """Base of every expected failure. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class CommandError(ReleaseError):
+    """An external command (docker, pants, git, ...) failed."""
+
+
+class EngineError(ReleaseError):
+    """The Docker engine is missing or cannot be started."""
+
+
+class ConfigError(ReleaseError):
+    """A project or environment file is missing or invalid."""
+
+
+class HealthError(ReleaseError):
+    """A service did not become healthy in time."""
+
+
+class UsageError(ReleaseError):
+    """The user asked for something that does not exist (service, environment, ...)."""
+
+    exit_code = 2

@@ -1,0 +1,47 @@
+"""Builds the service and proxy images with Pants and names them.
+
+Tags carry the commit: `sha-<12 hex>` for a clean tree, `sha-<12 hex>-dirty` when
+tracked files differ from HEAD (so a local edit never masquerades as a commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from release import console
+from release.adapters import git, pants
+from release.base_image import ensure_base_image
+from release.project import Service, image_ref
+
+PROXY = "proxy"
+PROXY_TARGET = "gitops/proxy:image"
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    git_sha: str
+    tag: str
+
+
+def build_info() -> BuildInfo:
+    sha = git.head_sha()
+    tag = f"sha-{sha[:12]}" + ("-dirty" if git.is_dirty() else "")
+    return BuildInfo(git_sha=sha, tag=tag)
+
+
+def build_images(services: list[Service], include_proxy: bool = True) -> dict[str, str]:
+    """Builds the images with Pants; returns {name: image reference}."""
+    base = ensure_base_image()
+    info = build_info()
+    targets = [s.image_target for s in services] + (
+        [PROXY_TARGET] if include_proxy else []
+    )
+    names = [s.name for s in services] + ([PROXY] if include_proxy else [])
+    with console.step(
+        f"building {len(targets)} images with Pants (tag {info.tag}, base {base})"
+    ):
+        pants.package(
+            targets,
+            {"BASE_IMAGE": base, "GIT_SHA": info.git_sha, "IMAGE_TAG": info.tag},
+        )
+    return {name: image_ref(name, info.tag) for name in names}

@@ -1,0 +1,82 @@
+"""Where things are in the repository, and the services it holds.
+
+A service is a folder under services/ with a Dockerfile; its image target is
+`services/<name>:image` and its image repository `ecotrack/<name>`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from release.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES_DIR = ROOT / "services"
+GITOPS_DIR = ROOT / "gitops"
+ENVIRONMENTS = ("local", "staging", "prod")
+DEFAULT_ENV = "local"
+IMAGE_NAMESPACE = "ecotrack"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+
+    @property
+    def directory(self) -> Path:
+        return SERVICES_DIR / self.name
+
+    @property
+    def image_target(self) -> str:
+        return f"services/{self.name}:image"
+
+    @property
+    def repository(self) -> str:
+        return image_repository(self.name)
+
+
+def image_repository(name: str) -> str:
+    """The one place image repositories are named (matches pants.toml's default)."""
+    return f"{IMAGE_NAMESPACE}/{name}"
+
+
+def image_ref(name: str, tag: str) -> str:
+    return f"{image_repository(name)}:{tag}"
+
+
+def services(root: Path = ROOT) -> list[Service]:
+    base = root / "services"
+    return [
+        Service(p.name)
+        for p in sorted(base.iterdir())
+        if p.is_dir() and (p / "Dockerfile").is_file()
+    ]
+
+
+def select_services(names: list[str] | None, root: Path = ROOT) -> list[Service]:
+    """The named services (all when none are named); unknown names are an error."""
+    known = {s.name: s for s in services(root)}
+    if not names:
+        return list(known.values())
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise UsageError(
+            f"unknown service {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    return [known[n] for n in sorted(set(names))]
+
+
+def check_env(env: str) -> str:
+    if env not in ENVIRONMENTS:
+        raise UsageError(
+            f"unknown environment '{env}' (known: {', '.join(ENVIRONMENTS)})"
+        )
+    return env
+
+
+def state_dir() -> Path:
+    """Host-side state kept outside the repository (secrets, locks, logs)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ecotrack"

@@ -1,0 +1,45 @@
+import pytest
+
+from release import project
+from release.errors import UsageError
+
+
+@pytest.fixture
+def repo(tmp_path):
+    for name in ("waste", "auth"):
+        (tmp_path / "services" / name).mkdir(parents=True)
+        (tmp_path / "services" / name / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / "services" / "notes").mkdir()
+    return tmp_path
+
+
+def test_services_are_the_folders_with_a_dockerfile(repo):
+    assert [s.name for s in project.services(repo)] == ["auth", "waste"]
+
+
+def test_select_unknown_service_names_the_known_ones(repo):
+    with pytest.raises(
+        UsageError, match=r"unknown service nope \(known: auth, waste\)"
+    ):
+        project.select_services(["nope"], repo)
+
+
+def test_select_none_means_all_and_names_are_deduplicated(repo):
+    assert len(project.select_services(None, repo)) == 2
+    names = [s.name for s in project.select_services(["waste", "waste"], repo)]
+    assert names == ["waste"]
+
+
+@pytest.mark.parametrize(
+    "service, target, repository",
+    [pytest.param("waste", "services/waste:image", "ecotrack/waste", id="waste")],
+)
+def test_one_place_names_targets_and_repositories(service, target, repository):
+    s = project.Service(service)
+    assert (s.image_target, s.repository) == (target, repository)
+    assert project.image_ref(service, "sha-1") == f"{repository}:sha-1"
+
+
+def test_unknown_environment():
+    with pytest.raises(UsageError, match="unknown environment 'moon'"):
+        project.check_env("moon")

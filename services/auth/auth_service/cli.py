@@ -1,0 +1,13 @@
+"""Container entry point (``auth_service.cli:main``)."""
+
+from auth_service.main import create_app
+from common.runner import load_settings_or_exit, serve
+
+
+def main() -> None:
+    settings = load_settings_or_exit("auth", require_jwt_secret=True)
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

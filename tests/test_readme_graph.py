@@ -1,0 +1,32 @@
+"""The README's dependency graph is generated: it must match what Pants infers today."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build-support"))
+
+from release import depgraph  # noqa: E402
+
+
+def test_readme_graph_matches_pants():
+    readme = depgraph.README.read_text()
+    assert depgraph.current_block(readme) == depgraph.render(
+        depgraph.query_pants()
+    ), "README.md's dependency graph is stale: run ./inv graph --write"
+
+
+def test_graph_shows_the_real_shared_code_boundaries():
+    graph = depgraph.query_pants()
+    users_of = {
+        m: sorted(s for s, mods in graph.items() if m in mods)
+        for m in ("core.categories", "core.geo", "common.http")
+    }
+    assert users_of["core.categories"] == ["recycling", "waste"]
+    assert users_of["core.geo"] == ["locations"]
+    assert users_of["common.http"] == [
+        "auth",
+        "locations",
+        "recycling",
+        "users",
+        "waste",
+    ]
