@@ -88,3 +88,313 @@ def test(c, unit_only=False, e2e_only=False, pytest_args=""):
         checks.unit()
     if not unit_only:
         checks.end_to_end(pytest_args.split())
+
+
+@task(
+    help={
+        "since": "git ref to compare with: changes since its merge-base with HEAD",
+        "committed_only": "ignore uncommitted and untracked files",
+        "json": "print the GitHub Actions matrix (include, deploy_only, test_only)",
+        "explain": "print why each service is affected, and why other files are not",
+    }
+)
+@handles_errors
+def affected(c, since, committed_only=False, json=False, explain=False):
+    """Print the services a change affects, from the Pants dependency graph.
+
+    Rules and output formats: README.md, "Affected services". Exit 0 even when none.
+    """
+    from release import affected_cmd
+
+    affected_cmd.render(
+        affected_cmd.report(since, committed_only=committed_only),
+        as_json=json,
+        explain=explain,
+    )
+
+
+@task(
+    iterable=["service"],
+    help={
+        "since": "publish the services affected since this git ref",
+        "service": "publish this service (repeatable); default: the services changed "
+        "since the commit the environment's manifest records for them",
+        "registry": "local (default: docker-registry on 127.0.0.1:5000) or ecr",
+        "env": "manifest to record in: local (default, not committed), staging, prod",
+        "json": "print the result as JSON (progress goes to stderr)",
+    },
+)
+@handles_errors
+def publish(c, since="", service=None, registry="local", env="local", json=False):
+    """Build changed services with Pants, push them, record their digests.
+
+    Tags are immutable (<branch>-<short sha>); the digest is read back from the
+    registry and written to gitops/versions/<env>.json, committed as its own commit
+    (local: written, not committed). Unchanged services are neither built nor pushed.
+    """
+    from release import publish as publishing
+
+    request = publishing.PublishRequest(
+        env=env, registry=registry, services=tuple(service or ()), since=since or None
+    )
+    publishing.render(
+        publishing.publish(request, progress_to_stderr=json), as_json=json
+    )
+
+
+@task(
+    iterable=["service"],
+    help={
+        "from_": "environment whose digests to copy (default: staging)",
+        "to": "environment to record them in (default: prod)",
+        "service": "promote only this service (repeatable; default: all)",
+    },
+)
+@handles_errors
+def promote(c, from_="staging", to="prod", service=None):
+    """Copy the exact image digests of one environment into another's manifest.
+
+    Re-tags each image <to>-<tag> inside the registry (ECR: batch_get_image +
+    put_image; local: registry HTTP API) - no pull, push or rebuild - then commits.
+    """
+    from release import promote as promotion
+
+    promotion.render(promotion.promote(from_, to, tuple(service or ())))
+
+
+@task(
+    help={
+        "env": "only this environment (default: staging and prod)",
+        "service": "only this service",
+        "json": "print the events as JSON",
+    }
+)
+@handles_errors
+def history(c, env="", service="", json=False):
+    """Show who deployed what, when: git log of the manifests, newest first."""
+    from release import history_cmd
+
+    history_cmd.render(history_cmd.report(env, service), as_json=json)
+
+
+@task(
+    help={
+        "env": "environment (staging or prod: the ones kept in git)",
+        "service": "the service to roll back",
+        "to": "the earlier version to restore",
+        "steps": "how many releases back (default: 1)",
+        "no_deploy": "only write the manifest commit; do not deploy it",
+        "host": "Docker host to deploy to (default: DOCKER_HOST or local)",
+    }
+)
+@handles_errors
+def rollback(c, env, service, to="", steps=0, no_deploy=False, host=""):
+    """Restore a service's earlier manifest entry as a new commit, then deploy it.
+
+    Other services are untouched and no history is rewritten. The deploy is the usual
+    health-gated rolling update of that one service (--no-deploy stops after the
+    commit).
+    """
+    from invoke import Exit
+
+    from release import deploy_cmd
+    from release import rollback as rolling_back
+
+    rolling_back.render(
+        rolling_back.rollback(env, service, to_version=to or None, steps=int(steps))
+    )
+    if no_deploy:
+        return
+    code = deploy_cmd.deploy(
+        env, [service], False, host, False, False, 120.0, "", "", 0
+    )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["service"],
+    help={
+        "env": "environment whose manifest to deploy (default: local)",
+        "service": "deploy only this service (repeatable; waste includes waste-worker)",
+        "dry_run": "print the plan only: exit 2 when there are changes, 0 in sync",
+        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
+        "json": "print the result as JSON on stdout (progress goes to stderr)",
+        "parallel": "roll services side by side (each API still before its worker)",
+        "health_timeout": "seconds new containers get to turn healthy (default: 120)",
+        "project": "Compose project name (default: ecotrack-<env>)",
+        "manifest": "manifest file (default: gitops/versions/<env>.json)",
+        "port": "proxy port when the proxy is (re)created (default: as it runs)",
+        "canary": "canary first: start this many new replicas of the one --service "
+        "beside the old, watch them, then promote or abort (exit 1)",
+        "canary_window": "seconds to watch the canary (default: 60)",
+        "max_error_rate": "canary aborts above this share of failed requests "
+        "(default: 0.01)",
+    },
+)
+@handles_errors
+def deploy(
+    c,
+    env="local",
+    service=None,
+    dry_run=False,
+    host="",
+    json=False,
+    parallel=False,
+    health_timeout=120.0,
+    project="",
+    manifest="",
+    port=0,
+    canary=0,
+    canary_window=60.0,
+    max_error_rate=0.01,
+):
+    """Make the Docker host run the manifest: plan, then a health-gated rolling update.
+
+    Per HTTP service: new replicas beside the old, wait until healthy, switch the
+    proxy, drain, stop and remove the old by ID; the worker restarts stop-first. A
+    failed health gate removes the new containers and exits 1. Exit 4: locked.
+    """
+    from invoke import Exit
+
+    from release import deploy_cmd
+
+    if int(canary):
+        from release import canary as canaries
+
+        code = canaries.command(
+            env,
+            list(service or ()),
+            int(canary),
+            float(canary_window),
+            float(max_error_rate),
+            host=host,
+            as_json=json,
+            health_timeout=float(health_timeout),
+            project=project,
+            manifest=manifest,
+            port=int(port),
+        )
+        if code:
+            raise Exit(code=code)
+        return
+    code = deploy_cmd.deploy(
+        env,
+        list(service or ()),
+        dry_run,
+        host,
+        json,
+        parallel,
+        float(health_timeout),
+        project,
+        manifest,
+        int(port),
+    )
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    positional=["action"],
+    help={
+        "action": "status (who holds it, since when, for which version) or release",
+        "env": "environment (default: local)",
+        "project": "Compose project name (default: ecotrack-<env>)",
+        "host": "Docker host (default: DOCKER_HOST or local)",
+    },
+)
+@handles_errors
+def lock(c, action, env="local", project="", host=""):
+    """Show or release the deploy lock kept on the Docker host."""
+    from release import deploy_cmd
+
+    deploy_cmd.lock_command(action, env, project, host)
+
+
+@task(
+    help={
+        "env": "environment whose manifest to compare with the host (default: local)",
+        "json": "print the findings as JSON",
+        "project": "Compose project name (default: ecotrack-<env>)",
+        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
+        "manifest": "manifest file (default: gitops/versions/<env>.json)",
+    }
+)
+@handles_errors
+def drift(c, env="local", json=False, project="", host="", manifest=""):
+    """Compare the manifest (desired) with the Docker host (live): exit 0 in sync,
+    1 drifted.
+
+    Finds wrong image digests, missing or extra replicas, containers outside the
+    Compose project, changed Compose config, flags or env file, stopped or unhealthy
+    containers.
+    """
+    from invoke import Exit
+
+    from release import drift_cmd
+
+    code = drift_cmd.run(env, json, project, host, manifest)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "env": "environment whose manifest the agent keeps deployed (default: local)",
+        "repo": "the GitOps repository to watch: a path or a git URL",
+        "branch": "branch to follow (default: main)",
+        "interval": "seconds between two looks at the branch and the host "
+        "(default: 30)",
+        "self_heal": "also repair drift (stopped, missing, changed containers)",
+        "listen": "HOST:PORT of /status, /metrics and the dashboard "
+        "(default: 127.0.0.1:8790; '' for none)",
+        "once": "one pass, then exit (1 if it failed)",
+        "project": "Compose project name (default: ecotrack-<env>)",
+        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
+        "health_timeout": "seconds new containers get to turn healthy (default: 120)",
+        "state_dir": "where the agent keeps its clone and state "
+        "(default: ~/.local/state/ecotrack/agent/<project>)",
+    }
+)
+@handles_errors
+def agent(
+    c,
+    repo,
+    env="local",
+    branch="main",
+    interval=30.0,
+    self_heal=False,
+    listen="127.0.0.1:8790",
+    once=False,
+    project="",
+    host="",
+    health_timeout=120.0,
+    state_dir="",
+):
+    """Pull-based GitOps: watch a branch and keep the host running its manifest.
+
+    Deploys a new commit's changed services with the rollout engine, once per commit
+    (a failed one waits for a new commit or a manual deploy); --self-heal repairs
+    drift. Logs JSON lines; serves /status, /metrics and a dashboard.
+    """
+    from invoke import Exit
+
+    from release import agent as reconcile
+
+    code = reconcile.run(
+        reconcile.AgentConfig(
+            env=env,
+            repo=repo,
+            branch=branch,
+            interval=float(interval),
+            self_heal=self_heal,
+            listen=listen,
+            once=once,
+            project=project,
+            host=host,
+            health_timeout=float(health_timeout),
+            home=Path(state_dir) if state_dir else None,
+        )
+    )
+    if code:
+        raise Exit(code=code)

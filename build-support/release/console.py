@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Without a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
@@ -23,9 +24,21 @@ def detail(message: str) -> None:
     out.print(f"  [dim]{message}[/]")
 
 
+def data(text: str) -> None:
+    """Machine-readable output (names, JSON) on stdout, exactly as given."""
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """Progress that must not mix with data on stdout."""
+    err.print(message, style="dim", markup=False, soft_wrap=True)
+
+
 def error(message: str) -> None:
     first, _, rest = message.partition("\n")
-    err.print(f"[bold red]error:[/] {first}", markup=True, soft_wrap=True)
+    # The message is text, not markup: "[a-z]" in a schema pattern must survive.
+    err.print(f"[bold red]error:[/] {escape(first)}", markup=True, soft_wrap=True)
     if rest:
         err.print(rest, style="dim", markup=False, soft_wrap=True)
 
@@ -50,3 +63,18 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+@contextmanager
+def humans_on_stderr(enabled: bool = True):
+    """While a command prints data (--json) on stdout, everything said to humans
+    (info, detail, step, tables) goes to stderr."""
+    global out
+    if not enabled:
+        yield
+        return
+    saved, out = out, err
+    try:
+        yield
+    finally:
+        out = saved

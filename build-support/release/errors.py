@@ -31,3 +31,17 @@ class UsageError(ReleaseError):
     """The user asked for something that does not exist (service, environment, ...)."""
 
     exit_code = 2
+
+
+class GitError(ReleaseError):
+    """Git cannot answer: history missing from a shallow clone, no merge-base, ..."""
+
+
+class UnknownRefError(GitError):
+    """A ref (branch, tag, commit) that this clone does not have."""
+
+    exit_code = 2
+
+
+class GraphError(ReleaseError):
+    """Pants could not compute the dependency graph."""

@@ -29,10 +29,18 @@ def build_info() -> BuildInfo:
     return BuildInfo(git_sha=sha, tag=tag)
 
 
-def build_images(services: list[Service], include_proxy: bool = True) -> dict[str, str]:
-    """Builds the images with Pants; returns {name: image reference}."""
+def build_images(
+    services: list[Service],
+    include_proxy: bool = True,
+    info: BuildInfo | None = None,
+    quiet: bool = False,
+) -> dict[str, str]:
+    """Builds the images with Pants; returns {name: image reference}.
+
+    `info` sets the commit and tag (default: HEAD, `sha-<12 hex>`); `quiet` keeps
+    Pants' output off the terminal (shown only if the build fails)."""
     base = ensure_base_image()
-    info = build_info()
+    info = info or build_info()
     targets = [s.image_target for s in services] + (
         [PROXY_TARGET] if include_proxy else []
     )
@@ -43,5 +51,6 @@ def build_images(services: list[Service], include_proxy: bool = True) -> dict[st
         pants.package(
             targets,
             {"BASE_IMAGE": base, "GIT_SHA": info.git_sha, "IMAGE_TAG": info.tag},
+            capture=quiet,
         )
     return {name: image_ref(name, info.tag) for name in names}

@@ -9,14 +9,13 @@ release is a one-entry diff. Writing is atomic (temp file + rename).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import jsonschema
 
+from release import atomic
 from release.errors import ReleaseError
 from release.project import GITOPS_DIR
 
@@ -158,14 +157,4 @@ def load(path: Path, env: str | None = None) -> Manifest:
 
 def write_atomic(path: Path, manifest: Manifest) -> None:
     text = dumps(manifest)  # validates before anything touches the disk
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic.write_atomic(path, text)

@@ -107,3 +107,11 @@ def test_image_refs_parse_and_build_in_one_place():
     assert m.parse_image(f"ecotrack/waste:t@{DIGEST}").registry == ""
     with pytest.raises(m.ManifestError, match="not of the form"):
         m.parse_image("ecotrack/waste:latest")
+
+
+def test_committed_manifests_validate_and_are_formatted_as_written():
+    paths = sorted(m.VERSIONS_DIR.glob("*.json"))
+    assert {"staging", "prod"} <= {p.stem for p in paths}
+    for path in paths:
+        manifest = m.load(path, path.stem)  # validates against the schema
+        assert m.dumps(manifest) == path.read_text()

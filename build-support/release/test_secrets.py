@@ -20,3 +20,15 @@ def test_missing_keys_are_added_without_touching_others(tmp_path, monkeypatch):
     path.write_text("DB_PASSWORD=keep\n")
     text = secrets.ensure_secrets("proj").read_text()
     assert "DB_PASSWORD=keep" in text and "JWT_SECRET=" in text
+
+
+def test_rotation_changes_only_the_rotated_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = secrets.ensure_secrets("proj")
+    with path.open("a") as f:
+        f.write("DB_PASSWORD=keep\n")
+    before = secrets.read_env_file(path)
+    after = secrets.read_env_file(secrets.rotate("proj"))
+    assert after["JWT_SECRET"] != before["JWT_SECRET"]
+    assert after["DB_PASSWORD"] == "keep"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -53,10 +53,12 @@ class Compose:
     env: str
     variables: Mapping[str, str]
     binary: str = "docker-compose"
+    # Layered after the environment's files (the deploy's generated override).
+    extra_files: tuple[Path, ...] = ()
 
     def command(self, *args: str) -> list[str]:
         cmd = [self.binary, "-p", self.project]
-        for f in compose_files(self.env):
+        for f in [*compose_files(self.env), *self.extra_files]:
             cmd += ["-f", str(f)]
         return cmd + list(args)
 

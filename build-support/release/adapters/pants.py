@@ -16,7 +16,13 @@ def pants(
     return proc.run([PANTS, *args], cwd=ROOT, env=env, capture=capture)
 
 
-def package(targets: Sequence[str], build_args: Mapping[str, str]) -> None:
+def package(
+    targets: Sequence[str], build_args: Mapping[str, str], capture: bool = False
+) -> None:
     """Builds the targets; docker_image targets get BASE_IMAGE, GIT_SHA and IMAGE_TAG
     from the environment (pants.toml's [docker].build_args lists them)."""
-    pants(["package", *targets], env={**build_args, "DOCKER_BUILDKIT": "0"})
+    pants(
+        ["package", *targets],
+        env={**build_args, "DOCKER_BUILDKIT": "0"},
+        capture=capture,
+    )

@@ -1,0 +1,323 @@
+"""Benchmark of `./inv affected` (not a test): is it exact, and what does it cost?
+
+1. Accuracy: every change of tests/affected_cases.py (each one commit on a scratch
+   branch of a temporary copy of this repository) with its true set of affected
+   services, our set, the path-filter baseline's (`services/<x>/` → x, anything under
+   `shared/` → every service) and Pants' own `--changed-since=… --changed-dependents=
+   transitive list`, with precision and recall for each, then the totals.
+2. Cost at five services: `affected` cold (no pantsd, no graph cache) and warm (pantsd
+   up; graph cache off, then on), beside the raw Pants query measured the same way.
+3. Growth: generated monorepos of N services (each importing a few of 50 shared
+   modules), one line per size: our warm time beside the raw Pants query for the same
+   change, measured in the same run, and their ratio.
+
+Run: .venv/bin/python bench/affected.py [--sizes 50,100,200] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.affected_cases import ALL, CASES, Case  # noqa: E402
+from tests.scenario_repo import ScenarioRepo  # noqa: E402
+
+SHARED_PACKAGES, MODULES_PER_PACKAGE = 10, 5
+REPEAT = 3
+
+
+# -- the sets ------------------------------------------------------------------------
+
+
+def path_filter(paths: Iterable[str], services: Iterable[str]) -> set[str]:
+    """The baseline: a service's own folder, or anything under shared/ → everything."""
+    services = set(services)
+    out: set[str] = set()
+    for p in paths:
+        parts = p.split("/")
+        if parts[0] == "shared":
+            return services
+        if parts[0] == "services" and len(parts) > 2 and parts[1] in services:
+            out.add(parts[1])
+    return out
+
+
+def pants_changed(repo: ScenarioRepo, since: str) -> tuple[set[str], float]:
+    """Services whose image Pants' own changed-since query lists, and its time."""
+    started = time.perf_counter()
+    r = repo.run(
+        "./pants", f"--changed-since={since}", "--changed-dependents=transitive", "list"
+    )
+    seconds = time.perf_counter() - started
+    assert r.returncode == 0, r.stderr[-2000:]
+    images = {a for a in r.stdout.split() if a.startswith("services/")}
+    return {
+        a.split("/")[1].split(":")[0] for a in images if a.endswith(":image")
+    }, seconds
+
+
+def ours(repo: ScenarioRepo, since: str) -> tuple[set[str], float]:
+    started = time.perf_counter()
+    data = repo.affected_json(since=since)
+    seconds = time.perf_counter() - started
+    return {i["service"] for i in data["include"]}, seconds
+
+
+def score(got: set[str], true: set[str]) -> tuple[int, int, int]:
+    return len(got & true), len(got - true), len(true - got)
+
+
+def pr(tp: int, fp: int, fn: int) -> tuple[float, float]:
+    return (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
+
+
+def shown(s: set[str]) -> str:
+    return "ALL" if s == set(ALL) else (",".join(sorted(s)) or "-")
+
+
+# -- 1. accuracy -----------------------------------------------------------------------
+
+
+def check_out(repo: ScenarioRepo, case: Case) -> str:
+    since = "main"
+    if case.prepare:
+        since = f"prepare-{case.id}"
+        repo.branch(since)
+        case.prepare(repo)
+        repo.commit(f"prepare {case.id}")
+    repo.branch(f"case-{case.id}", since)
+    case.edit(repo)
+    repo.commit(case.id)
+    return since
+
+
+def accuracy(repo: ScenarioRepo) -> None:
+    print(
+        f"== 1. accuracy: {len(CASES)} changes, one commit each on a scratch branch =="
+    )
+    head = (
+        f"{'change':<24}{'rule':<5}{'true':<20}{'ours':<20}{'P':>5}{'R':>5}  "
+        f"{'path filter':<20}{'P':>5}{'R':>5}  "
+        f"{'pants changed-since':<20}{'P':>5}{'R':>5}"
+    )
+    print(head)
+    print("-" * len(head))
+    totals = {"ours": [0, 0, 0], "path": [0, 0, 0], "pants": [0, 0, 0]}
+    for case in CASES:
+        since = check_out(repo, case)
+        true = set(case.include)
+        mine, _ = ours(repo, since)
+        paths = repo.git("diff", "--name-only", f"{since}...HEAD").split()
+        base = path_filter(paths, ALL)
+        theirs, _ = pants_changed(repo, since)
+        row = f"{case.id:<24}{case.rule:<5}{shown(true):<20}"
+        for key, got in (("ours", mine), ("path", base), ("pants", theirs)):
+            s = score(got, true)
+            totals[key] = [a + b for a, b in zip(totals[key], s)]
+            p, r = pr(*s)
+            row += f"{shown(got):<20}{p:>5.2f}{r:>5.2f}  "
+        print(row.rstrip())
+    print("-" * len(head))
+    for key, label in (("ours", "ours"), ("path", "path filter"), ("pants", "pants")):
+        tp, fp, fn = totals[key]
+        p, r = pr(tp, fp, fn)
+        print(
+            f"totals {label:<12} precision {p:.2f}  recall {r:.2f}  "
+            f"(true positives {tp}, false positives {fp}, missed {fn})"
+        )
+    print()
+
+
+# -- 2. cost at five services ---------------------------------------------------------
+
+
+def timed(fn, repeat: int = REPEAT) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def cost_here(repo: ScenarioRepo) -> None:
+    print(
+        "== 2. cost at five services (change: shared/core/geo.py; "
+        f"median of {REPEAT} runs each) =="
+    )
+    repo.branch("cost")
+    repo.append("shared/core/geo.py")
+    repo.commit("cost")
+    no_cache = {**repo.env, "ECOTRACK_GRAPH_CACHE": "off"}
+    cached = dict(repo.env)
+
+    def run_ours(env) -> float:
+        repo.env = env
+        try:
+            return ours(repo, "main")[1]
+        finally:
+            repo.env = cached
+
+    colds: dict[str, list[float]] = {"ours": [], "raw": []}
+    for _ in range(REPEAT):  # alternating, so that both see the same machine load
+        repo.stop_pantsd()
+        colds["ours"].append(run_ours(no_cache))
+        repo.stop_pantsd()
+        colds["raw"].append(pants_changed(repo, "main")[1])
+    cold_ours, cold_raw = (statistics.median(colds[k]) for k in ("ours", "raw"))
+    warm_raw = timed(lambda: pants_changed(repo, "main")[1])
+    warm_ours = timed(lambda: run_ours(no_cache))
+    run_ours(cached)  # fills the cache
+    hit = timed(lambda: run_ours(cached))
+    print(f"{'':<34}{'affected':>10}{'raw pants':>11}{'ratio':>8}")
+    print(
+        f"{'cold (no pantsd, no graph cache)':<34}{cold_ours:>9.2f}s{cold_raw:>10.2f}s"
+        f"{cold_ours / cold_raw:>7.2f}x"
+    )
+    print(
+        f"{'warm pantsd, graph cache off':<34}{warm_ours:>9.2f}s{warm_raw:>10.2f}s"
+        f"{warm_ours / warm_raw:>7.2f}x"
+    )
+    print(
+        f"{'warm pantsd, graph cache hit':<34}{hit:>9.2f}s{warm_raw:>10.2f}s"
+        f"{hit / warm_raw:>7.2f}x"
+    )
+    print()
+
+
+# -- 3. growth -------------------------------------------------------------------------
+
+
+def generate(repo: ScenarioRepo, n: int) -> None:
+    """Replaces the services and shared code of a copy by n generated services."""
+    for d in ("services", "shared"):
+        shutil.rmtree(repo.path / d)
+    dockerfile = (ROOT / "services/waste/Dockerfile").read_text()
+    for k in range(SHARED_PACKAGES):
+        pkg = f"shared/lib{k}"
+        repo.write(f"{pkg}/BUILD", "python_sources()\n")
+        repo.write(f"{pkg}/__init__.py", "")
+        for j in range(MODULES_PER_PACKAGE):
+            dep = (
+                f"from lib{k}.mod{j - 1} import VALUE as BELOW\n"
+                if j
+                else "BELOW = 0\n"
+            )
+            repo.write(f"{pkg}/mod{j}.py", f"{dep}\nVALUE = BELOW + {j}\n")
+    modules = [
+        (k, j) for k in range(SHARED_PACKAGES) for j in range(MODULES_PER_PACKAGE)
+    ]
+    for i in range(n):
+        name = f"svc{i}"
+        picks = sorted(
+            {
+                modules[(i * s + o) % len(modules)]
+                for s, o in ((7, 0), (13, 3), (31, 11))
+            }
+        )
+        imports = "".join(
+            f"from lib{k}.mod{j} import VALUE as v{x}\n"
+            for x, (k, j) in enumerate(picks)
+        )
+        total = " + ".join(f"v{x}" for x in range(len(picks)))
+        d = f"services/{name}"
+        repo.write(
+            f"{d}/BUILD",
+            f'ecotrack_service(service="{name}", '
+            f'entry_point="{name}_service.cli:main")\n',
+        )
+        repo.write(f"{d}/Dockerfile", dockerfile.replace("waste", name))
+        repo.write(f"{d}/{name}_service/__init__.py", "")
+        repo.write(
+            f"{d}/{name}_service/main.py",
+            f"{imports}\n\ndef total():\n    return {total}\n",
+        )
+        repo.write(
+            f"{d}/{name}_service/cli.py",
+            f"from {name}_service.main import total\n\n\n"
+            "def main():\n    print(total())\n",
+        )
+        repo.write(
+            f"{d}/tests/test_{name}.py",
+            f"from {name}_service.main import total\n\n\n"
+            "def test_total():\n    assert total() >= 0\n",
+        )
+
+
+def growth(sizes: list[int], workdir: Path) -> None:
+    print(
+        "== 3. growth: generated monorepos (change: shared/lib0/mod0.py; warm: "
+        f"median of {REPEAT} runs each) =="
+    )
+    print(
+        f"{'services':>8}{'targets':>9}{'affected':>10}{'ours warm':>11}"
+        f"{'raw pants':>11}{'ratio':>8}{'ours cached':>13}{'first run':>11}"
+    )
+    for n in sizes:
+        repo = ScenarioRepo.create(
+            workdir / f"synthetic-{n}", graph_cache=workdir / f"cache-{n}"
+        )
+        try:
+            generate(repo, n)
+            repo.commit(f"{n} generated services")
+            repo.branch("change")
+            repo.append("shared/lib0/mod0.py")
+            repo.commit("change")
+            no_cache = {**repo.env, "ECOTRACK_GRAPH_CACHE": "off"}
+            cached = dict(repo.env)
+            started = time.perf_counter()
+            r = repo.run("./pants", "peek", "--exclude-defaults", "::")  # starts pantsd
+            first = time.perf_counter() - started
+            assert r.returncode == 0, r.stderr[-2000:]
+            targets = len(json.loads(r.stdout))
+            mine, _ = ours(repo, "main")
+            theirs, _ = pants_changed(repo, "main")
+            raw = timed(lambda: pants_changed(repo, "main")[1])
+            repo.env = no_cache
+            warm = timed(lambda: ours(repo, "main")[1])
+            repo.env = cached
+            ours(repo, "main")
+            hit = timed(lambda: ours(repo, "main")[1])
+            assert mine == theirs, mine ^ theirs  # a plain source change: both exact
+            print(
+                f"{n:>8}{targets:>9}{len(mine):>10}{warm:>10.2f}s{raw:>10.2f}s"
+                f"{warm / raw:>7.2f}x{hit:>12.2f}s{first:>10.1f}s"
+            )
+        finally:
+            repo.stop_pantsd()
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="50,100,200", help="synthetic repo sizes ('' = none)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="ecotrack-bench-"))
+    started = time.perf_counter()
+    try:
+        repo = ScenarioRepo.create(workdir / "repo", graph_cache=workdir / "cache")
+        try:
+            accuracy(repo)
+            cost_here(repo)
+        finally:
+            repo.stop_pantsd()
+        if sizes:
+            growth(sizes, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    kept = f" (copies kept in {workdir})" if args.keep else ""
+    print(f"benchmark done in {time.perf_counter() - started:.0f}s{kept}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""HAProxy's runtime API, reached through `docker exec` into the proxy container.
+
+The proxy discovers replicas through Docker's DNS (`server-template`), so every
+replica sits in a server slot of its service's backend, found by its IP address. The
+rollout uses the admin socket (/run/haproxy/admin.sock, level admin) to keep new
+replicas out until they are healthy (`maint`), let them in (`ready`), stop sending new
+requests to old ones (`drain`) and read their current sessions (`show stat`).
+
+Going through `docker exec` (a few lines of the image's own python3 talking to the
+socket) rather than a published admin port means it works wherever the Docker API
+does, including remote hosts over ssh://, and exposes nothing on the network.
+Commands are built and parsed by pure functions below; `Proxy` only runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from release.errors import ReleaseError
+
+ADMIN_SOCKET = "/run/haproxy/admin.sock"
+_END = "@@ecotrack-end@@"
+
+# srv_op_state (HAProxy's enum srv_state) and srv_admin_state bits (SRV_ADMF_*).
+OP_STOPPED, OP_STARTING, OP_RUNNING, OP_STOPPING = 0, 1, 2, 3
+ADMIN_FMAINT = 0x01  # forced maintenance (set by us)
+ADMIN_IMAINT = 0x02
+ADMIN_CMAINT = 0x04
+ADMIN_FDRAIN = 0x08  # forced drain (set by us)
+ADMIN_IDRAIN = 0x10
+ADMIN_RMAINT = 0x20  # no address from DNS: an empty slot
+ADMIN_HMAINT = 0x40
+FORCED = ADMIN_FMAINT | ADMIN_FDRAIN
+ANY_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_CMAINT | ADMIN_RMAINT | ADMIN_HMAINT
+
+STATES = ("ready", "drain", "maint")
+
+# Run inside the proxy container: one connection per command, outputs separated by
+# a marker line. socat (in the proxy image) is light enough to poll with; images
+# without it fall back to the image's python3. The commands are passed as arguments,
+# never pasted into the script.
+SOCAT_CLIENT = (
+    'for c in "$@"; do printf "%s\\n" "$c" | '
+    f"socat -t 10 - UNIX-CONNECT:{ADMIN_SOCKET} || exit $?; "
+    f'printf "\\n{_END}\\n"; done'
+)
+PYTHON_CLIENT = f"""
+import socket, sys
+for cmd in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect({ADMIN_SOCKET!r})
+    s.sendall(cmd.encode() + b"\\n")
+    out = []
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        out.append(data)
+    s.close()
+    sys.stdout.write(b"".join(out).decode() + "\\n{_END}\\n")
+"""
+NOT_FOUND = 127
+
+
+class ProxyError(ReleaseError):
+    """The proxy's runtime API refused a command or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Server:
+    backend: str
+    name: str
+    addr: str  # "" for an empty slot
+    op_state: int
+    admin_state: int
+    scur: int = 0  # current sessions
+    status: str = ""  # as `show stat` words it: UP, DOWN, DRAIN, MAINT, ...
+
+    @property
+    def empty(self) -> bool:
+        return not self.addr
+
+    @property
+    def forced(self) -> bool:
+        """Held by us: in forced maintenance or forced drain."""
+        return bool(self.admin_state & FORCED)
+
+    @property
+    def up(self) -> bool:
+        """Taking new requests: running, and neither in maintenance nor draining."""
+        return (
+            self.op_state == OP_RUNNING
+            and not self.admin_state & (ANY_MAINT | ADMIN_FDRAIN | ADMIN_IDRAIN)
+            and bool(self.addr)
+        )
+
+
+def exec_command(commands: Sequence[str], python: bool = False) -> list[str]:
+    if python:
+        return ["python3", "-c", PYTHON_CLIENT, *commands]
+    return ["sh", "-c", SOCAT_CLIENT, "sh", *commands]
+
+
+def servers_state_command(backend: str) -> str:
+    return f"show servers state {backend}"
+
+
+def stat_command(backend: str) -> str:
+    return f"show stat {backend} 4 -1"  # type 4: servers only
+
+
+def set_state_command(backend: str, server: str, state: str) -> str:
+    if state not in STATES:
+        raise ValueError(f"unknown server state {state!r}")
+    return f"set server {backend}/{server} state {state}"
+
+
+def split_outputs(text: str, count: int) -> list[str]:
+    parts = text.split(f"\n{_END}\n")
+    if len(parts) < count + 1:
+        raise ProxyError(
+            f"the proxy's admin socket answered {len(parts) - 1} of {count} commands"
+        )
+    return [p.strip("\n") for p in parts[:count]]
+
+
+def parse_servers_state(text: str) -> list[Server]:
+    """`show servers state <be>` (format version 1): one server per line."""
+    servers = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 7 or line.startswith("#") or not fields[0].isdigit():
+            continue
+        _be_id, backend, _srv_id, name, addr, op, admin = fields[:7]
+        servers.append(
+            Server(
+                backend=backend,
+                name=name,
+                addr="" if addr in ("-", "0.0.0.0") else addr,
+                op_state=int(op),
+                admin_state=int(admin),
+            )
+        )
+    return servers
+
+
+def parse_stat(text: str) -> dict[tuple[str, str], tuple[int, str]]:
+    """`show stat` CSV → {(backend, server): (current sessions, status)}."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0][2:].split(",")
+    col = {name: i for i, name in enumerate(header)}
+    out = {}
+    for line in lines[1:]:
+        row = line.split(",")
+        if len(row) < len(header) or row[col["svname"]] in ("FRONTEND", "BACKEND"):
+            continue
+        out[(row[col["pxname"]], row[col["svname"]])] = (
+            int(row[col["scur"]] or 0),
+            row[col["status"]],
+        )
+    return out
+
+
+def merge(servers: Iterable[Server], stats: dict) -> list[Server]:
+    return [
+        Server(
+            s.backend,
+            s.name,
+            s.addr,
+            s.op_state,
+            s.admin_state,
+            *stats.get((s.backend, s.name), (0, "")),
+        )
+        for s in servers
+    ]
+
+
+def by_addr(servers: Iterable[Server]) -> dict[str, Server]:
+    return {s.addr: s for s in servers if s.addr}
+
+
+class Proxy:
+    """The proxy container of one Compose project.
+
+    Commands run through the docker SDK's exec API, or, for ssh:// hosts, through
+    `docker exec` (the SDK's exec stream does not survive its ssh transport; the
+    CLI's ssh connection helper does).
+    """
+
+    def __init__(self, container, host: str = ""):
+        self.container = container  # a docker SDK Container
+        self.host = host
+        self.python = False  # the proxy image has no socat: use its python3
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    def _exec(self, command: list[str]) -> tuple[int, str]:
+        if self.host.startswith("ssh://"):
+            r = subprocess.run(
+                ["docker", "exec", self.container.id, *command],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "DOCKER_HOST": self.host},
+            )
+            return r.returncode, r.stdout + r.stderr
+        code, output = self.container.exec_run(
+            command, stdout=True, stderr=True, demux=False
+        )
+        return code, (output or b"").decode(errors="replace")
+
+    def run(self, *commands: str) -> list[str]:
+        try:
+            code, text = self._exec(exec_command(commands, self.python))
+            if code == NOT_FOUND and not self.python:
+                self.python = True
+                code, text = self._exec(exec_command(commands, self.python))
+        except Exception as exc:  # docker SDK / transport errors
+            raise ProxyError(
+                f"cannot reach the proxy's admin socket in {self.name}: {exc}"
+            ) from None
+        if code != 0:
+            raise ProxyError(
+                f"the proxy's admin socket in {self.name} failed (exit {code}): "
+                + " ".join(text.strip().splitlines()[-2:])
+            )
+        return split_outputs(text, len(commands))
+
+    def servers(self, backend: str) -> list[Server]:
+        state, stat = self.run(servers_state_command(backend), stat_command(backend))
+        if state.startswith("Can't find backend"):
+            raise ProxyError(f"the proxy has no backend '{backend}'")
+        return merge(parse_servers_state(state), parse_stat(stat))
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
+        commands = [set_state_command(backend, n, state) for n in sorted(set(names))]
+        if not commands:
+            return
+        for command, answer in zip(commands, self.run(*commands)):
+            if answer.strip():
+                raise ProxyError(f"proxy refused '{command}': {answer.strip()}")

@@ -1,0 +1,108 @@
+"""`./inv affected`: gathers what changed (git) and the target graph (Pants), asks the
+pure core (affected.py) which services that affects, and renders the answer.
+
+Steps: merge_base → changes → graphs (head, and the merge-base's when something was
+deleted) → contents of the lockfiles, requirements and deploy files that changed →
+affected.compute → names, JSON matrix or explanation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from release import affected, console
+from release.adapters import git, pants_graph
+from release.affected import Change, Inputs, Result
+from release.project import ROOT, services
+
+_STATUS = {
+    "A": "added",
+    "C": "added",
+    "M": "modified",
+    "T": "modified",
+    "U": "modified",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    since: str
+    merge_base: str
+    changes: tuple[Change, ...]
+    result: Result
+    graph_notes: tuple[str, ...] = ()
+
+
+def to_changes(file_changes: list[git.FileChange]) -> tuple[Change, ...]:
+    """git's name-status → Changes; a rename is a deleted old path plus an added new
+    one (a copy only adds the new one)."""
+    out: dict[tuple[str, str], Change] = {}
+    for fc in file_changes:
+        if fc.status == "R":
+            out[(fc.old_path, "deleted")] = Change(fc.old_path, "deleted", fc.path)
+            out[(fc.path, "added")] = Change(fc.path, "added", fc.old_path)
+        elif fc.status == "D":
+            out[(fc.path, "deleted")] = Change(fc.path, "deleted")
+        else:
+            status = _STATUS.get(fc.status, "modified")
+            out[(fc.path, status)] = Change(fc.path, status)
+    return tuple(sorted(out.values(), key=lambda c: (c.path, c.status)))
+
+
+def _head_text(path: str, committed_only: bool, root: Path) -> str | None:
+    if committed_only:
+        return git.read_at("HEAD", path, root)
+    try:
+        return (root / path).read_text()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return None
+
+
+def report(since: str, committed_only: bool = False, root: Path = ROOT) -> Report:
+    base = git.merge_base(since, root)
+    changes = to_changes(git.changed_files(base, committed_only, root))
+    notes = []
+    head = base_graph = None
+    if affected.needs_graph(changes):
+        load = pants_graph.working_tree_graph(root, announce=console.note)
+        head = load.graph
+        notes.append(f"graph of the working tree: {_how(load)}")
+    if affected.needs_base_graph(changes):
+        load = pants_graph.graph_at(base, root, announce=console.note)
+        base_graph = load.graph
+        notes.append(f"graph at the merge-base: {_how(load)}")
+    names = tuple(s.name for s in services(root))
+    inputs = Inputs(changes=changes, services=names, head=head, base=base_graph)
+    texts = {
+        p: (git.read_at(base, p, root), _head_text(p, committed_only, root))
+        for p in sorted(affected.content_paths(inputs))
+    }
+    inputs = Inputs(
+        changes=changes, services=names, head=head, base=base_graph, texts=texts
+    )
+    return Report(since, base, changes, affected.compute(inputs), tuple(notes))
+
+
+def _how(load: pants_graph.GraphLoad) -> str:
+    where = "cache" if load.cached else "./pants peek ::"
+    return f"{len(load.graph.targets)} targets from {where} in {load.seconds:.2f}s"
+
+
+def render(rep: Report, as_json: bool = False, explain: bool = False) -> None:
+    result = rep.result
+    if as_json:
+        console.data(json.dumps(affected.to_matrix(result, explain=explain)))
+        return
+    if not explain:
+        if result.include:
+            console.data("\n".join(result.include))
+        return
+    header = (
+        f"since {rep.since} (merge-base {rep.merge_base[:12]}): "
+        f"{len({c.path for c in rep.changes})} changed paths"
+    )
+    console.data("\n".join([header, *affected.explain_lines(result)]))
+    for n in rep.graph_notes:
+        console.note(n)

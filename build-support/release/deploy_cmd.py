@@ -1,0 +1,77 @@
+"""`./inv deploy` and `./inv lock`: flags in, one release.* call, rendering out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from release import console, live, lock, notify, rollout
+from release.errors import UsageError
+from release.manifest import load
+from release.project import check_env
+
+
+def deploy(
+    env: str,
+    services: list[str],
+    dry_run: bool,
+    host: str,
+    as_json: bool,
+    parallel: bool,
+    health_timeout: float,
+    project: str,
+    manifest: str,
+    port: int,
+) -> int:
+    """Returns the exit code: 0 done or in sync, 2 a dry run with changes."""
+    # Slack-compatible notices when ECOTRACK_SLACK_WEBHOOK_URL is set (notify.py).
+    reporter = notify.NotifyingReporter(
+        notify.Notifier.from_env(),
+        env,
+        project or f"ecotrack-{env}",
+        as_json=as_json,
+        dry_run=dry_run,
+        actor=lock.who(),
+    )
+    check_env(env)
+    loaded = load(Path(manifest), env) if manifest else None
+    if health_timeout <= 0:
+        raise UsageError("--health-timeout must be positive")
+    try:
+        result = rollout.deploy(
+            env,
+            services=services,
+            manifest=loaded,
+            project=project,
+            host=host or None,
+            dry_run=dry_run,
+            health_timeout=health_timeout,
+            parallel=parallel,
+            proxy_port=port or None,
+            reporter=reporter,
+        )
+    except rollout.DeployFailed as exc:
+        reporter.result(exc.result)
+        raise
+    reporter.result(result)
+    return result.exit_code
+
+
+def lock_command(action: str, env: str, project: str, host: str) -> None:
+    check_env(env)
+    project = project or f"ecotrack-{env}"
+    client = live.docker_client(host or None)
+    if action == "status":
+        held = lock.status(client, project)
+        console.info(
+            f"deploy lock of {project}: "
+            + (held.describe() if held else "free (no deploy running)")
+        )
+    elif action == "release":
+        held = lock.force_release(client, project)
+        console.info(
+            f"released the deploy lock of {project}, {held.describe()}"
+            if held
+            else f"the deploy lock of {project} was not held"
+        )
+    else:
+        raise UsageError(f"unknown lock action '{action}' (status or release)")

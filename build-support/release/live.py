@@ -1,0 +1,214 @@
+"""What runs: a snapshot of one Compose project's containers on a Docker host.
+
+`parse_container` turns `docker inspect` data into plain data (pure, tested with
+recorded inspect documents); `snapshot` is the adapter that asks the engine, through
+the docker SDK, locally or over `ssh://` (DOCKER_HOST or --host). Of a container's
+environment only the FEATURE_* variables are read: secrets never leave the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from release.errors import EngineError
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_NUMBER = "com.docker.compose.container-number"
+# Labels the deploy puts on every container it creates (plan.py writes them).
+LABEL_VERSION = "io.ecotrack.version"
+LABEL_CONFIG_HASH = "io.ecotrack.config-hash"
+LABEL_SECRETS_HASH = "io.ecotrack.secrets-hash"
+_FEATURE = "FEATURE_"
+
+
+@dataclass(frozen=True)
+class LiveContainer:
+    id: str
+    name: str
+    service: str
+    number: int
+    state: str  # running | exited | created | restarting | paused | dead
+    health: str  # healthy | unhealthy | starting | none
+    image: str  # the reference the container was created from
+    digest: str  # sha256:... of the image, "" when it has none (a local build)
+    version: str = ""
+    config_hash: str = ""
+    secrets_hash: str = ""
+    flags: Mapping[str, str] = field(default_factory=dict)
+    ip: str = ""  # on the project's network: how the proxy knows it
+    created: str = ""
+    restart_count: int = 0
+    exit_code: int = 0
+    published: tuple[tuple[str, str], ...] = ()  # (host ip, host port)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass(frozen=True)
+class LiveState:
+    project: str
+    containers: tuple[LiveContainer, ...]
+
+    def for_service(self, service: str) -> tuple[LiveContainer, ...]:
+        return tuple(c for c in self.containers if c.service == service)
+
+    def by_id(self, container_id: str) -> LiveContainer | None:
+        return next((c for c in self.containers if c.id == container_id), None)
+
+
+def digest_of(reference: str, repo_digests: list[str]) -> str:
+    """The image digest: from a digest-pinned reference, else its RepoDigests."""
+    if "@sha256:" in reference:
+        return reference.split("@", 1)[1]
+    repository = reference.rsplit("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository = repository[: -(len(last) - last.index(":"))]
+    for rd in repo_digests:
+        if rd.split("@", 1)[0] == repository:
+            return rd.split("@", 1)[1]
+    return repo_digests[0].split("@", 1)[1] if repo_digests else ""
+
+
+def _flags(env: list[str]) -> dict[str, str]:
+    out = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if sep and key.startswith(_FEATURE) and len(key) > len(_FEATURE):
+            out[key[len(_FEATURE) :].lower()] = value
+    return dict(sorted(out.items()))
+
+
+def _ip(networks: Mapping, project: str) -> str:
+    if not networks:
+        return ""
+    preferred = [n for n in networks if n.startswith(f"{project}_")]
+    name = sorted(preferred or networks)[0]
+    return (networks.get(name) or {}).get("IPAddress") or ""
+
+
+def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
+    config = attrs.get("Config") or {}
+    labels = config.get("Labels") or {}
+    state = attrs.get("State") or {}
+    network = attrs.get("NetworkSettings") or {}
+    published = []
+    for bindings in (network.get("Ports") or {}).values():
+        for b in bindings or []:
+            published.append((b.get("HostIp", ""), str(b.get("HostPort", ""))))
+    return LiveContainer(
+        id=attrs["Id"],
+        name=attrs.get("Name", "").lstrip("/"),
+        service=labels.get(COMPOSE_SERVICE, ""),
+        number=int(labels.get(COMPOSE_NUMBER, "0") or 0),
+        state=state.get("Status", "unknown"),
+        health=(state.get("Health") or {}).get("Status", "none"),
+        image=config.get("Image", ""),
+        digest=digest_of(config.get("Image", ""), repo_digests),
+        version=labels.get(LABEL_VERSION, ""),
+        config_hash=labels.get(LABEL_CONFIG_HASH, ""),
+        secrets_hash=labels.get(LABEL_SECRETS_HASH, ""),
+        flags=_flags(config.get("Env") or []),
+        ip=_ip(network.get("Networks") or {}, labels.get(COMPOSE_PROJECT, "")),
+        created=attrs.get("Created", ""),
+        restart_count=int(attrs.get("RestartCount", 0) or 0),
+        exit_code=int(state.get("ExitCode", 0) or 0),
+        published=tuple(sorted(set(published))),
+    )
+
+
+# -- the adapter --------------------------------------------------------------------
+
+
+def docker_client(host: str | None = None):
+    """A docker SDK client for `host` (else DOCKER_HOST, else the local engine);
+    ssh:// hosts go through the system's ssh client, like the docker CLI."""
+    import docker
+
+    base_url = host or os.environ.get("DOCKER_HOST") or None
+    try:
+        if base_url and base_url.startswith("ssh://"):
+            client = docker.DockerClient(
+                base_url=base_url, use_ssh_client=True, timeout=120
+            )
+        elif base_url:
+            client = docker.DockerClient(base_url=base_url, timeout=120)
+        else:
+            client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types here
+        where = base_url or "the local engine"
+        raise EngineError(
+            f"cannot reach the Docker engine at {where}: {str(exc)[:200]}"
+        ) from None
+    return client
+
+
+def snapshot(client, project: str, service: str | None = None) -> LiveState:
+    """Every container (running or not) of the Compose project (or of one service)."""
+    import docker
+
+    labels = [f"{COMPOSE_PROJECT}={project}"]
+    if service:
+        labels.append(f"{COMPOSE_SERVICE}={service}")
+    try:
+        containers = client.api.containers(all=True, filters={"label": labels})
+        parsed = []
+        digests: dict[str, list[str]] = {}
+        for summary in containers:
+            try:
+                attrs = client.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue  # removed between list and inspect
+            image_id = attrs.get("Image", "")
+            if image_id not in digests:
+                try:
+                    image = client.api.inspect_image(image_id)
+                    digests[image_id] = image.get("RepoDigests") or []
+                except docker.errors.NotFound:
+                    digests[image_id] = []
+            parsed.append(parse_container(attrs, digests[image_id]))
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot list the containers of {project}: {exc}") from None
+    return LiveState(
+        project, tuple(sorted(parsed, key=lambda c: (c.service, c.number, c.id)))
+    )
+
+
+def inspect(client, container_id: str) -> LiveContainer | None:
+    """One container, fresh (None once it is gone); its image digest is not read."""
+    import docker
+
+    try:
+        return parse_container(client.api.inspect_container(container_id), [])
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot inspect container {container_id[:12]}: {exc}")
+
+
+def health_log(client, container_id: str) -> str:
+    """The output of the container's last health check ("" if none)."""
+    import docker
+
+    try:
+        attrs = client.api.inspect_container(container_id)
+    except docker.errors.DockerException:
+        return ""
+    log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+    return (log[-1].get("Output") or "").strip() if log else ""
+
+
+def logs_tail(client, container_id: str, lines: int = 20) -> str:
+    import docker
+
+    try:
+        out = client.api.logs(container_id, stdout=True, stderr=True, tail=lines)
+    except docker.errors.DockerException:
+        return ""
+    return out.decode(errors="replace").rstrip()

@@ -1,0 +1,93 @@
+"""Recording a change to an environment's manifest: validated, written atomically and
+committed as its own commit of that one file (gitops/versions/<env>.json).
+
+`local` is the exception: written, never committed (the file is ignored by git), so a
+newcomer's releases never add commits to their branch. If the commit fails, the file
+is put back byte for byte: a failed release leaves the manifest and git log as they
+were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from release import atomic, releases
+from release.adapters import gitops_git
+from release.errors import ConfigError, UsageError
+from release.manifest import Manifest, load, path_for, write_atomic
+from release.project import DEFAULT_ENV, ROOT
+
+UNCOMMITTED_ENVS = (DEFAULT_ENV,)
+
+
+def versions_dir(root: Path = ROOT) -> Path:
+    return root / "gitops" / "versions"
+
+
+def manifest_path(env: str, root: Path = ROOT) -> Path:
+    return path_for(env, versions_dir(root))
+
+
+def is_committed(env: str) -> bool:
+    return env not in UNCOMMITTED_ENVS
+
+
+def read(env: str, root: Path = ROOT) -> Manifest:
+    """The environment's manifest, validated (a missing file is an empty one)."""
+    return load(manifest_path(env, root), env)
+
+
+def check_can_record(env: str, root: Path = ROOT) -> None:
+    """Fails early, before any build or push, when the change could not be committed
+    as a commit of its own."""
+    if not is_committed(env):
+        return
+    rel = gitops_git.relative(root, manifest_path(env, root))
+    if gitops_git.is_ignored(root, rel):
+        raise ConfigError(f"{rel} is ignored by git, but the {env} manifest is kept")
+    if gitops_git.has_changes(root, rel):
+        raise UsageError(f"{rel} has uncommitted changes: commit or discard them first")
+    gitops_git.check_identity(root)
+
+
+def save(env: str, manifest: Manifest, message: str, root: Path = ROOT) -> str | None:
+    """Writes the manifest; commits it unless the environment is local. Returns the
+    commit (None for local)."""
+    path = manifest_path(env, root)
+    before = path.read_bytes() if path.exists() else None
+    write_atomic(path, manifest)
+    if not is_committed(env):
+        return None
+    try:
+        return gitops_git.commit_only(root, gitops_git.relative(root, path), message)
+    except BaseException:
+        _restore(path, before)
+        raise
+
+
+def _restore(path: Path, before: bytes | None) -> None:
+    if before is None:
+        path.unlink(missing_ok=True)
+        return
+    atomic.write_atomic(path, before)
+
+
+def default_replicas(env: str, service: str, root: Path = ROOT) -> int:
+    """The replicas the environment's Compose files give a service."""
+    gitops = root / "gitops"
+
+    def doc(path: Path) -> dict:
+        try:
+            return yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            return {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+    return releases.replicas_from_compose(
+        doc(gitops / "compose.base.yaml"),
+        doc(gitops / "environments" / env / "compose.yaml"),
+        service,
+    )

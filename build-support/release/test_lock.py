@@ -1,0 +1,43 @@
+import datetime as dt
+import os
+
+from release import lock
+
+
+def info(**kw):
+    base = dict(
+        project="ecotrack-prod",
+        env="prod",
+        holder="ci (GitHub Actions run 42)",
+        machine="runner-1",
+        pid=1234,
+        pid_start="99",
+        since="2026-01-01T10:00:00+00:00",
+        version="waste 1.3.0",
+    )
+    return lock.LockInfo(**{**base, **kw})
+
+
+def test_labels_round_trip_and_name():
+    held = info()
+    assert lock.LockInfo.from_labels(held.labels(), "cid") == info(container_id="cid")
+    assert lock.lock_name("ecotrack-prod") == "ecotrack-prod-deploy-lock"
+
+
+def test_describe_says_who_since_when_and_what():
+    now = dt.datetime(2026, 1, 1, 10, 5, tzinfo=dt.timezone.utc)
+    text = info().describe(now)
+    assert "ci (GitHub Actions run 42)" in text
+    assert "since 2026-01-01T10:00:00+00:00 (5m ago)" in text
+    assert "deploying waste 1.3.0" in text
+
+
+def test_a_holder_is_stale_only_when_we_can_tell():
+    me = lock.mine("p", "local", "x")
+    assert me.pid == os.getpid() and me.pid_start == lock.process_start(os.getpid())
+    assert lock.holder_alive(me, me.machine)
+    gone = info(machine=me.machine, pid=2**22 + 12345)
+    assert not lock.holder_alive(gone, me.machine)
+    reused = info(machine=me.machine, pid=os.getpid(), pid_start="1")
+    assert not lock.holder_alive(reused, me.machine)  # same pid, other process
+    assert lock.holder_alive(gone, "another-machine")  # cannot tell: alive

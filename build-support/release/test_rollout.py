@@ -1,0 +1,130 @@
+"""Rollout pieces that need no Docker: command lines, the one wait, health."""
+
+import pytest
+
+from release import rollout
+from release.live import LiveContainer
+
+
+def test_compose_command_lines():
+    assert rollout.scale_up_args("waste", 4) == [
+        "up",
+        "-d",
+        "--quiet-pull",
+        "--no-deps",
+        "--no-recreate",
+        "--scale",
+        "waste=4",
+        "waste",
+    ]
+    assert rollout.create_args("waste-worker", 2) == [
+        "create",
+        "--quiet-pull",
+        "--no-recreate",
+        "--scale",
+        "waste-worker=2",
+        "waste-worker",
+    ]
+    assert rollout.recreate_args("proxy") == [
+        "up",
+        "-d",
+        "--quiet-pull",
+        "--no-deps",
+        "proxy",
+    ]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_for_returns_the_time_it_took():
+    clock = Clock()
+    answers = iter([rollout.Probe(False), rollout.Probe(False), rollout.Probe(True)])
+    took = rollout.wait_for(
+        "x", lambda: next(answers), 10, interval=1, clock=clock, sleep=clock.sleep
+    )
+    assert took == 2
+
+
+def test_wait_for_fails_fast_and_at_the_deadline():
+    clock = Clock()
+    with pytest.raises(rollout.StepFailed, match="boom") as info:
+        rollout.wait_for(
+            "x",
+            lambda: rollout.Probe(False, failed="boom", container="c1"),
+            10,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert info.value.container == "c1" and clock.now == 0
+    with pytest.raises(rollout.StepFailed, match=r"not done after 3s \(1/2 healthy\)"):
+        rollout.wait_for(
+            "x",
+            lambda: rollout.Probe(False, detail="1/2 healthy"),
+            3,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+
+
+def c(health="healthy", state="running", restarts=0, cid="a"):
+    return LiveContainer(
+        id=cid * 64,
+        name=f"p-waste-{cid}",
+        service="waste",
+        number=1,
+        state=state,
+        health=health,
+        image="",
+        digest="",
+        restart_count=restarts,
+    )
+
+
+@pytest.mark.parametrize(
+    "containers, done, failed",
+    [
+        pytest.param([c(), c(cid="b")], True, "", id="all-healthy"),
+        pytest.param([c(), c("starting", cid="b")], False, "", id="one-starting"),
+        pytest.param([c(health="none")], True, "", id="no-healthcheck"),
+        pytest.param(
+            [c(), c("unhealthy", cid="b")], False, "unhealthy", id="unhealthy"
+        ),
+        pytest.param([c(state="exited")], False, "exited", id="exited"),
+        pytest.param([c("starting", restarts=1)], False, "restarts 1", id="crashloop"),
+        pytest.param([None], False, "disappeared", id="gone"),
+    ],
+)
+def test_health_probe(containers, done, failed):
+    probe = rollout.health_probe(lambda: containers)
+    assert probe.done == done
+    assert (failed in probe.failed) if failed else probe.failed == ""
+
+
+def test_result_exit_codes():
+    from release.plan import Plan, ServicePlan
+
+    change = ServicePlan("waste", "waste", "http", "roll", None, None)
+    plan = Plan("local", "p", (change,))
+    dry = rollout.DeployResult("local", "p", "local", plan, True, "t")
+    assert dry.exit_code == 2
+    assert (
+        rollout.DeployResult(
+            "local", "p", "local", Plan("local", "p", ()), True, "t"
+        ).exit_code
+        == 0
+    )
+    done = rollout.DeployResult("local", "p", "local", plan, False, "t")
+    done.outcomes = [rollout.Outcome("waste", "roll", "a", "b", 1.0, "ok")]
+    assert done.ok and done.exit_code == 0
+    done.outcomes.append(rollout.Outcome("auth", "roll", "a", "b", 1.0, "failed"))
+    assert not done.ok and done.exit_code == 1
+    assert done.to_dict()["services"][1]["result"] == "failed"

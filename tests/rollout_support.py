@@ -1,0 +1,329 @@
+"""Helpers for the rollout tests (tests/test_rollout*.py, test_remote_host.py,
+test_secrets.py): releases in the run's own registry, stacks under their own Compose
+project names and proxy ports, load through the proxy, and `./inv deploy` runs.
+
+Images: the service images come from conftest's session fixture `service_images`
+(built with Pants once per session); the proxy image is built once here. New
+versions are derived from them in about a second (FROM <image> + LABEL; a bad one
+with `HEALTHCHECK CMD false`) and pushed to conftest's `local_registry`, so every
+manifest entry is pinned by digest as in production.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from release import live
+from release.images import build_images
+from release.live import COMPOSE_PROJECT, COMPOSE_SERVICE, LiveContainer
+from release.lock import lock_name
+from release.manifest import Manifest, ServiceEntry, dumps
+
+ROOT = Path(__file__).resolve().parents[1]
+INV = str(ROOT / "inv")
+BAD_HEALTH = (
+    "HEALTHCHECK --interval=1s --timeout=2s --retries=2 --start-period=1s "
+    'CMD ["false"]'
+)
+_PROXY: dict[str, str] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker(*args: str, stdin: str | None = None, check: bool = True, host=None):
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    if host:
+        env["DOCKER_HOST"] = host
+    r = subprocess.run(
+        ["docker", *args], input=stdin, text=True, capture_output=True, env=env
+    )
+    if check and r.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def proxy_image() -> str:
+    """The proxy image, built with Pants once per test session."""
+    if "ref" not in _PROXY:
+        _PROXY["ref"] = build_images([], include_proxy=True, quiet=True)["proxy"]
+    return _PROXY["ref"]
+
+
+class Releases:
+    """Manifest entries whose images are in the test registry, pushed once each."""
+
+    def __init__(self, registry, service_images: dict[str, str]):
+        self.registry = registry
+        self.bases = dict(service_images)
+        self.pushed: dict[tuple, ServiceEntry] = {}
+        self.derived: list[str] = []
+
+    def base(self, service: str) -> str:
+        if service == "proxy":
+            return proxy_image()
+        return self.bases[service]
+
+    def entry(
+        self,
+        service: str,
+        version: str = "1.0.0",
+        replicas: int = 2,
+        flags: dict | None = None,
+        healthy: bool = True,
+    ) -> ServiceEntry:
+        key = (service, version, healthy)
+        if key not in self.pushed:
+            tag = f"v{version}" + ("" if healthy else "-unhealthy")
+            local = self.base(service)
+            if version != "1.0.0" or not healthy:
+                local = f"ecotrack-rollout-test/{service}:{tag}-{uuid.uuid4().hex[:6]}"
+                extra = "" if healthy else BAD_HEALTH
+                docker(
+                    "build",
+                    "-q",
+                    "-t",
+                    local,
+                    "-",
+                    stdin=f"FROM {self.base(service)}\nLABEL version={version}\n"
+                    f"{extra}\n",
+                )
+                self.derived.append(local)
+            repo = f"ecotrack/{service}"
+            tag = f"{tag}-{uuid.uuid4().hex[:6]}"  # tags are immutable: one per run
+            digest = self.registry.push(local, repo, tag)
+            self.pushed[key] = ServiceEntry(
+                image=f"{self.registry.address}/{repo}:{tag}@{digest}",
+                version=version,
+                git_sha="0000000",
+                deployed_at="2026-01-01T00:00:00Z",
+                deployed_by="tests",
+                replicas=2,
+                feature_flags={},
+            )
+        return replace(
+            self.pushed[key],
+            replicas=1 if service == "proxy" else replicas,
+            feature_flags=flags or {},
+        )
+
+    def manifest(self, **entries: ServiceEntry) -> Manifest:
+        return Manifest("local", {"proxy": self.entry("proxy"), **entries})
+
+    def cleanup(self) -> None:
+        if self.derived:
+            docker("rmi", "-f", *self.derived, check=False)
+
+
+class Stack:
+    """One Compose project deployed with `./inv deploy` (on `host`, default local)."""
+
+    def __init__(self, workdir: Path, host: str | None = None, env: dict | None = None):
+        self.workdir = workdir
+        self.host = host
+        self.env = dict(env or {})
+        self.project = f"ecotrack-rollout-{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = live.docker_client(self.host)
+        return self._client
+
+    def write(self, manifest: Manifest) -> Path:
+        path = self.workdir / f"manifest-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(dumps(manifest))
+        return path
+
+    def deploy_args(self, manifest: Manifest, *extra: str) -> list[str]:
+        args = [INV, "deploy", "--project", self.project, "--port", str(self.port)]
+        args += ["--manifest", str(self.write(manifest))]
+        if self.host:
+            args += ["--host", self.host]
+        return args + list(extra)
+
+    def inv(self, *args: str, env: dict | None = None, timeout: float = 600):
+        return subprocess.run(
+            [INV, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env, **(env or {})},
+        )
+
+    def deploy(self, manifest: Manifest, *extra: str, env=None, timeout=600):
+        return subprocess.run(
+            self.deploy_args(manifest, *extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env, **(env or {})},
+        )
+
+    def deploy_ok(self, manifest: Manifest, *extra: str):
+        r = self.deploy(manifest, *extra)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        return r
+
+    def start_deploy(self, manifest: Manifest, *extra: str, env=None) -> "Running":
+        """A deploy in the background, in its own process group (to SIGKILL it)."""
+        proc = subprocess.Popen(
+            self.deploy_args(manifest, *extra),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **self.env, **(env or {})},
+            start_new_session=True,
+        )
+        return Running(proc)
+
+    def containers(self, service: str) -> list[LiveContainer]:
+        return list(live.snapshot(self.client, self.project, service).containers)
+
+    def get(self, path: str, headers: dict | None = None, method="GET", body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            data = json.dumps(body) if body is not None else None
+            hdrs = {"Content-Type": "application/json", **(headers or {})}
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw or b"null")
+            except ValueError:
+                return r.status, raw.decode(errors="replace")
+        finally:
+            conn.close()
+
+    def down(self) -> None:
+        label = f"label={COMPOSE_PROJECT}={self.project}"
+        ids = docker("ps", "-aq", "--filter", label, host=self.host, check=False)
+        if ids:
+            docker("rm", "-f", *ids.split(), host=self.host, check=False)
+        docker("rm", "-f", lock_name(self.project), host=self.host, check=False)
+        for kind in ("volume", "network"):
+            names = docker(kind, "ls", "-q", "--filter", label, host=self.host)
+            if names:
+                docker(kind, "rm", *names.split(), host=self.host, check=False)
+
+
+class Running:
+    """A background `./inv deploy`, its output collected line by line."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {text!r}; output:\n{self.output[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL to the deploy and its children (compose, ssh): a hard crash."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=5)
+
+
+class Load:
+    """GET requests through the proxy at `rate`/s on keep-alive connections, in
+    threads, until stopped; counts failures (connection errors, timeouts, 5xx)."""
+
+    def __init__(self, port: int, path: str, rate: float = 40.0, threads: int = 4):
+        self.port, self.path = port, path
+        self.interval = threads / rate
+        self.stop_event = threading.Event()
+        self.results: list[tuple[float, float, str]] = []
+        self._lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, args=(i * self.interval / threads,))
+            for i in range(threads)
+        ]
+
+    def _run(self, offset: float) -> None:
+        conn = None
+        due = time.perf_counter() + offset
+        while not self.stop_event.is_set():
+            started, t0 = time.time(), time.perf_counter()
+            error = ""
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(
+                        "127.0.0.1", self.port, timeout=10
+                    )
+                conn.request("GET", self.path)
+                r = conn.getresponse()
+                r.read()
+                if r.status >= 500:
+                    error = f"HTTP {r.status}"
+            except (OSError, http.client.HTTPException) as exc:
+                error = type(exc).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with self._lock:
+                self.results.append((started, time.perf_counter() - t0, error))
+            due += self.interval
+            time.sleep(max(0.0, due - time.perf_counter()))
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> "Load":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join()
+
+    @property
+    def failures(self) -> list[tuple[float, float, str]]:
+        return [r for r in self.results if r[2]]
+
+
+def running(containers: list[LiveContainer]) -> list[LiveContainer]:
+    return [c for c in containers if c.state == "running"]
+
+
+def service_label(service: str) -> str:
+    return f"{COMPOSE_SERVICE}={service}"

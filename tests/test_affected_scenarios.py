@@ -1,0 +1,194 @@
+"""`./inv affected` on a scratch copy of this repository, one commit per scenario.
+
+Not run by Pants (they run Pants themselves):
+`.venv/bin/pytest tests/test_affected_scenarios.py`.
+The copy's pantsd stays up for the whole module and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.affected_cases import ALL, CASES, Case, touch  # noqa: E402
+from tests.scenario_repo import ScenarioRepo, link_tooling_venv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "graph-cache"
+    r = ScenarioRepo.create(
+        tmp_path_factory.mktemp("affected") / "repo", graph_cache=cache
+    )
+    try:
+        yield r
+    finally:
+        r.stop_pantsd()
+
+
+def check_out_case(repo: ScenarioRepo, case: Case) -> str:
+    """Commits the case on a scratch branch; returns the ref to compare with."""
+    since = "main"
+    if case.prepare:
+        since = f"prepare-{case.id}"
+        repo.branch(since)
+        case.prepare(repo)
+        repo.commit(f"prepare {case.id}")
+    repo.branch(f"case-{case.id}", since)
+    case.edit(repo)
+    repo.commit(case.id)
+    return since
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=f"rule{c.rule}-{c.id}") for c in CASES]
+)
+def test_case(repo, case):
+    since = check_out_case(repo, case)
+    data = repo.affected_json("--explain", since=since)
+    got = {
+        "include": [i["service"] for i in data["include"]],
+        "deploy_only": data["deploy_only"],
+        "test_only": data["test_only"],
+        "other_images": data["other_images"],
+    }
+    assert got == {
+        "include": list(case.include),
+        "deploy_only": list(case.deploy_only),
+        "test_only": list(case.test_only),
+        "other_images": list(case.other_images),
+    }
+    assert data["include"] == [
+        {"service": s, "image_target": f"services/{s}:image"} for s in case.include
+    ]
+    explain = data["explain"]
+    for service in case.include:
+        chain = explain["chains"][service]
+        assert chain[-1] in (f"services/{service}:image", "(graph at the merge-base)")
+    for path, words in case.why.items():
+        assert words in explain["no_effect"][path], explain["no_effect"]
+
+
+def test_plain_output_is_sorted_names_one_per_line(repo):
+    check_out_case(repo, next(c for c in CASES if c.id == "shared-categories"))
+    r = repo.affected("--since", "main")
+    assert (r.returncode, r.stdout) == (0, "recycling\nwaste\n")
+
+
+def test_no_affected_service_prints_nothing_and_exits_zero(repo):
+    repo.branch("case-nothing")
+    touch("README.md")(repo)
+    repo.commit("docs")
+    r = repo.affected("--since", "main")
+    assert (r.returncode, r.stdout) == (0, "")
+    assert repo.affected_json()["include"] == []
+
+
+def test_explain_names_the_chain_and_why_others_do_not_count(repo):
+    repo.branch("case-explain")
+    touch("shared/core/geo.py")(repo)
+    touch("docs/guide.md", "guide\n")(repo)
+    repo.commit("explain")
+    r = repo.affected("--since", "main", "--explain")
+    assert r.returncode == 0
+    assert (
+        "locations: shared/core/geo.py → services/locations/locations_service/"
+        in r.stdout
+    )
+    assert r.stdout.splitlines()[2].rstrip().endswith("→ services/locations:image")
+    assert "docs/guide.md: documentation" in r.stdout
+
+
+def test_global_input_is_explained(repo):
+    repo.branch("case-global-explain")
+    touch("pants.toml")(repo)
+    repo.commit("pants.toml")
+    out = repo.affected("--since", "main", "--explain").stdout
+    assert "pants.toml → global build input: Pants configuration" in out
+    assert "pants.toml is a global build input" in out and "every service" in out
+
+
+def test_deleted_module_is_resolved_at_the_merge_base(repo):
+    check_out_case(repo, next(c for c in CASES if c.id == "delete-module"))
+    data = repo.affected_json("--explain")
+    # The deleted path itself reaches locations through the merge-base's graph.
+    assert "shared/core/geo.py" not in data["explain"]["no_effect"]
+    assert "shared/core/tests/test_core_geo.py" in data["explain"]["no_effect"]
+
+
+def test_uncommitted_and_untracked_count_unless_committed_only(repo):
+    repo.branch("case-dirty")
+    touch("README.md")(repo)
+    repo.commit("committed docs only")
+    touch("services/waste/waste_service/jobs.py")(repo)  # uncommitted
+    repo.write("services/auth/auth_service/extra.py", "VALUE = 1\n")  # untracked
+    repo.write("dist/ignored.py", "x = 1\n")  # ignored by git: never counts
+    names = [i["service"] for i in repo.affected_json()["include"]]
+    assert names == ["auth", "waste"]
+    assert repo.affected_json("--committed-only")["include"] == []
+    repo.git("checkout", "-q", "-f", "main")
+    repo.git("clean", "-q", "-f", "-d")
+
+
+def one_error_line(r: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    return lines[0]
+
+
+def test_unknown_ref_is_one_clear_line(repo):
+    r = repo.affected("--since", "no-such-branch")
+    assert r.returncode == 2
+    line = one_error_line(r)
+    assert line.startswith("error: unknown ref 'no-such-branch'")
+    assert r.stdout == ""
+
+
+def test_shallow_clone_without_the_merge_base_says_fetch_full_history(repo, tmp_path):
+    repo.branch("case-shallow")
+    touch("README.md")(repo)
+    repo.commit("one")
+    touch("README.md")(repo)
+    repo.commit("two")
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        [
+            "git",
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--no-single-branch",
+            "--branch",
+            "case-shallow",
+            f"file://{repo.path}",
+            str(shallow),
+        ],
+        check=True,
+    )
+    link_tooling_venv(shallow)
+    clone = ScenarioRepo(shallow, repo.env)
+    try:
+        r = clone.affected("--since", "origin/main")
+        assert r.returncode == 1
+        assert "git fetch --unshallow" in one_error_line(r)
+        # With enough history the same question is answered.
+        clone.git("fetch", "-q", "--deepen", "5")
+        r = clone.affected("--since", "origin/main", "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["include"] == []
+    finally:
+        clone.stop_pantsd()  # only if something started one
+
+
+def test_every_service_is_covered_by_the_cases():
+    assert set(ALL) <= {s for c in CASES for s in c.include}
+    assert {c.rule for c in CASES} >= set("12345678")

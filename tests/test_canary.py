@@ -1,0 +1,101 @@
+"""Canary releases on the real engine, with load running through the proxy: a
+version answering 5xx is aborted (old replicas untouched), a good one promoted
+(`./inv deploy --canary 1` as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.gitops_support import SERVICE, Load, WebhookReceiver, docker  # noqa: E402
+
+from release import canary  # noqa: E402
+
+
+def test_a_version_answering_5xx_is_aborted(gitops):
+    before = {c.id for c in gitops.containers()}
+    bad = gitops.manifest("5xx")
+    with Load(gitops.port) as load:
+        time.sleep(2)
+        started = time.monotonic()
+        result = canary.run(
+            canary.CanaryOptions(
+                env="local",
+                service=SERVICE,
+                window=60,
+                max_error_rate=0.01,
+                min_requests=10,
+                project=gitops.project,
+                manifest=bad,
+                proxy_port=gitops.port,
+            )
+        )
+        took = time.monotonic() - started
+        aborted_at = time.time()
+        time.sleep(3)
+    print(f"canary abort: {took:.1f}s, {result.reason}")
+    assert result.decision == canary.ABORTED and result.exit_code == 1
+    assert "error rate" in result.reason and result.errors >= 10
+    assert result.own_errors >= 1  # the service's own /metrics saw them too
+    assert result.observed_s < 30  # aborted early, not at the end of the window
+    # The old replicas never stopped; no canary is left; the lock is free.
+    assert {c.id for c in gitops.containers()} == before
+    assert not docker("ps", "-aq", "--filter", f"name={gitops.project}-deploy-lock")
+    # Failures came only from the canary's share, and stopped with it.
+    late = [r for r in load.failures if r[0] > aborted_at]
+    assert late == []
+    assert all(r[2] == "HTTP 500" for r in load.failures)
+    assert len(load.failures) < len(load.results) / 2
+
+
+def test_a_good_version_is_promoted_through_the_cli(gitops):
+    before = {c.id for c in gitops.containers()}
+    path = gitops.write(gitops.manifest("v2"))
+    receiver = WebhookReceiver()
+    with Load(gitops.port) as load:
+        r = subprocess.run(
+            [
+                str(ROOT / "inv"),
+                "deploy",
+                "--env",
+                "local",
+                "--service",
+                SERVICE,
+                "--canary",
+                "1",
+                "--canary-window",
+                "8",
+                "--max-error-rate",
+                "0.01",
+                "--project",
+                gitops.project,
+                "--manifest",
+                str(path),
+                "--port",
+                str(gitops.port),
+                "--json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "ECOTRACK_SLACK_WEBHOOK_URL": receiver.url},
+        )
+        time.sleep(1)
+    receiver.close()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert any(t.startswith("[local] canary promoted") for t in receiver.texts())
+    doc = json.loads(r.stdout)
+    assert doc["decision"] == "promoted" and "within" in doc["reason"]
+    assert doc["requests"] >= 20 and doc["errors"] == 0
+    now = gitops.containers()
+    assert len(now) == 2 and not ({c.id for c in now} & before)
+    assert {c.digest for c in now} == {gitops.entries["v2"].image.split("@")[1]}
+    assert load.failures == [], load.failures[:5]

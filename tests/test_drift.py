@@ -1,0 +1,147 @@
+"""Drift on the real Docker engine: one test per kind, against a stack the rollout
+engine deployed (gitops_support.GitopsStack), plus `./inv drift` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from release import drift, rollout
+from release.secrets import rotate, secrets_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.gitops_support import SERVICE, docker  # noqa: E402
+
+
+def inv_drift(stack, manifest_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            str(ROOT / "inv"),
+            "drift",
+            "--env",
+            "local",
+            "--project",
+            stack.project,
+            "--manifest",
+            str(manifest_path),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def found(report, service=SERVICE) -> set[str]:
+    return {f.kind for f in report.findings if f.service == service}
+
+
+def test_in_sync_exits_0_with_a_table(gitops):
+    r = inv_drift(gitops, gitops.write(gitops.baseline))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "in sync" in r.stdout and "IN_SYNC" in r.stdout and "recycling" in r.stdout
+    report = gitops.observe().report
+    assert report.in_sync
+    status = {s.service: (s.sync, s.health) for s in report.services}
+    assert status[SERVICE] == ("IN_SYNC", "HEALTHY")
+    assert status["auth"] == ("IN_SYNC", "HEALTHY")
+
+
+def test_wrong_image_digest(gitops):
+    # Someone deploys a build the manifest in git does not name.
+    gitops.deploy(gitops.manifest("v2"), services=[SERVICE])
+    report = gitops.observe().report
+    assert found(report) == {drift.IMAGE}
+    assert found(report, "auth") == set()
+    r = inv_drift(gitops, gitops.write(gitops.baseline))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "OUT_OF_SYNC" in r.stdout and "image" in r.stdout
+    r = inv_drift(gitops, gitops.write(gitops.baseline), "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and not doc["in_sync"]
+    assert {f["kind"] for f in doc["findings"]} == {"image"}
+    assert {f["expected"].split()[0] for f in doc["findings"]} == {"1.0.0"}
+
+
+def test_missing_replica(gitops):
+    victim = gitops.containers()[0]
+    docker("rm", "-f", victim.id)
+    report = gitops.observe().report
+    assert found(report) == {drift.MISSING}
+    (f,) = report.findings
+    assert (f.expected, f.actual) == ("2", "1 running")
+
+
+def test_extra_replica(gitops):
+    gitops.compose().run(*rollout.scale_up_args(SERVICE, 3), timeout=300)
+    report = gitops.observe().report
+    assert found(report) == {drift.EXTRA}
+
+
+def test_container_started_by_hand(gitops):
+    cid = gitops.run_by_hand(gitops.entries["v1"].image)
+    report = gitops.observe().report
+    assert found(report) == {drift.UNMANAGED}
+    (f,) = report.findings
+    assert cid[:12] in f.actual
+    assert drift.repairable(report) == []  # not ours: reported, never removed
+
+
+def test_changed_compose_config(gitops, tmp_path):
+    tree = tmp_path / "gitops"
+    shutil.copytree(ROOT / "gitops", tree)
+    local = tree / "environments" / "local" / "compose.yaml"
+    local.write_text(local.read_text() + "  recycling:\n    stop_grace_period: 20s\n")
+    report = gitops.observe(gitops_dir=tree).report
+    assert found(report) == {drift.CONFIG}
+    assert found(report, "auth") == set()
+
+
+def test_changed_feature_flags(gitops):
+    report = gitops.observe(gitops.manifest(flags={SERVICE: {"new_ui": "on"}})).report
+    assert found(report) == {drift.FLAGS}
+    assert report.findings[0].expected == "new_ui=on"
+    assert found(report, "auth") == set()
+
+
+def test_changed_environment_file(gitops):
+    path = secrets_file(gitops.project)
+    before = path.read_bytes()
+    try:
+        rotate(gitops.project)  # the host's env file changes; containers keep the old
+        report = gitops.observe().report
+        assert found(report, "auth") == {drift.ENVIRONMENT}
+        assert found(report) == set()  # recycling reads no secrets
+        assert "JWT" not in json.dumps(report.to_dict())
+    finally:
+        path.write_bytes(before)
+
+
+def test_stopped_container(gitops):
+    victim = gitops.containers()[0]
+    docker("stop", "-t", "5", victim.id)
+    report = gitops.observe().report
+    assert found(report) == {drift.STOPPED, drift.MISSING}
+    stopped = [f for f in report.findings if f.kind == drift.STOPPED]
+    assert stopped[0].container == victim.name
+
+
+def test_unhealthy_container(gitops):
+    victim = gitops.containers()[0]
+    # Its database read-only: /health/ready fails, Docker's check turns unhealthy.
+    docker("exec", "-u", "root", victim.id, "chmod", "444", "/data/recycling.db")
+    deadline = time.monotonic() + 60
+    report = gitops.observe().report
+    while drift.UNHEALTHY not in found(report) and time.monotonic() < deadline:
+        time.sleep(2)
+        report = gitops.observe().report
+    assert drift.UNHEALTHY in found(report)
+    service = next(s for s in report.services if s.service == SERVICE)
+    assert service.health == "DEGRADED"

@@ -1,0 +1,338 @@
+"""Promote, history and rollback on scratch git repositories against a real registry
+(this run's docker-registry); bad input through `./inv` in a copy of this repository.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from release import history_cmd, promote, publish, record, rollback
+from release.errors import UsageError
+from release.registry import RegistryError
+
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class Releaser:
+    """Publishes to a scratch repo the way CI would: a commit, then `publish`."""
+
+    def __init__(self, repo, registry, derive_image, helpers):
+        self.repo, self.helpers, self.n = repo, helpers, 0
+        self.tools = publish.Tools(
+            registry=registry,
+            build=lambda selected, info: {
+                s.name: derive_image(s.name) for s in selected
+            },
+            affected=lambda ref, root: [],
+            now=lambda: T0 + timedelta(minutes=self.n),
+        )
+
+    def release(self, env="staging", **versions):
+        """Sets each named service's version, commits, publishes those services."""
+        self.n += 1
+        for name, version in versions.items():
+            path = self.repo / "services" / name / f"{name}_service" / "version.py"
+            path.write_text(f'VERSION = "{version}"\n')
+        if self.helpers.run_git(self.repo, "status", "--porcelain"):
+            self.helpers.commit_all(self.repo, f"bump {versions}")
+        request = publish.PublishRequest(env=env, services=tuple(versions))
+        return publish.publish(request, root=self.repo, tools=self.tools)
+
+
+@pytest.fixture
+def releaser(scratch_repo, local_registry, derive_image, helpers):
+    return Releaser(scratch_repo, local_registry, derive_image, helpers)
+
+
+def snapshot(repo, env, helpers):
+    return record.manifest_path(env, repo).read_bytes(), helpers.git_log(repo)
+
+
+def test_promote_copies_the_exact_digests_and_retags_in_the_registry(
+    releaser, scratch_repo, local_registry, helpers
+):
+    releaser.release(auth="1.0.0", waste="1.3.0")
+    staging = record.read("staging", scratch_repo)
+    log = helpers.git_log(scratch_repo)
+
+    result = promote.promote("staging", "prod", root=scratch_repo)
+
+    prod = record.read("prod", scratch_repo)
+    assert [p.service for p in result.promoted] == ["auth", "waste"]
+    for p in result.promoted:
+        src, dst = staging.services[p.service], prod.services[p.service]
+        assert dst.image_ref.digest == src.image_ref.digest == p.digest
+        assert dst.image_ref.tag == f"prod-{src.image_ref.tag}" == p.tag
+        assert (dst.version, dst.git_sha) == (src.version, src.git_sha)
+        assert dst.replicas == 3  # prod's Compose default, not staging's 2
+        assert local_registry.digest_of(f"ecotrack/{p.service}", p.tag) == p.digest
+    new_log = helpers.git_log(scratch_repo)
+    assert new_log[1:] == log
+    assert (
+        new_log[0].split(" ", 1)[1].startswith("release(prod): auth 1.0.0 prod-main-")
+    )
+    assert new_log[0].endswith("(promoted from staging)")
+    shown = helpers.run_git(scratch_repo, "show", "--name-only", "--format=", "HEAD")
+    assert shown == "gitops/versions/prod.json"
+
+    again = promote.promote("staging", "prod", root=scratch_repo)
+    assert again.promoted == () and again.commit is None
+    assert helpers.git_log(scratch_repo) == new_log
+
+
+def test_promote_one_service_leaves_the_others(releaser, scratch_repo, helpers):
+    releaser.release(auth="1.0.0", waste="1.3.0")
+    promote.promote("staging", "prod", root=scratch_repo)
+    releaser.release(auth="1.0.1", waste="1.4.0")
+    before = json.loads(record.manifest_path("prod", scratch_repo).read_text())
+    result = promote.promote("staging", "prod", ["waste"], root=scratch_repo)
+    after = json.loads(record.manifest_path("prod", scratch_repo).read_text())
+    assert [p.service for p in result.promoted] == ["waste"]
+    assert after["services"]["auth"] == before["services"]["auth"]
+    assert after["services"]["waste"]["version"] == "1.4.0"
+
+
+def test_history_shows_who_deployed_what_when(releaser, scratch_repo, helpers):
+    releaser.release(auth="1.0.0", waste="1.0.0")
+    releaser.release(waste="1.1.0")
+    promote.promote("staging", "prod", ["waste"], root=scratch_repo)
+
+    rep = history_cmd.report(root=scratch_repo)
+    rows = [
+        (e.env, e.service, e.action, e.from_version, e.to_version) for e in rep.events
+    ]
+    assert rows == [
+        ("prod", "waste", "added", None, "1.1.0"),
+        ("staging", "waste", "updated", "1.0.0", "1.1.0"),
+        ("staging", "auth", "added", None, "1.0.0"),
+        ("staging", "waste", "added", None, "1.0.0"),
+    ]
+    commits = helpers.run_git(
+        scratch_repo, "log", "--format=%H", "--", "gitops/versions"
+    ).split()
+    assert [e.commit for e in rep.events] == [
+        commits[0],
+        commits[1],
+        commits[2],
+        commits[2],
+    ]
+    updated = rep.events[1]
+    assert updated.who == "releaser@example.com"
+    assert updated.when == "2026-11-28T12:02:00Z"
+    assert updated.from_digest != updated.to_digest
+
+    only = history_cmd.report(env="staging", service="waste", root=scratch_repo)
+    assert {(e.env, e.service) for e in only.events} == {("staging", "waste")}
+    data = json.loads(json.dumps(only.to_dict()))
+    assert data["events"][0]["to_version"] == "1.1.0"
+
+
+def test_rollback_restores_one_services_earlier_entry(releaser, scratch_repo, helpers):
+    releaser.release(auth="1.0.0", waste="1.0.0")
+    releaser.release(waste="1.1.0")
+    releaser.release(waste="1.2.0")
+    timeline = history_cmd.report(env="staging", service="waste", root=scratch_repo)
+    images = {e.to_version: e.to_image for e in timeline.events}
+    before = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    log = helpers.git_log(scratch_repo)
+
+    result = rollback.rollback("staging", "waste", root=scratch_repo)
+
+    after = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    waste = after["services"]["waste"]
+    assert (waste["image"], waste["version"]) == (images["1.1.0"], "1.1.0")
+    assert after["services"]["auth"] == before["services"]["auth"]
+    new_log = helpers.git_log(scratch_repo)
+    assert new_log[1:] == log  # a new commit on top: nothing rewritten
+    subject = new_log[0].split(" ", 1)[1]
+    assert subject.startswith("release(staging): waste 1.1.0 main-")
+    assert "(rollback from 1.2.0 main-" in subject
+    assert "not deployed yet" in result.deploy
+
+    rollback.rollback("staging", "waste", to_version="1.0.0", root=scratch_repo)
+    waste = record.read("staging", scratch_repo).services["waste"]
+    assert (waste.image, waste.version) == (images["1.0.0"], "1.0.0")
+
+    before_bytes, log = snapshot(scratch_repo, "staging", helpers)
+    with pytest.raises(UsageError, match="goes further back"):
+        rollback.rollback("staging", "waste", steps=9, root=scratch_repo)
+    with pytest.raises(UsageError, match=r"no earlier release of waste 7.0.0"):
+        rollback.rollback("staging", "waste", to_version="7.0.0", root=scratch_repo)
+    assert snapshot(scratch_repo, "staging", helpers) == (before_bytes, log)
+
+
+def test_rollback_refuses_an_image_gone_from_the_registry(
+    releaser, scratch_repo, local_registry, helpers
+):
+    releaser.release(waste="1.0.0")
+    releaser.release(waste="1.1.0")
+    # History names an image the registry no longer has (e.g. expired by policy).
+    doc = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    entry = doc["services"]["waste"]
+    repository, _, digest = entry["image"].rpartition("@")
+    entry["image"] = f"{repository.rsplit(':', 1)[0]}:gone-1234567@{digest}"
+    entry["version"] = "1.1.1"
+    helpers.write_manifest(scratch_repo, "staging", doc["services"])
+    helpers.commit_all(scratch_repo, "hand edit")
+    releaser.release(waste="1.2.0")
+    before = snapshot(scratch_repo, "staging", helpers)
+    with pytest.raises(
+        RegistryError, match=r"waste:gone-1234567 is not in the registry"
+    ):
+        rollback.rollback("staging", "waste", root=scratch_repo)
+    assert snapshot(scratch_repo, "staging", helpers) == before
+
+
+# -- bad input through the CLI: one line, non-zero, nothing changed -------------------
+
+
+@pytest.fixture(scope="module")
+def tooling_clone(tmp_path_factory, helpers):
+    return helpers.make_tooling_clone(tmp_path_factory.mktemp("clone-promote"))
+
+
+def _entry(image: str, version: str = "1.0.0") -> dict:
+    return {
+        "image": image,
+        "version": version,
+        "git_sha": "1234567",
+        "deployed_at": "2026-11-28T22:00:00Z",
+        "deployed_by": "ci",
+        "replicas": 2,
+        "feature_flags": {},
+    }
+
+
+def _cli(helpers, repo, local_registry, *args):
+    files = [repo / "gitops" / "versions" / f"{e}.json" for e in ("staging", "prod")]
+    before = [f.read_bytes() for f in files], helpers.git_log(repo)
+    env = {
+        "ECOTRACK_REGISTRY_PORT": str(local_registry.config.port),
+        "ECOTRACK_REGISTRY_DIR": str(local_registry.config.home),
+    }
+    r = helpers.inv_in(repo, *args, env=env)
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert ([f.read_bytes() for f in files], helpers.git_log(repo)) == before
+    return lines[0]
+
+
+def test_promote_a_tag_that_is_not_in_the_registry(
+    tooling_clone, helpers, local_registry
+):
+    image = f"{local_registry.address}/ecotrack/waste:never-1234567@sha256:{'a' * 64}"
+    helpers.write_manifest(tooling_clone, "staging", {"waste": _entry(image)})
+    helpers.commit_all(tooling_clone, "staging names an image never pushed")
+    line = _cli(helpers, tooling_clone, local_registry, "promote")
+    assert line == (
+        f"error: tag {local_registry.address}/ecotrack/waste:never-1234567 "
+        "is not in the registry"
+    )
+
+
+def test_promote_a_digest_that_does_not_match(
+    tooling_clone, helpers, local_registry, derive_image
+):
+    digest = local_registry.push(derive_image("auth"), "ecotrack/auth", "main-7654321")
+    wrong = "sha256:" + "b" * 64
+    image = f"{local_registry.address}/ecotrack/auth:main-7654321@{wrong}"
+    helpers.write_manifest(tooling_clone, "staging", {"auth": _entry(image)})
+    helpers.commit_all(tooling_clone, "staging names the wrong digest")
+    line = _cli(
+        helpers,
+        tooling_clone,
+        local_registry,
+        "promote",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+    )
+    name = f"{local_registry.address}/ecotrack/auth:main-7654321"
+    assert line == (
+        f"error: digest mismatch for {name}: expected {wrong[:19]}, "
+        f"the registry has {digest[:19]}"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        pytest.param(
+            ["promote", "--from", "staging", "--to", "moon"],
+            "error: unknown environment 'moon' (known: local, staging, prod)",
+            id="promote-unknown-env",
+        ),
+        pytest.param(
+            ["promote", "--service", "nope"],
+            "error: unknown service nope (known: auth, locations, recycling, users, "
+            "waste)",
+            id="promote-unknown-service",
+        ),
+        pytest.param(
+            ["history", "--env", "moon"],
+            "error: unknown environment 'moon' (known: local, staging, prod)",
+            id="history-unknown-env",
+        ),
+        pytest.param(
+            ["history", "--service", "nope"],
+            "error: unknown service nope",
+            id="history-unknown-service",
+        ),
+        pytest.param(
+            ["rollback", "--env", "local", "--service", "waste"],
+            "error: the local manifest is not kept in git",
+            id="rollback-local",
+        ),
+        pytest.param(
+            ["rollback", "--env", "prod", "--service", "nope"],
+            "error: unknown service nope",
+            id="rollback-unknown-service",
+        ),
+        pytest.param(
+            ["rollback", "--env", "prod", "--service", "waste"],
+            "error: waste is not in the prod manifest",
+            id="rollback-not-deployed",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(tooling_clone, helpers, local_registry, args, expected):
+    assert _cli(helpers, tooling_clone, local_registry, *args).startswith(expected)
+
+
+def test_history_cli_prints_json(tooling_clone, helpers):
+    image = f"127.0.0.1:5000/ecotrack/users:main-1234567@sha256:{'c' * 64}"
+    helpers.write_manifest(tooling_clone, "prod", {"users": _entry(image, "2.0.0")})
+    commit = helpers.commit_all(
+        tooling_clone, "release(prod): users 2.0.0 main-1234567"
+    )
+    r = helpers.inv_in(tooling_clone, "history", "--env", "prod", "--json")
+    assert r.returncode == 0, r.stderr
+    events = json.loads(r.stdout)["events"]
+    assert events[0] | {"committed_at": None} == {
+        "env": "prod",
+        "service": "users",
+        "action": "added",
+        "when": "2026-11-28T22:00:00Z",
+        "who": "ci",
+        "commit": commit,
+        "committed_at": None,
+        "subject": "release(prod): users 2.0.0 main-1234567",
+        "from_version": None,
+        "from_digest": None,
+        "to_version": "2.0.0",
+        "to_digest": f"sha256:{'c' * 64}",
+        "to_image": image,
+        "changed": [],
+    }
+    table = helpers.inv_in(tooling_clone, "history", "--service", "users")
+    assert (
+        table.returncode == 0
+        and "users" in table.stdout
+        and commit[:12] in table.stdout
+    )

@@ -1,0 +1,207 @@
+"""`./inv deploy` on the real Docker engine: plan, rolling update under load, the
+worker restarted stop-first, automatic rollback, the deploy lock, scaling.
+
+One stack for the module (proxy, waste with 2 replicas, waste-worker), deployed from
+manifests whose images are in the run's own registry; tests run in file order and
+each starts from the state the previous one left.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from release import deploy_log  # noqa: E402
+from release.lock import lock_name  # noqa: E402
+from tests.rollout_support import Load, Releases, Stack, docker, running  # noqa: E402
+
+PAUSE = "ECOTRACK_DEPLOY_PAUSE_AFTER"
+
+
+@pytest.fixture(scope="module")
+def releases(local_registry, service_images):
+    r = Releases(local_registry, service_images)
+    yield r
+    r.cleanup()
+
+
+@pytest.fixture(scope="module")
+def stack(state_home, tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("rollout"))
+    yield s
+    s.down()
+
+
+def waste(releases, version="1.0.0", **kw):
+    return releases.manifest(waste=releases.entry("waste", version, **kw))
+
+
+def versions(stack, service="waste"):
+    return sorted(c.version for c in running(stack.containers(service)))
+
+
+def test_dry_run_plans_then_deploy_creates_then_in_sync(stack, releases):
+    m = waste(releases)
+    r = stack.deploy(m, "--dry-run")
+    assert r.returncode == 2, r.stderr
+    assert "create" in r.stdout and "waste-worker" in r.stdout
+    assert stack.containers("waste") == []  # a dry run changes nothing
+
+    r = stack.deploy(m, "--dry-run", "--json")
+    assert r.returncode == 2
+    plan = json.loads(r.stdout)["plan"]
+    assert {s["service"]: s["action"] for s in plan["services"]} == {
+        "proxy": "create",
+        "waste": "create",
+        "waste-worker": "create",
+    }
+
+    stack.deploy_ok(m)
+    assert versions(stack) == ["1.0.0", "1.0.0"]
+    assert len(running(stack.containers("waste-worker"))) == 1
+    r = stack.deploy(m, "--dry-run")
+    assert r.returncode == 0 and "in sync" in r.stdout, r.stdout
+    # Compose still knows them as its own: `docker compose ps` sees every replica.
+    names = docker(
+        "ps",
+        "--filter",
+        f"label=com.docker.compose.project={stack.project}",
+        "--format",
+        "{{.Names}}",
+    ).split()
+    assert len(names) == 4
+
+
+def test_rolling_update_under_load_drops_nothing_and_worker_goes_stop_first(
+    stack, releases
+):
+    old = {c.id for c in running(stack.containers("waste"))}
+    old_worker = running(stack.containers("waste-worker"))[0]
+    jobs = [
+        stack.get("/waste/jobs", method="POST", body={"description": f"glass jar {i}"})
+        for i in range(5)
+    ]
+    assert all(status == 202 for status, _ in jobs)
+    since = time.time() - 1
+    m = waste(releases, "1.1.0", flags={"new_model": "on"})
+    with Load(stack.port, "/waste/version", rate=60) as load:
+        r = stack.deploy_ok(m, "--json")
+    assert len(load.results) > 100
+    assert load.failures == []
+
+    result = json.loads(r.stdout)
+    assert result["result"] == "ok" and result["exit_code"] == 0
+    rows = {s["service"]: s for s in result["services"]}
+    assert rows["waste"]["action"] == "roll" and rows["waste"]["result"] == "ok"
+    assert (
+        rows["waste"]["to"].startswith("1.1.0")
+        and "new_model=on" in rows["waste"]["to"]
+    )
+    assert "start_new" in r.stderr and "switch_traffic" in r.stderr  # live progress
+
+    new = running(stack.containers("waste"))
+    assert len(new) == 2 and not old & {c.id for c in new}
+    assert all(c.health == "healthy" and c.version == "1.1.0" for c in new)
+    assert all(c.flags == {"new_model": "on"} for c in new)
+    for _ in range(4):  # both replicas, through the proxy
+        status, body = stack.get("/waste/version")
+        assert status == 200 and body["feature_flags"] == {"new_model": "on"}
+    everything = stack.containers("waste") + stack.containers("waste-worker")
+    assert all(c.state == "running" for c in everything)  # no orphans
+
+    # The old worker exited 0 (its current job done) before the new one started.
+    events = list(
+        stack.client.events(
+            since=since,
+            until=time.time(),
+            decode=True,
+            filters={
+                "type": "container",
+                "label": [
+                    f"com.docker.compose.project={stack.project}",
+                    "com.docker.compose.service=waste-worker",
+                ],
+            },
+        )
+    )
+    died = [e for e in events if e["Action"] == "die" and e["id"] == old_worker.id]
+    started = [e for e in events if e["Action"] == "start" and e["id"] != old_worker.id]
+    assert died and started, events
+    assert died[0]["Actor"]["Attributes"]["exitCode"] == "0"
+    assert died[0]["timeNano"] < started[0]["timeNano"]
+    for _, job in jobs:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = stack.get(f"/waste/jobs/{job['id']}")
+            if body["status"] == "done":
+                break
+            time.sleep(0.5)
+        assert body["status"] == "done", body
+
+
+def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
+    stack, releases
+):
+    before = sorted(c.id for c in running(stack.containers("waste")))
+    worker = running(stack.containers("waste-worker"))[0].id
+    with Load(stack.port, "/waste/version", rate=40) as load:
+        r = stack.deploy(waste(releases, "1.2.0", healthy=False))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "error: waste:" in r.stderr and "unhealthy" in r.stderr
+    assert "last log lines of" in r.stderr  # the failing container's own words
+    assert "abort" in r.stdout and "old keep serving" in r.stdout
+    assert load.failures == []
+    assert sorted(c.id for c in running(stack.containers("waste"))) == before
+    assert all(c.version == "1.1.0" for c in stack.containers("waste"))  # none left
+    assert running(stack.containers("waste-worker"))[0].id == worker  # not reached
+    attempt = deploy_log.read(stack.project)[-1]
+    assert attempt["result"] == "failed" and "unhealthy" in attempt["reason"]
+    assert [s["result"] for s in attempt["services"]] == ["failed", "skipped"]
+    # The manifest still says 1.2.0: the plan shows the difference.
+    assert (
+        stack.deploy(waste(releases, "1.2.0", healthy=False), "--dry-run").returncode
+        == 2
+    )
+
+
+def test_a_second_deploy_is_refused_while_one_runs(stack, releases):
+    m = waste(releases, "1.3.0")
+    first = stack.start_deploy(m, env={PAUSE: "waste:start_new"})
+    try:
+        first.wait_for_line("paused after waste:start_new")
+        started = time.monotonic()
+        r = stack.deploy(m)
+        assert time.monotonic() - started < 20  # at once, not after a wait
+        assert r.returncode == 4, r.stdout + r.stderr
+        assert "another deploy of" in r.stderr and "held by" in r.stderr
+        assert "since" in r.stderr and "deploying proxy 1.0.0, waste 1.3.0" in r.stderr
+        status = stack.inv("lock", "status", "--project", stack.project)
+        assert "held by" in status.stdout and "waste 1.3.0" in status.stdout
+        assert deploy_log.read(stack.project)[-1]["result"] == "refused"
+    finally:
+        first.kill()
+    released = stack.inv("lock", "release", "--project", stack.project)
+    assert released.returncode == 0 and "released" in released.stdout
+    assert "free" in stack.inv("lock", "status", "--project", stack.project).stdout
+    assert docker("ps", "-aq", "--filter", f"name={lock_name(stack.project)}") == ""
+    # The killed run left two new containers beside the old: a re-run adopts them.
+    stack.deploy_ok(m)
+    assert versions(stack) == ["1.3.0", "1.3.0"]
+
+
+def test_scale_up_and_down_by_id(stack, releases):
+    stack.deploy_ok(waste(releases, "1.3.0", replicas=3))
+    assert versions(stack) == ["1.3.0"] * 3
+    kept = sorted(running(stack.containers("waste")), key=lambda c: c.created)[:2]
+    r = stack.deploy_ok(waste(releases, "1.3.0", replicas=2))
+    assert "scale" in r.stdout
+    assert sorted(c.id for c in running(stack.containers("waste"))) == sorted(
+        c.id for c in kept
+    )  # the oldest stay; the youngest is drained and removed
