@@ -7,12 +7,15 @@ and is cheap for a local file.
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_SECONDS = 5.0
+MIGRATE_DEADLINE_SECONDS = 30.0
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -48,7 +51,25 @@ def transaction(
 
 
 def migrate(path: str | Path, statements: Iterable[str]) -> None:
-    """Apply idempotent DDL (``CREATE ... IF NOT EXISTS``) at startup."""
+    """Apply idempotent DDL (``CREATE ... IF NOT EXISTS``) at startup.
+
+    Replicas starting together on a fresh volume race to switch the journal to WAL,
+    and sqlite can answer that race with "database is locked" at once, without
+    waiting on the busy timeout: retry with jitter until a deadline.
+    """
+    statements = list(statements)
+    deadline = time.monotonic() + MIGRATE_DEADLINE_SECONDS
+    while True:
+        try:
+            _migrate_once(path, statements)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05 + random.random() * 0.2)
+
+
+def _migrate_once(path: str | Path, statements: list[str]) -> None:
     conn = connect(path)
     try:
         # WAL lets readers (API) and a writer (worker) work concurrently.

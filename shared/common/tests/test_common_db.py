@@ -45,3 +45,42 @@ def test_check_writable_fails_when_parent_is_a_file(tmp_path):
     blocker.write_text("")
     with pytest.raises((OSError, sqlite3.Error)):
         check_writable(blocker / "x.db")
+
+
+def test_migrate_retries_the_lock_race_of_replicas_starting_together(
+    tmp_path, monkeypatch
+):
+    # sqlite may answer two first-time WAL switches racing with "locked" at once.
+    import common.db as db
+
+    real, calls = db._migrate_once, []
+
+    def racing(path, statements):
+        calls.append(path)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        real(path, statements)
+
+    monkeypatch.setattr(db, "_migrate_once", racing)
+    path = tmp_path / "race.db"
+    migrate(path, ["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)"])
+    assert len(calls) == 3
+    with connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrate_gives_up_on_a_lock_held_past_the_deadline(tmp_path, monkeypatch):
+    import common.db as db
+
+    monkeypatch.setattr(db, "MIGRATE_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.05)
+    path = tmp_path / "held.db"
+    migrate(path, ["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)"])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            migrate(path, ["CREATE TABLE IF NOT EXISTS u (id INTEGER PRIMARY KEY)"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
