@@ -6,7 +6,7 @@ This file only parses flags and calls the release tooling (build-support/release
 import sys
 from pathlib import Path
 
-from invoke import task
+from invoke import Exit, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "build-support"))
 
@@ -14,28 +14,61 @@ from release import checks, console, depgraph, stack  # noqa: E402
 from release.cli import handles_errors  # noqa: E402
 
 
-def _stack_options(env, port, project=""):
-    return stack.StackOptions(env=env, project=project, proxy_port=int(port))
+def _exit(code: int) -> None:
+    """The one way a task ends with a non-zero code it computed."""
+    if code:
+        raise Exit(code=code)
+
+
+def _stack_options(env, port, project="", manifest=""):
+    return stack.StackOptions(
+        env=env,
+        project=project,
+        proxy_port=int(port),
+        manifest=Path(manifest) if manifest else None,
+    )
 
 
 @task(
     help={
-        "env": "environment under gitops/environments (default: local)",
+        "env": "environment: local, the only one `up` runs (default: local)",
         "port": "port of the proxy entry point on 127.0.0.1 (default: 8080)",
         "project": "Compose project name (default: ecotrack-<env>)",
+        "manifest": "the local manifest file (default: gitops/versions/local.json)",
     }
 )
 @handles_errors
-def up(c, env="local", port=8080, project=""):
-    """Build every image with Pants and run the whole stack behind the proxy.
+def up(c, env="local", port=8080, project="", manifest=""):
+    """Run the local environment, GitOps from the first command.
 
-    Bootstraps what is missing and says so: the Docker engine (starts dockerd, or
-    installs Debian's docker.io as root), the base image (debootstrap when none can
-    be pulled), images, secrets; then waits until every service is ready through the
-    proxy.
+    Bootstraps this machine and says each step (Debian packages as root, the pip
+    constraint, dockerd, the base image with debootstrap), then the local pipeline:
+    build what changed
+    with Pants, push it to the local registry, record the digests in
+    gitops/versions/local.json, and deploy that manifest with the same zero-downtime
+    rolling update as `./inv deploy`. Run again: only what changed is rolled.
     """
-    opts = _stack_options(env, port, project)
+    opts = _stack_options(env, port, project, manifest)
     stack.render_status(opts, stack.up(opts))
+
+
+@task(
+    help={
+        "profile": "what to check for: test (default: everything), up, build, "
+        "engine or pants",
+    }
+)
+@handles_errors
+def doctor(c, profile="test"):
+    """Show what this machine has and lacks for ./inv up and ./inv test.
+
+    One row per need: found, will install (Debian package, as root), will fix (the
+    site-wide pip constraint that breaks pex), will start (dockerd) or missing (with
+    the exact instruction). Changes nothing. Exit 0 only when all is ready.
+    """
+    from release import doctor as checkup
+
+    _exit(checkup.render(profile, checkup.report(profile)))
 
 
 @task(
@@ -83,6 +116,7 @@ def test(c, unit_only=False, e2e_only=False, pytest_args=""):
     End-to-end tests build the images, start their own Compose project (own name, ports
     and volumes, so a stack from `./inv up` is left alone) and clean up afterwards.
     """
+    checks.prepare_machine()
     if not e2e_only:
         checks.lint()
         checks.unit()
@@ -122,10 +156,21 @@ def affected(c, since, committed_only=False, json=False, explain=False):
         "registry": "local (default: docker-registry on 127.0.0.1:5000) or ecr",
         "env": "manifest to record in: local (default, not committed), staging, prod",
         "json": "print the result as JSON (progress goes to stderr)",
+        "release_out": "write one release record per service (<dir>/<service>.json) "
+        "instead of recording: manifest and git stay as they are; apply them later "
+        "with ./inv record (CI's fan-in job)",
     },
 )
 @handles_errors
-def publish(c, since="", service=None, registry="local", env="local", json=False):
+def publish(
+    c,
+    since="",
+    service=None,
+    registry="local",
+    env="local",
+    json=False,
+    release_out="",
+):
     """Build changed services with Pants, push them, record their digests.
 
     Tags are immutable (<branch>-<short sha>); the digest is read back from the
@@ -135,11 +180,37 @@ def publish(c, since="", service=None, registry="local", env="local", json=False
     from release import publish as publishing
 
     request = publishing.PublishRequest(
-        env=env, registry=registry, services=tuple(service or ()), since=since or None
+        env=env,
+        registry=registry,
+        services=tuple(service or ()),
+        since=since or None,
+        release_out=Path(release_out) if release_out else None,
     )
     publishing.render(
         publishing.publish(request, progress_to_stderr=json), as_json=json
     )
+
+
+@task(
+    positional=["records"],
+    help={
+        "records": "a release record file, or a directory of them (*.json, searched "
+        "recursively), as written by ./inv publish --release-out",
+        "env": "manifest to record in: staging (default), prod, local",
+    },
+)
+@handles_errors
+def record(c, records, env="staging"):
+    """Record published images in an environment's manifest as one commit.
+
+    Reads the release records, checks them all (format, environment, service, image
+    and digest, one image per service) before touching anything, then writes
+    gitops/versions/<env>.json and commits it. Idempotent: images the manifest already
+    names, and records older than its entry, change nothing (no commit).
+    """
+    from release import release_records
+
+    release_records.render(release_records.record_releases(Path(records), env))
 
 
 @task(
@@ -185,18 +256,17 @@ def history(c, env="", service="", json=False):
         "steps": "how many releases back (default: 1)",
         "no_deploy": "only write the manifest commit; do not deploy it",
         "host": "Docker host to deploy to (default: DOCKER_HOST or local)",
+        "project": "Compose project name (default: ecotrack-<env>)",
     }
 )
 @handles_errors
-def rollback(c, env, service, to="", steps=0, no_deploy=False, host=""):
+def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=""):
     """Restore a service's earlier manifest entry as a new commit, then deploy it.
 
     Other services are untouched and no history is rewritten. The deploy is the usual
     health-gated rolling update of that one service (--no-deploy stops after the
     commit).
     """
-    from invoke import Exit
-
     from release import deploy_cmd
     from release import rollback as rolling_back
 
@@ -206,10 +276,9 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host=""):
     if no_deploy:
         return
     code = deploy_cmd.deploy(
-        env, [service], False, host, False, False, 120.0, "", "", 0
+        env, [service], False, host, False, False, 120.0, project, "", 0
     )
-    if code:
-        raise Exit(code=code)
+    _exit(code)
 
 
 @task(
@@ -255,8 +324,6 @@ def deploy(
     proxy, drain, stop and remove the old by ID; the worker restarts stop-first. A
     failed health gate removes the new containers and exits 1. Exit 4: locked.
     """
-    from invoke import Exit
-
     from release import deploy_cmd
 
     if int(canary):
@@ -275,8 +342,7 @@ def deploy(
             manifest=manifest,
             port=int(port),
         )
-        if code:
-            raise Exit(code=code)
+        _exit(code)
         return
     code = deploy_cmd.deploy(
         env,
@@ -290,8 +356,7 @@ def deploy(
         manifest,
         int(port),
     )
-    if code:
-        raise Exit(code=code)
+    _exit(code)
 
 
 @task(
@@ -329,13 +394,10 @@ def drift(c, env="local", json=False, project="", host="", manifest=""):
     Compose project, changed Compose config, flags or env file, stopped or unhealthy
     containers.
     """
-    from invoke import Exit
-
     from release import drift_cmd
 
     code = drift_cmd.run(env, json, project, host, manifest)
-    if code:
-        raise Exit(code=code)
+    _exit(code)
 
 
 @task(
@@ -377,8 +439,6 @@ def agent(
     (a failed one waits for a new commit or a manual deploy); --self-heal repairs
     drift. Logs JSON lines; serves /status, /metrics and a dashboard.
     """
-    from invoke import Exit
-
     from release import agent as reconcile
 
     code = reconcile.run(
@@ -396,5 +456,4 @@ def agent(
             home=Path(state_dir) if state_dir else None,
         )
     )
-    if code:
-        raise Exit(code=code)
+    _exit(code)

@@ -41,12 +41,14 @@ def state_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def e2e_stack(state_home):
-    """The whole stack, built with Pants and started under a unique project name."""
+def e2e_stack(state_home, local_registry, tmp_path_factory):
+    """The whole stack, brought up as `./inv up` does (publish to the run's own
+    registry, a manifest of its own, rolling deploy) under a unique project name."""
     opts = stack.StackOptions(
         env="local",
         project=f"ecotrack-e2e-{uuid.uuid4().hex[:8]}",
         proxy_port=free_port(),
+        manifest=tmp_path_factory.mktemp("manifest") / "local.json",
     )
     try:
         statuses = stack.up(opts)

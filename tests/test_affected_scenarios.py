@@ -123,6 +123,44 @@ def test_deleted_module_is_resolved_at_the_merge_base(repo):
     assert "shared/core/tests/test_core_geo.py" in data["explain"]["no_effect"]
 
 
+def test_deleted_module_still_imported_lists_its_users_and_warns(repo):
+    """Pants cannot build the working tree's graph (UnownedDependencyError): the users
+    of the deleted module, from the merge-base's graph, are affected so that CI runs
+    their jobs, which then fail with Pants' own error."""
+    repo.branch("case-delete-still-imported")
+    repo.delete("shared/core/geo.py")
+    repo.commit("delete core.geo; locations still imports it")
+    r = repo.affected("--since", "main")
+    assert (r.returncode, r.stdout) == (0, "locations\n"), r.stderr
+    assert "Traceback" not in r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1, r.stderr
+    assert "dependency graph could not be built" in warnings[0]
+    assert "imports core.geo.Point, deleted by this change" in warnings[0]
+    assert "merge-base's graph: locations " in warnings[0]
+    data = repo.affected_json("--explain")
+    assert data["include"] == [
+        {"service": "locations", "image_target": "services/locations:image"}
+    ]
+    chain = data["explain"]["chains"]["locations"]
+    assert chain[0] == "shared/core/geo.py (deleted)"
+
+
+def test_import_of_a_module_that_never_existed_is_still_an_error(repo):
+    repo.branch("case-unowned-import")
+    repo.append("services/waste/waste_service/jobs.py", "import nowhere_at_all\n")
+    repo.commit("import a module nobody provides")
+    r = repo.affected("--since", "main")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [
+        "error: Pants could not compute the dependency graph: "
+        "services/waste/waste_service/jobs.py imports nowhere_at_all, which no file in "
+        "the tree provides (UnownedDependencyError)"
+    ]
+
+
 def test_uncommitted_and_untracked_count_unless_committed_only(repo):
     repo.branch("case-dirty")
     touch("README.md")(repo)

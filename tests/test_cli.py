@@ -21,7 +21,7 @@ def inv(*args: str) -> subprocess.CompletedProcess:
 def test_list_explains_every_task():
     r = inv("--list")
     assert r.returncode == 0
-    for name in ("up", "down", "test", "lint"):
+    for name in ("up", "down", "test", "lint", "doctor"):
         assert f"  {name} " in r.stdout
 
 
@@ -31,9 +31,35 @@ def test_help_of_up_names_what_it_bootstraps():
     assert "debootstrap" in r.stdout and "--port" in r.stdout
 
 
+def test_doctor_shows_the_probe_and_exits_0_only_when_ready():
+    r = inv("doctor", "--profile", "pants")
+    assert "pip" in r.stdout
+    assert r.returncode == (0 if "ready" in r.stdout else 1)
+    bad = inv("doctor", "--profile", "moon")
+    assert bad.returncode == 2 and "unknown profile 'moon'" in bad.stderr
+
+
+def test_up_refuses_other_environments_with_the_commands_to_use():
+    r = inv("up", "--env", "staging")
+    assert r.returncode == 2
+    assert "./inv publish --env staging and ./inv deploy --env staging" in r.stderr
+
+
 def test_unknown_environment_is_one_line_and_non_zero():
     r = inv("up", "--env", "moon")
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert lines == ["error: unknown environment 'moon' (known: local, staging, prod)"]
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_manifest_that_is_not_utf8_is_one_line_and_non_zero(tmp_path):
+    manifest = tmp_path / "staging.json"
+    manifest.write_bytes(b"\xff\xfe\x00{")
+    r = inv("deploy", "--env", "staging", "--dry-run", "--manifest", str(manifest))
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"error: {manifest}: not UTF-8 text (byte 0 is 0xff); manifests are UTF-8 JSON"
+    ]
     assert "Traceback" not in r.stdout + r.stderr

@@ -27,7 +27,9 @@ from tests.gitops_support import (  # noqa: E402
 
 from release.manifest import Manifest  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
+)
 SCREENSHOT = ROOT / "test-output" / "dashboard.png"
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -335,3 +336,56 @@ def test_history_cli_prints_json(tooling_clone, helpers):
         and "users" in table.stdout
         and commit[:12] in table.stdout
     )
+
+
+# -- rollback through the CLI, deploy included ----------------------------------------
+
+
+def test_rollback_cli_commits_then_deploys_the_earlier_image(
+    tmp_path, helpers, local_registry, service_images
+):
+    from dataclasses import asdict
+
+    from tests.rollout_support import Releases, docker
+
+    releases = Releases(local_registry, service_images)
+    old, new = releases.entry("recycling", "1.0.0"), releases.entry(
+        "recycling", "1.1.0"
+    )
+    repo = helpers.make_tooling_clone(tmp_path / "clone")
+    helpers.write_manifest(repo, "staging", {"recycling": asdict(old)})
+    helpers.commit_all(repo, "release(staging): recycling 1.0.0")
+    helpers.write_manifest(repo, "staging", {"recycling": asdict(new)})
+    helpers.commit_all(repo, "release(staging): recycling 1.1.0")
+    project = f"ecotrack-rollback-{uuid.uuid4().hex[:8]}"
+    where = ["--env", "staging", "--project", project]
+
+    def running_images() -> list[str]:
+        out = docker(
+            "ps",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=recycling",
+            "--format",
+            "{{.Image}}",
+        )
+        return sorted(out.split())
+
+    try:
+        deployed = helpers.inv_in(repo, "deploy", *where, "--service", "recycling")
+        assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr
+        assert running_images() == [new.image, new.image]
+
+        r = helpers.inv_in(repo, "rollback", *where, "--service", "recycling")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        assert "rollback from 1.1.0" in helpers.git_log(repo)[0]
+        assert running_images() == [old.image, old.image]
+    finally:
+        ids = docker(
+            "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"
+        )
+        if ids:
+            docker("rm", "-f", *ids.split(), check=False)
+        docker("network", "rm", f"{project}_backend", check=False)
+        releases.cleanup()

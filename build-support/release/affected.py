@@ -165,6 +165,26 @@ def needs_base_graph(changes: Iterable[Change]) -> bool:
     return any(c.deleted and _early_reason(c) is None for c in changes)
 
 
+def deleted_modules_imported(changes: Iterable[Change], modules: Iterable[str]) -> bool:
+    """Whether every one of these imports (as Python names: `core.geo`, or a name in
+    it, `core.geo.Point`) is of a module the change deleted. Source roots are unknown
+    here, so a module matches a deleted `<root>/core/geo.py` or `.../geo/__init__.py`
+    under any root."""
+    deleted = {
+        "/" + c.path.removesuffix(".py").removesuffix("/__init__")
+        for c in changes
+        if c.deleted and c.path.endswith(".py")
+    }
+
+    def is_deleted(module: str) -> bool:
+        parts = module.split(".")
+        prefixes = ("/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1))
+        return any(d.endswith(p) for p in prefixes for d in deleted)
+
+    modules = list(modules)
+    return bool(modules) and all(is_deleted(m) for m in modules)
+
+
 def _lockfiles(graph: Graph | None) -> dict[str, str]:
     """lockfile path → address of the `_lockfile` target owning it."""
     if graph is None:

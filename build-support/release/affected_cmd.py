@@ -4,6 +4,10 @@ pure core (affected.py) which services that affects, and renders the answer.
 Steps: merge_base → changes → graphs (head, and the merge-base's when something was
 deleted) → contents of the lockfiles, requirements and deploy files that changed →
 affected.compute → names, JSON matrix or explanation.
+
+A change that deletes a module some file still imports leaves Pants unable to build
+the working tree's graph; the merge-base's graph then stands in, with a warning, so
+that the users of the module are affected and their CI jobs show Pants' error.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from release import affected, console
 from release.adapters import git, pants_graph
 from release.affected import Change, Inputs, Result
+from release.graph import Graph
 from release.project import ROOT, services
 
 _STATUS = {
@@ -63,16 +68,14 @@ def _head_text(path: str, committed_only: bool, root: Path) -> str | None:
 def report(since: str, committed_only: bool = False, root: Path = ROOT) -> Report:
     base = git.merge_base(since, root)
     changes = to_changes(git.changed_files(base, committed_only, root))
-    notes = []
-    head = base_graph = None
-    if affected.needs_graph(changes):
-        load = pants_graph.working_tree_graph(root, announce=console.note)
-        head = load.graph
-        notes.append(f"graph of the working tree: {_how(load)}")
-    if affected.needs_base_graph(changes):
-        load = pants_graph.graph_at(base, root, announce=console.note)
-        base_graph = load.graph
-        notes.append(f"graph at the merge-base: {_how(load)}")
+    notes: list[str] = []
+    head, broken = _head_graph(changes, root, notes)
+    base_graph = _base_graph(base, changes, root, notes)
+    if broken:
+        # CI must still run the jobs of the services that used the deleted module, so
+        # that they fail with Pants' error: the merge-base's graph stands in for the
+        # working tree's (it lacks only the edges this change adds).
+        head = base_graph
     names = tuple(s.name for s in services(root))
     inputs = Inputs(changes=changes, services=names, head=head, base=base_graph)
     texts = {
@@ -82,7 +85,49 @@ def report(since: str, committed_only: bool = False, root: Path = ROOT) -> Repor
     inputs = Inputs(
         changes=changes, services=names, head=head, base=base_graph, texts=texts
     )
-    return Report(since, base, changes, affected.compute(inputs), tuple(notes))
+    result = affected.compute(inputs)
+    if broken:
+        _warn_deleted_import(broken, result)
+    return Report(since, base, changes, result, tuple(notes))
+
+
+def _head_graph(
+    changes: tuple[Change, ...], root: Path, notes: list[str]
+) -> tuple[Graph | None, pants_graph.UnownedImportError | None]:
+    """The working tree's graph, or (None, the failure) when Pants cannot build it
+    because the change deletes a module that is still imported. Any other failure of
+    Pants is raised: one error line."""
+    if not affected.needs_graph(changes):
+        return None, None
+    try:
+        load = pants_graph.working_tree_graph(root, announce=console.note)
+    except pants_graph.UnownedImportError as exc:
+        if not affected.deleted_modules_imported(changes, exc.modules):
+            raise
+        notes.append("graph of the working tree: none (import of a deleted module)")
+        return None, exc
+    notes.append(f"graph of the working tree: {_how(load)}")
+    return load.graph, None
+
+
+def _base_graph(
+    base: str, changes: tuple[Change, ...], root: Path, notes: list[str]
+) -> Graph | None:
+    if not affected.needs_base_graph(changes):
+        return None
+    load = pants_graph.graph_at(base, root, announce=console.note)
+    notes.append(f"graph at the merge-base: {_how(load)}")
+    return load.graph
+
+
+def _warn_deleted_import(exc: pants_graph.UnownedImportError, result: Result) -> None:
+    names = ", ".join(result.include) or "none"
+    console.note(
+        "warning: the working tree's dependency graph could not be built: "
+        f"{exc.importer} imports {', '.join(exc.modules)}, deleted by this change; "
+        f"affected from the merge-base's graph: {names} "
+        "(their jobs run and fail with Pants' error until the import is fixed)"
+    )
 
 
 def _how(load: pants_graph.GraphLoad) -> str:

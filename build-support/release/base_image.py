@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release import console
-from release.adapters import proc
+from release.adapters import machine, proc
 from release.errors import ConfigError
 from release.project import ROOT
 
@@ -100,6 +100,7 @@ def _choose(cfg: BaseImageConfig, allow_pull: bool) -> str:
         if _pull(cfg.configured):
             return cfg.configured
         console.detail(f"{cfg.configured} cannot be pulled here; building one locally")
+    machine.ensure(("debootstrap",))
     with console.step(
         f"base image: building {local} with debootstrap (about a minute)"
     ):

@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-from release import console
-from release.adapters import pants, proc
+from release import bootstrap, console
+from release.adapters import machine, pants, proc
 from release.adapters.docker_engine import ensure_engine
 from release.base_image import ensure_base_image
 from release.project import ROOT
 
 E2E_DIR = ROOT / "tests"
+
+
+def prepare_machine() -> None:
+    """Everything the whole suite needs, installed or started first, once."""
+    with console.step("bootstrap: checking this machine (./inv doctor shows it)"):
+        machine.ensure(bootstrap.TEST)
 
 
 def lint() -> None:

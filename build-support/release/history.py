@@ -19,14 +19,15 @@ _CONTENT = ("image", "version", "git_sha", "replicas", "feature_flags")
 
 @dataclass(frozen=True)
 class Revision:
-    """One commit that touched a manifest file, with the file's text at that commit
-    (None when the commit deleted it)."""
+    """One commit that touched a manifest file, with the file's content at that commit
+    (None when the commit deleted it): bytes as git stores them, so a revision that is
+    not UTF-8 is skipped like one that is not JSON."""
 
     commit: str
     author: str
     committed_at: str  # ISO 8601
     subject: str
-    text: str | None
+    text: str | bytes | None
 
 
 @dataclass(frozen=True)

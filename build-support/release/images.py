@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from release import console
-from release.adapters import git, pants
+from release import bootstrap, console
+from release.adapters import git, machine, pants
 from release.base_image import ensure_base_image
-from release.project import Service, image_ref
-
-PROXY = "proxy"
-PROXY_TARGET = "gitops/proxy:image"
+from release.project import PROXY, PROXY_TARGET, Service, image_ref
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,7 @@ def build_images(
 
     `info` sets the commit and tag (default: HEAD, `sha-<12 hex>`); `quiet` keeps
     Pants' output off the terminal (shown only if the build fails)."""
+    machine.ensure(bootstrap.BUILD)
     base = ensure_base_image()
     info = info or build_info()
     targets = [s.image_target for s in services] + (

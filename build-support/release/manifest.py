@@ -127,7 +127,20 @@ def dumps(manifest: Manifest) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def loads(text: str, source: str) -> Manifest:
+def decode(content: bytes, source: str) -> str:
+    """Manifests are UTF-8 JSON; other bytes are a ManifestError, not a traceback."""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"{source}: not UTF-8 text (byte {exc.start} is "
+            f"{content[exc.start]:#04x}); manifests are UTF-8 JSON"
+        ) from None
+
+
+def loads(content: str | bytes, source: str) -> Manifest:
+    """Parses and validates a manifest; bytes (a file, a git blob) must be UTF-8."""
+    text = decode(content, source) if isinstance(content, bytes) else content
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -147,7 +160,11 @@ def load(path: Path, env: str | None = None) -> Manifest:
         if env is None:
             raise ManifestError(f"{path}: no such manifest")
         return Manifest(environment=env, services={})
-    manifest = loads(path.read_text(), str(path))
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read ({exc.strerror})") from None
+    manifest = loads(content, str(path))
     if env is not None and manifest.environment != env:
         raise ManifestError(
             f"{path}: says environment '{manifest.environment}', expected '{env}'"

@@ -18,6 +18,10 @@ GITOPS_DIR = ROOT / "gitops"
 ENVIRONMENTS = ("local", "staging", "prod")
 DEFAULT_ENV = "local"
 IMAGE_NAMESPACE = "ecotrack"
+# The entry point is released like a service: built by Pants, pushed, pinned in the
+# manifest. It has no code of its own under services/.
+PROXY = "proxy"
+PROXY_TARGET = "gitops/proxy:image"
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class Service:
 
     @property
     def image_target(self) -> str:
-        return f"services/{self.name}:image"
+        return PROXY_TARGET if self.name == PROXY else f"services/{self.name}:image"
 
     @property
     def repository(self) -> str:
@@ -53,6 +57,11 @@ def services(root: Path = ROOT) -> list[Service]:
         for p in sorted(base.iterdir())
         if p.is_dir() and (p / "Dockerfile").is_file()
     ]
+
+
+def released_images(root: Path = ROOT) -> list[str]:
+    """What a manifest pins: every service's image, and the proxy's."""
+    return [s.name for s in services(root)] + [PROXY]
 
 
 def select_services(names: list[str] | None, root: Path = ROOT) -> list[Service]:

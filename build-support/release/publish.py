@@ -1,6 +1,8 @@
 """`./inv publish`: the services that changed → images built with Pants → pushed under
 an immutable tag → digest read back from the registry → recorded in the environment's
-manifest as one commit (local: written, not committed).
+manifest as one commit (local: written, not committed). With `--release-out DIR` the
+last step writes a release record per service into DIR instead, for one later
+`./inv record` to apply (CI: one job per service, one commit for them all).
 
 Steps: select → build → push → record. Unchanged services are neither built nor
 pushed. Which services changed: `--service` names them, `--since REF` asks the affected
@@ -17,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import console, record, releases
+from release import console, record, release_records, releases
 from release.adapters import gitops_git
 from release.errors import UsageError
 from release.images import BuildInfo, build_images
@@ -25,12 +27,13 @@ from release.manifest import Manifest
 from release.progress import Board
 from release.project import (
     DEFAULT_ENV,
+    PROXY,
+    PROXY_TARGET,
     ROOT,
     Service,
     check_env,
     image_repository,
-    select_services,
-    services,
+    released_images,
 )
 from release.registry import DEFAULT_KIND, Registry, check_kind, open_registry, short
 
@@ -41,6 +44,9 @@ class PublishRequest:
     registry: str = DEFAULT_KIND
     services: tuple[str, ...] = ()
     since: str | None = None
+    # Another file for the (uncommitted) local manifest: test stacks keep their own.
+    manifest: Path | None = None
+    release_out: Path | None = None  # write release records here, not the manifest
 
 
 @dataclass
@@ -76,6 +82,7 @@ class PublishResult:
     unchanged: tuple[str, ...] = ()
     manifest: str = ""
     commit: str | None = None
+    records: tuple[str, ...] = ()  # release records written (--release-out)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -93,11 +100,15 @@ def affected_services(since: str, root: Path) -> list[str]:
     module of `./inv affected` (release.affected_cmd)."""
     from release import affected_cmd
 
-    return list(affected_cmd.report(since, root=root).result.include)
+    result = affected_cmd.report(since, root=root).result
+    proxy = [PROXY] if PROXY_TARGET in result.other_images else []
+    return list(result.include) + proxy
 
 
 def build_with_pants(selected: list[Service], info: BuildInfo) -> dict[str, str]:
-    return build_images(selected, include_proxy=False, info=info, quiet=True)
+    services_only = [s for s in selected if s.name != PROXY]
+    with_proxy = len(services_only) < len(selected)
+    return build_images(services_only, include_proxy=with_proxy, info=info, quiet=True)
 
 
 def default_tools(kind: str) -> Tools:
@@ -151,10 +162,14 @@ def select(
 ) -> tuple[list[str], str]:
     if request.since and request.services:
         raise UsageError("give --since or --service, not both")
-    known = [s.name for s in services(root)]
+    known = released_images(root)
     if request.services:
-        names = [s.name for s in select_services(list(request.services), root)]
-        return names, "named with --service"
+        unknown = sorted(set(request.services) - set(known))
+        if unknown:
+            raise UsageError(
+                f"unknown service {', '.join(unknown)} (known: {', '.join(known)})"
+            )
+        return sorted(set(request.services)), "named with --service"
     if request.since:
         names = sorted(set(tools.affected(request.since, root)) & set(known))
         return names, f"affected since {request.since}"
@@ -191,6 +206,7 @@ class Plan:
     versions: dict[str, str]
     current: Manifest
     now: datetime
+    manifest: Path | None = None
 
 
 def _publish(
@@ -205,7 +221,7 @@ def _publish(
             env=plan.env,
             registry=request.registry,
             selection=plan.selection,
-            unchanged=tuple(s.name for s in services(root)),
+            unchanged=tuple(released_images(root)),
         )
     timings = {"select": time.monotonic() - started}
     registry = tools.registry
@@ -218,10 +234,15 @@ def _publish(
         timings["build"], t = time.monotonic() - t, time.monotonic()
         published, updated = _push_all(plan, registry, local, board, root)
         timings["push"], t = time.monotonic() - t, time.monotonic()
-        commit = _record(plan, published, updated, board, root)
+        if request.release_out is None:
+            commit = _record(plan, published, updated, board, root)
+            written: list[Path] = []
+        else:
+            commit = None
+            written = _write_records(plan, published, request.release_out, board, root)
         timings["record"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
-    known = {s.name for s in services(root)}
+    known = set(released_images(root))
     return PublishResult(
         env=plan.env,
         registry=request.registry,
@@ -229,8 +250,9 @@ def _publish(
         tag=plan.tag,
         published=tuple(published),
         unchanged=tuple(sorted(known - set(plan.names))),
-        manifest=gitops_git.relative(root, record.manifest_path(plan.env, root)),
+        manifest=_shown(request.manifest or record.manifest_path(plan.env, root), root),
         commit=commit,
+        records=tuple(str(p) for p in written),
         seconds={k: round(v, 2) for k, v in timings.items()},
     )
 
@@ -240,8 +262,11 @@ def _check(request: PublishRequest, root: Path) -> Manifest:
     Returns the environment's manifest as it is."""
     check_env(request.env)
     check_kind(request.registry)
-    current = record.read(request.env, root)
-    record.check_can_record(request.env, root)
+    if request.manifest and record.is_committed(request.env):
+        raise UsageError(f"the {request.env} manifest is kept in git: no other file")
+    current = record.read(request.env, root, request.manifest)
+    if request.release_out is None:  # records are committed later, by `./inv record`
+        record.check_can_record(request.env, root)
     local_only = request.env == DEFAULT_ENV and request.registry == DEFAULT_KIND
     if not local_only and gitops_git.is_dirty(root):
         raise UsageError(
@@ -254,10 +279,25 @@ def _check(request: PublishRequest, root: Path) -> Manifest:
 def _plan(request: PublishRequest, current: Manifest, root: Path, tools: Tools) -> Plan:
     head, dirty = gitops_git.head(root), gitops_git.is_dirty(root)
     names, selection = select(request, current, head, dirty, root, tools)
-    versions = {n: service_version(n, root) for n in names}
+    versions = {
+        n: f"git-{head[:7]}" if n == PROXY else service_version(n, root) for n in names
+    }
     now = tools.now()
-    tag = releases.image_tag(gitops_git.branch(root), head, dirty, now) if names else ""
-    return Plan(request.env, names, selection, tag, head, versions, current, now)
+    fingerprint = gitops_git.dirty_fingerprint(root) if dirty and names else ""
+    tag = (
+        releases.image_tag(gitops_git.branch(root), head, fingerprint) if names else ""
+    )
+    return Plan(
+        request.env,
+        names,
+        selection,
+        tag,
+        head,
+        versions,
+        current,
+        now,
+        request.manifest,
+    )
 
 
 def _build(plan: Plan, tools: Tools, board: Board) -> dict[str, str]:
@@ -329,13 +369,50 @@ def _record(
         lines = [releases.Line(p.service, p.version, p.tag) for p in changed]
         message = releases.commit_message(plan.env, lines)
         try:
-            commit = record.save(plan.env, updated, message, root)
+            commit = record.save(plan.env, updated, message, root, plan.manifest)
         except BaseException:
             board.set_all(plan.names, "failed", "not recorded")
             raise
     for p in published:
         board.set(p.service, "done", "recorded" if p in changed else "unchanged")
     return commit
+
+
+def _write_records(
+    plan: Plan, published: list[Published], out_dir: Path, board: Board, root: Path
+) -> list[Path]:
+    """Instead of a commit: one release record per pushed image (the manifest and git
+    are left alone)."""
+    actor = gitops_git.actor(root)
+    records = [
+        release_records.ReleaseRecord(
+            env=plan.env,
+            service=p.service,
+            version=p.version,
+            tag=p.tag,
+            image=p.image,
+            digest=p.digest,
+            git_sha=plan.head,
+            published_at=releases.timestamp(plan.now),
+            published_by=actor,
+        )
+        for p in published
+    ]
+    try:
+        written = release_records.write(records, out_dir)
+    except BaseException:
+        board.set_all(plan.names, "failed", "no release record")
+        raise
+    for p in published:
+        board.set(p.service, "done", "release record written")
+    return written
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return gitops_git.relative(root, path)
+    except ValueError:
+        return str(path)
 
 
 def _image_of(manifest: Manifest, name: str) -> str | None:
@@ -373,6 +450,17 @@ def render(result: PublishResult, as_json: bool = False) -> None:
     )
     if result.unchanged:
         console.detail(f"unchanged, not built: {', '.join(result.unchanged)}")
+    if result.records:
+        console.info(f"release records written: {', '.join(result.records)}")
+        console.detail(f"record them with ./inv record --env {result.env} <dir>")
+    else:
+        _render_manifest(result)
+    console.detail(
+        "  ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "select")
+    )
+
+
+def _render_manifest(result: PublishResult) -> None:
     where = result.manifest
     if all(p.previous_digest == p.digest for p in result.published):
         console.info(f"{where} already records these images: nothing to commit")
@@ -380,6 +468,3 @@ def render(result: PublishResult, as_json: bool = False) -> None:
         console.info(f"recorded in {where}: commit {result.commit[:12]}")
     else:
         console.info(f"recorded in {where} (local: written, not committed)")
-    console.detail(
-        "  ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "select")
-    )

@@ -34,9 +34,10 @@ def is_committed(env: str) -> bool:
     return env not in UNCOMMITTED_ENVS
 
 
-def read(env: str, root: Path = ROOT) -> Manifest:
-    """The environment's manifest, validated (a missing file is an empty one)."""
-    return load(manifest_path(env, root), env)
+def read(env: str, root: Path = ROOT, path: Path | None = None) -> Manifest:
+    """The environment's manifest, validated (a missing file is an empty one).
+    `path`: another file, for the uncommitted local manifest only."""
+    return load(path or manifest_path(env, root), env)
 
 
 def check_can_record(env: str, root: Path = ROOT) -> None:
@@ -52,10 +53,18 @@ def check_can_record(env: str, root: Path = ROOT) -> None:
     gitops_git.check_identity(root)
 
 
-def save(env: str, manifest: Manifest, message: str, root: Path = ROOT) -> str | None:
+def save(
+    env: str,
+    manifest: Manifest,
+    message: str,
+    root: Path = ROOT,
+    path: Path | None = None,
+) -> str | None:
     """Writes the manifest; commits it unless the environment is local. Returns the
-    commit (None for local)."""
-    path = manifest_path(env, root)
+    commit (None for local). `path`: as for read()."""
+    if path is not None and is_committed(env):
+        raise UsageError(f"the {env} manifest is kept in git: no other file")
+    path = path or manifest_path(env, root)
     before = path.read_bytes() if path.exists() else None
     write_atomic(path, manifest)
     if not is_committed(env):
@@ -85,6 +94,8 @@ def default_replicas(env: str, service: str, root: Path = ROOT) -> int:
             return {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
 
     return releases.replicas_from_compose(
         doc(gitops / "compose.base.yaml"),

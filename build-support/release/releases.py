@@ -16,6 +16,7 @@ from release.manifest import ServiceEntry
 from release.project import ENVIRONMENTS
 
 TAG_MAX = 128
+DIRTY_HASH = 12
 SHORT_SHA = 7
 _VERSION = re.compile(r"""^VERSION\s*=\s*["']([^"'\s]+)["']\s*$""", re.MULTILINE)
 
@@ -32,15 +33,14 @@ def sanitize(name: str) -> str:
     return cleaned or "detached"
 
 
-def image_tag(
-    branch: str, sha: str, dirty: bool = False, now: datetime | None = None
-) -> str:
+def image_tag(branch: str, sha: str, dirty_fingerprint: str = "") -> str:
     """`<branch>-<short sha>`: immutable, one per commit. A build from a dirty tree
-    (local only) gets `-dirty-<UTC time>` so no two such builds share a tag."""
+    (local only) gets `-dirty-<hash of the uncommitted changes>`: two different edits
+    never share a tag, and rebuilding the same edit gives the same tag (and image), so
+    a second `./inv up` with nothing new to ship changes nothing."""
     suffix = f"-{sha[:SHORT_SHA]}"
-    if dirty:
-        when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        suffix += "-dirty-" + when.strftime("%Y%m%d%H%M%S")
+    if dirty_fingerprint:
+        suffix += "-dirty-" + dirty_fingerprint[:DIRTY_HASH]
     return sanitize(branch)[: TAG_MAX - len(suffix)].rstrip(".-") + suffix
 
 

@@ -1,23 +1,32 @@
-"""Brings an environment's Compose stack up on the local engine and checks it.
+"""`./inv up`: the local environment, GitOps from the first command.
 
-`up` = engine → base image → images (Pants) → secrets → compose up --wait → every
-service ready through the proxy. Each step says what it does.
+`up` is the local pipeline: bootstrap the machine → publish what changed since the
+local manifest (Pants builds, pushes to the local registry, records the digests in
+gitops/versions/local.json) → deploy that manifest with the same health-gated rolling
+update as `./inv deploy` → check every service through the proxy. A second `up` with
+nothing new publishes nothing and finds the stack in sync; after an edit it rolls only
+what the edit affects. Each step says what it does.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
-from release import console
+from release import bootstrap, console, rollout
+from release import publish as publishing
 from release.adapters import compose as compose_adapter
+from release.adapters import machine
 from release.adapters.compose import Compose
 from release.adapters.docker_engine import ensure_engine
-from release.errors import HealthError
-from release.images import PROXY, build_images
-from release.project import check_env, services
+from release.deploy_view import Reporter
+from release.errors import HealthError, UsageError
+from release.manifest import load
+from release.project import DEFAULT_ENV, PROXY, check_env, services
+from release.record import manifest_path
 from release.secrets import ensure_secrets
 
 
@@ -28,10 +37,16 @@ class StackOptions:
     proxy_port: int = 8080
     proxy_bind: str = "127.0.0.1"
     wait_timeout: int = 180
+    manifest: Path | None = None  # default: gitops/versions/local.json
+    health_timeout: float = 120.0
 
     @property
     def project_name(self) -> str:
         return self.project or f"ecotrack-{self.env}"
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.manifest or manifest_path(self.env)
 
     @property
     def base_url(self) -> str:
@@ -106,18 +121,35 @@ def wait_ready_through_proxy(
 
 def up(opts: StackOptions) -> list[ServiceStatus]:
     check_env(opts.env)
-    with console.step("Docker engine"):
-        ensure_engine()
+    if opts.env != DEFAULT_ENV:
+        raise UsageError(
+            f"./inv up runs the local environment; for {opts.env} use "
+            f"./inv publish --env {opts.env} and ./inv deploy --env {opts.env}"
+        )
+    with console.step("bootstrap: checking this machine (./inv doctor shows it)"):
+        machine.ensure(bootstrap.UP)
         plugin = compose_adapter.install_cli_plugin()
         if plugin:
             console.detail(f"installed the pinned Compose v2 as {plugin}")
-    svc = services()
-    images = build_images(svc)
-    compose = compose_for(opts, images)
-    with console.step(f"starting Compose project {opts.project_name} ({opts.env})"):
-        compose.up(wait_timeout=opts.wait_timeout)
+    published = publishing.publish(
+        publishing.PublishRequest(env=opts.env, manifest=opts.manifest)
+    )
+    publishing.render(published)
+    console.info(f"deploying {published.manifest or opts.manifest_file}")
+    rollout.deploy(
+        opts.env,
+        manifest=load(opts.manifest_file, opts.env),
+        project=opts.project_name,
+        proxy_port=opts.proxy_port,
+        proxy_bind=opts.proxy_bind,
+        health_timeout=opts.health_timeout,
+        parallel=True,
+        reporter=Reporter(),
+    )
     with console.step(f"checking every service through the proxy at {opts.base_url}"):
-        return wait_ready_through_proxy(opts.base_url, [s.name for s in svc])
+        return wait_ready_through_proxy(
+            opts.base_url, [s.name for s in services()], opts.wait_timeout
+        )
 
 
 def down(opts: StackOptions, volumes: bool = False) -> None:

@@ -363,6 +363,27 @@ def test_graph_is_needed_only_when_a_rule_asks_for_it():
     assert not affected.needs_base_graph([Change(".github/x.yml", "deleted")])
 
 
+@pytest.mark.parametrize(
+    "modules, hit",
+    [
+        (["core.geo"], True),
+        (["core.geo.Point"], True),  # a name imported from the module
+        (["core.geo", "core.gone"], False),  # core.gone was never there
+        (["geo"], True),  # source roots are unknown: any root matches
+        (["core.geometry"], False),
+        (["pkg"], True),  # a package: its __init__.py was deleted
+        ([], False),
+    ],
+)
+def test_imports_are_matched_to_the_modules_the_change_deleted(modules, hit):
+    changes = [
+        Change("shared/core/geo.py", "deleted"),
+        Change("shared/pkg/__init__.py", "deleted"),
+        Change("shared/core/categories.py", "modified"),
+    ]
+    assert affected.deleted_modules_imported(changes, modules) is hit
+
+
 def test_content_is_read_only_for_lockfiles_requirements_and_deploy_files():
     changes = tuple(
         Change(p, "modified")

@@ -75,6 +75,19 @@ def test_a_deleted_file_removes_everything_and_a_broken_one_is_skipped():
     assert len(notes) == 1 and notes[0].startswith("skipped: staging.json at 666666")
 
 
+def test_a_revision_that_is_not_utf8_is_skipped_with_a_note():
+    # git supplies bytes: an old manifest need not have been UTF-8
+    binary = h.Revision("6" * 40, "a", "t", "s", b"\xff\xfe\x00{")
+    utf8 = rev("7", {"waste": svc(4, "1.3.0")})
+    utf8 = h.Revision(utf8.commit, "a", "t", "s", utf8.text.encode())
+    events, notes = h.events("staging", [*REVISIONS, binary, utf8])
+    assert [(e.commit[0], e.to_version) for e in events[:1]] == [("7", "1.3.0")]
+    assert notes == [
+        "skipped: staging.json at 666666666666: not UTF-8 text (byte 0 is 0xff); "
+        "manifests are UTF-8 JSON"
+    ]
+
+
 def test_filter_and_merge():
     staging, _ = h.events("staging", REVISIONS)
     prod, _ = h.events("prod", [rev("8", {"waste": svc(4, "1.3.0")}, env="prod")])

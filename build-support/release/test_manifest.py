@@ -75,6 +75,28 @@ def test_not_json_is_one_line(tmp_path):
         m.load(path)
 
 
+def test_not_utf8_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "staging.json"
+    path.write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(m.ManifestError) as info:
+        m.load(path, "staging")
+    assert str(info.value).startswith(f"{path}: not UTF-8 text (byte 0 is 0xff)")
+    assert "\n" not in str(info.value)
+    with pytest.raises(m.ManifestError, match=r"^staging.json at abc: not UTF-8"):
+        m.loads(b"\xff\xfe\x00{", "staging.json at abc")
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    (tmp_path / "staging.json").mkdir()
+    with pytest.raises(m.ManifestError, match=r"staging.json: cannot be read"):
+        m.load(tmp_path / "staging.json", "staging")
+
+
+def test_utf8_bytes_load_like_text():
+    text = json.dumps(doc(waste=entry()))
+    assert m.loads(text.encode(), "x") == m.loads(text, "x")
+
+
 def test_missing_file_is_empty_for_a_known_env_and_wrong_env_is_refused(tmp_path):
     assert m.load(tmp_path / "prod.json", "prod").services == {}
     path = tmp_path / "prod.json"

@@ -31,16 +31,23 @@ def entry(**overrides) -> ServiceEntry:
         pytest.param("feature/Add_Bins", False, "feature-add_bins-3f2a9c1", id="slash"),
         pytest.param("--weird..name--", False, "weird..name-3f2a9c1", id="edges"),
         pytest.param("", False, "detached-3f2a9c1", id="empty"),
-        pytest.param("main", True, "main-3f2a9c1-dirty-20261128220005", id="dirty"),
+        pytest.param(
+            "main", "ab12" * 16, "main-3f2a9c1-dirty-ab12ab12ab12", id="dirty"
+        ),
     ],
 )
 def test_image_tag_is_branch_and_short_sha_sanitized(branch, dirty, expected):
-    assert r.image_tag(branch, SHA, dirty, NOW) == expected
+    assert r.image_tag(branch, SHA, dirty or "") == expected
+
+
+def test_same_dirty_tree_same_tag_another_edit_another_tag():
+    assert r.image_tag("main", SHA, "a" * 64) == r.image_tag("main", SHA, "a" * 64)
+    assert r.image_tag("main", SHA, "a" * 64) != r.image_tag("main", SHA, "b" * 64)
 
 
 def test_image_tag_never_exceeds_128_characters():
-    tag = r.image_tag("x" * 300, SHA, True, NOW)
-    assert len(tag) == 128 and tag.endswith("-3f2a9c1-dirty-20261128220005")
+    tag = r.image_tag("x" * 300, SHA, "c" * 64)
+    assert len(tag) == 128 and tag.endswith("-3f2a9c1-dirty-cccccccccccc")
 
 
 def test_timestamp_is_rfc3339_utc_whole_seconds():

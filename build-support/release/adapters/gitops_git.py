@@ -5,6 +5,7 @@ run on scratch repositories. Nothing here rewrites history: commits are only add
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -45,6 +46,12 @@ def branch(root: Path) -> str:
 def is_dirty(root: Path) -> bool:
     """Tracked files differ from HEAD (untracked files do not count)."""
     return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
+
+
+def dirty_fingerprint(root: Path) -> str:
+    """A hash of the uncommitted changes to tracked files ("" for a clean tree)."""
+    diff = proc.run(["git", "diff", "HEAD", "--binary"], cwd=root).stdout
+    return hashlib.sha256(diff.encode()).hexdigest() if diff else ""
 
 
 def is_ignored(root: Path, rel: str) -> bool:
@@ -115,8 +122,9 @@ def commits_touching(root: Path, rels: list[str]) -> list[str]:
     return git(root, "log", "--format=%H", "--", *rels).split()
 
 
-def _blobs(root: Path, specs: list[str]) -> list[str | None]:
-    """`git cat-file --batch` for many `<commit>:<path>` at once."""
+def _blobs(root: Path, specs: list[str]) -> list[bytes | None]:
+    """`git cat-file --batch` for many `<commit>:<path>` at once, as stored: bytes,
+    decoded where they are parsed (an old revision need not be UTF-8)."""
     r = subprocess.run(
         ["git", "cat-file", "--batch"],
         cwd=root,
@@ -124,9 +132,10 @@ def _blobs(root: Path, specs: list[str]) -> list[str | None]:
         capture_output=True,
     )
     if r.returncode != 0:
-        raise CommandError(f"git cat-file failed: {r.stderr.decode().strip()}")
+        stderr = r.stderr.decode(errors="replace").strip()
+        raise CommandError(f"git cat-file failed: {stderr}")
     out = r.stdout
-    texts: list[str | None] = []
+    texts: list[bytes | None] = []
     pos = 0
     for _ in specs:
         end = out.index(b"\n", pos)
@@ -134,7 +143,7 @@ def _blobs(root: Path, specs: list[str]) -> list[str | None]:
         pos = end + 1
         if len(header) == 3 and header[1] == "blob":
             size = int(header[2])
-            texts.append(out[pos : pos + size].decode())
+            texts.append(out[pos : pos + size])
             pos += size + 1
         else:  # "<spec> missing": the commit deleted the file
             texts.append(None)

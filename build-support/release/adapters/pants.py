@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from release.adapters import proc
+from release import bootstrap
+from release.adapters import machine, proc
 from release.project import ROOT
 
 PANTS = str(ROOT / "pants")
@@ -13,6 +14,7 @@ PANTS = str(ROOT / "pants")
 def pants(
     args: Sequence[str], env: Mapping[str, str] | None = None, capture: bool = False
 ):
+    machine.ensure(bootstrap.PANTS)  # pex fails under a site-wide pip constraint
     return proc.run([PANTS, *args], cwd=ROOT, env=env, capture=capture)
 
 

@@ -47,6 +47,21 @@ class GraphLoad:
     seconds: float
 
 
+class UnownedImportError(GraphError):
+    """Pants stopped at an import that no file of the tree provides (pants.toml:
+    unowned_dependency_behavior = "error"), typically of a module the change deleted.
+    Pants reports the first such target only."""
+
+    def __init__(self, importer: str, modules: tuple[str, ...]):
+        self.importer = importer  # the file with the import
+        self.modules = modules
+        super().__init__(
+            "Pants could not compute the dependency graph: "
+            f"{importer} imports {', '.join(modules)}, which no file in the tree "
+            "provides (UnownedDependencyError)"
+        )
+
+
 def cache_dir() -> Path | None:
     setting = os.environ.get(CACHE_ENV, "")
     if setting.lower() in ("off", "0", "false", "no"):
@@ -109,22 +124,47 @@ def _store(path: Path, graph: Graph) -> None:
         pass  # a cache that cannot be written only costs time
 
 
+_NAMED_ERROR = re.compile(r"^[A-Z]\w*(Error|Exception)\b")
+# "UnownedDependencyError: Pants cannot infer owners for the following imports in the
+# target services/x/x_service/main.py:../lib:", then one "  * core.geo (line: 5)" each.
+_UNOWNED = re.compile(
+    r"^UnownedDependencyError: .* in the target (?P<importer>\S+?):?\n"
+    r"\s*(?P<imports>(?:\* .*\n?\s*)+)",
+    re.MULTILINE,
+)
+_IMPORT = re.compile(r"^\s*\* (?P<module>[\w.]+)", re.MULTILINE)
+
+
 def peek_all(buildroot: Path, pantsd: bool = True) -> list[dict]:
     """Every target of the tree at `buildroot`, as `./pants peek` prints it."""
     cmd = [str(buildroot / "pants"), *([] if pantsd else ["--no-pantsd"]), *PEEK]
     try:
-        out = proc.run(cmd, cwd=buildroot, timeout=1800).stdout
-    except CommandError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        named = [ln for ln in lines if re.match(r"^[A-Z]\w*(Error|Exception)\b", ln)]
+        r = proc.run(cmd, cwd=buildroot, timeout=1800, check=False)
+    except CommandError as exc:  # not installed, or timed out
         raise GraphError(
-            f"Pants could not compute the dependency graph: {(named or lines)[-1]}"
+            f"Pants could not compute the dependency graph: {exc}"
         ) from exc
+    if r.returncode != 0:
+        raise peek_failure(f"{r.stderr}\n{r.stdout}", r.returncode)
     try:
-        data = json.loads(out)
+        data = json.loads(r.stdout)
     except json.JSONDecodeError as exc:
         raise GraphError(f"unexpected output from './pants peek ::' ({exc})") from exc
     return data
+
+
+def peek_failure(output: str, returncode: int) -> GraphError:
+    """Why `./pants peek` failed, in one line: typed when the caller can act on it
+    (an unowned import), else the last named error (or last line) Pants printed."""
+    m = _UNOWNED.search(output)
+    if m:
+        modules = tuple(_IMPORT.findall(m.group("imports")))
+        importer = m.group("importer").partition(":")[0]  # the file, not its target
+        return UnownedImportError(importer, modules)
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    named = [ln for ln in lines if _NAMED_ERROR.match(ln)]
+    why = (named or lines or [f"./pants peek exited {returncode}"])[-1]
+    return GraphError(f"Pants could not compute the dependency graph: {why}")
 
 
 def working_tree_graph(root: Path = ROOT, announce: Announce = None) -> GraphLoad:

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release import console
-from release.adapters import docker_images, proc
+from release.adapters import docker_images, machine
 from release.adapters.registry_http import API_VERSION_HEADER, RegistryApi
-from release.errors import CommandError
 from release.project import state_dir
 from release.registry import RegistryError, accept_existing, short, verify_tag
 
@@ -227,20 +226,10 @@ def _alive(pid: int) -> bool:
 
 
 def _binary() -> str:
+    machine.ensure(("registry",))  # installs Debian's docker-registry where it can
     found = shutil.which(BINARY)
     if found:
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        console.info("installing Debian's docker-registry (apt-get)")
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            proc.run(["apt-get", "install", "-y", "-q", BINARY], env=env, timeout=900)
-        except CommandError:
-            proc.run(["apt-get", "update", "-q"], env=env, timeout=600)
-            proc.run(["apt-get", "install", "-y", "-q", BINARY], env=env, timeout=900)
-        found = shutil.which(BINARY)
-        if found:
-            return found
     raise RegistryError(
         f"{BINARY} is not installed: apt-get install {BINARY} "
         "(or run a registry yourself and set ECOTRACK_REGISTRY_PORT)"

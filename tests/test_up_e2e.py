@@ -1,0 +1,141 @@
+"""`./inv up` as a user runs it: the local pipeline, GitOps from the first command.
+
+One stack of this module's own (project, proxy port, manifest file, the run's registry
+and secrets), brought up through the CLI: a second `up` changes nothing, a replica
+stopped by hand is drift that `./inv drift` names and `./inv deploy` heals, and
+`./inv down` removes it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ["auth", "users", "waste", "recycling", "locations"]
+
+
+def inv(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "inv"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
+
+
+def containers(project: str) -> dict[str, str]:
+    """{container id: state} of every container of the Compose project."""
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+        ]
+        + ["--format", "{{.ID}} {{.State}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+
+
+class UpStack:
+    def __init__(self, workdir: Path):
+        self.project = f"ecotrack-up-{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.manifest = workdir / "local.json"
+
+    @property
+    def where(self) -> list[str]:
+        return ["--project", self.project, "--manifest", str(self.manifest)]
+
+    def up(self) -> subprocess.CompletedProcess:
+        return inv("up", "--port", str(self.port), *self.where)
+
+
+@pytest.fixture(scope="module")
+def up_stack(state_home, local_registry, tmp_path_factory):
+    stack = UpStack(tmp_path_factory.mktemp("up"))
+    first = stack.up()
+    try:
+        yield stack, first
+    finally:
+        inv("down", "--project", stack.project, "--volumes")
+
+
+def test_first_up_publishes_records_and_deploys_everything(up_stack):
+    stack, first = up_stack
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    recorded = json.loads(stack.manifest.read_text())["services"]
+    assert sorted(recorded) == sorted(SERVICES + ["proxy"])
+    assert all("@sha256:" in e["image"] for e in recorded.values())
+    for name in SERVICES:
+        r = httpx.get(f"http://127.0.0.1:{stack.port}/{name}/health/ready", timeout=5)
+        assert r.status_code == 200, name
+
+
+def test_second_up_changes_nothing(up_stack):
+    stack, first = up_stack
+    assert first.returncode == 0
+    before_manifest = stack.manifest.read_bytes()
+    before = containers(stack.project)
+    second = stack.up()
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert containers(stack.project) == before  # not one container recreated
+    assert stack.manifest.read_bytes() == before_manifest
+    assert "in sync" in second.stdout, second.stdout[-2000:]
+
+
+def test_drift_right_after_up_is_named_and_healed(up_stack):
+    stack, first = up_stack
+    assert first.returncode == 0
+    in_sync = inv("drift", *stack.where)
+    assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
+
+    waste = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project=" f"{stack.project}",
+            "--filter",
+            "label=com.docker.compose.service=waste",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(waste) == 2
+    subprocess.run(["docker", "stop", waste[0]], check=True, capture_output=True)
+
+    drifted = inv("drift", *stack.where, "--json")
+    assert drifted.returncode != 0
+    findings = json.loads(drifted.stdout)
+    assert "waste" in json.dumps(findings)
+
+    healed = inv("deploy", *stack.where)
+    assert healed.returncode == 0, healed.stdout[-2000:] + healed.stderr[-2000:]
+    after = inv("drift", *stack.where)
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_down_removes_every_container(up_stack):
+    stack, first = up_stack
+    assert first.returncode == 0
+    r = inv("down", "--project", stack.project)
+    assert r.returncode == 0, r.stderr
+    assert containers(stack.project) == {}
