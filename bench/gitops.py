@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build-support"))
 sys.path.insert(0, str(ROOT))
 
-from release import canary, console, drift, images, rollout  # noqa: E402
+from release import canary, console, drift, images  # noqa: E402
+from release.adapters import compose_host  # noqa: E402
 from release.adapters.docker_engine import ensure_engine  # noqa: E402
 from release.adapters.registry_local import (  # noqa: E402
     LocalRegistry,
@@ -148,7 +149,7 @@ def drift_times(stack: GitopsStack, workdir: Path) -> list[tuple]:
         docker("rm", "-f", stack.containers()[0].id)
 
     def extra():
-        stack.compose().run(*rollout.scale_up_args(SERVICE, 3), timeout=300)
+        stack.compose().run(*compose_host.scale_up_args(SERVICE, 3), timeout=300)
 
     def unmanaged():
         stack.run_by_hand(v1)

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build-support"))
 
 from release import images, rollout  # noqa: E402
+from release.deploy import resolve  # noqa: E402
 from release.adapters.docker_engine import ensure_engine  # noqa: E402
 from release.adapters.registry_local import (  # noqa: E402
     LocalRegistry,
@@ -47,6 +48,7 @@ from release.adapters.registry_local import (  # noqa: E402
 from release.deploy_view import Reporter  # noqa: E402
 from release.manifest import Manifest, ServiceEntry  # noqa: E402
 from release.project import Service  # noqa: E402
+from release.adapters import docker_host  # noqa: E402
 
 # -- the load generator (runs as a child process: bench/rollout.py --load ...) --------
 
@@ -259,12 +261,12 @@ def main() -> int:
         deploy(manifest(v1))
 
         def naive() -> None:
-            compose = rollout.resolve(
+            compose = resolve.resolve(
                 "local",
                 project,
                 manifest(v3),
-                rollout.read_units("local"),
-                rollout.live.snapshot(rollout.live.docker_client(), project),
+                resolve.read_units("local"),
+                docker_host.snapshot(docker_host.connect(), project),
                 workdir,
                 "",
                 port,

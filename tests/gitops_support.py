@@ -27,13 +27,16 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from release import drift_cmd, live, rollout
+from release import drift_cmd, rollout
+from release.deploy import resolve
 from tests import loadgen
 from release.deploy_view import Reporter
 from release.images import build_images
 from release.live import COMPOSE_PROJECT, LiveContainer
 from release.manifest import Manifest, ServiceEntry, dumps
+from release.project import GITOPS, GitopsTree
 from release.secrets import secrets_file
+from release.adapters import docker_host
 
 TEST_LABEL = "io.ecotrack.test"
 SERVICE = "recycling"
@@ -203,11 +206,11 @@ class GitopsStack:
             "local",
             project=self.project,
             manifest=manifest or self.baseline,
-            gitops_dir=gitops_dir,
+            gitops=GitopsTree(gitops_dir) if gitops_dir else GITOPS,
         )
 
     def containers(self, service: str = SERVICE) -> list[LiveContainer]:
-        state = live.snapshot(live.docker_client(), self.project, service)
+        state = docker_host.snapshot(docker_host.connect(), self.project, service)
         return [c for c in state.containers if c.state == "running"]
 
     def url(self, path: str) -> str:
@@ -236,12 +239,12 @@ class GitopsStack:
         )
 
     def compose(self):
-        state = live.snapshot(live.docker_client(), self.project)
-        return rollout.resolve(
+        state = docker_host.snapshot(docker_host.connect(), self.project)
+        return resolve.resolve(
             "local",
             self.project,
             self.baseline,
-            rollout.read_units("local"),
+            resolve.read_units("local"),
             state,
             Path(tempfile.mkdtemp(dir=self.workdir)),
             "",

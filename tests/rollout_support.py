@@ -23,12 +23,12 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from release import live
 from tests import loadgen
 from release.images import build_images
 from release.live import COMPOSE_PROJECT, COMPOSE_SERVICE, LiveContainer
-from release.lock import lock_name
+from release.adapters.deploy_lock import lock_name
 from release.manifest import Manifest, ServiceEntry, dumps
+from release.adapters import docker_host
 
 ROOT = Path(__file__).resolve().parents[1]
 INV = str(ROOT / "inv")
@@ -143,7 +143,7 @@ class Stack:
     @property
     def client(self):
         if self._client is None:
-            self._client = live.docker_client(self.host)
+            self._client = docker_host.connect(self.host)
         return self._client
 
     def write(self, manifest: Manifest) -> Path:
@@ -197,7 +197,7 @@ class Stack:
         return Running(proc)
 
     def containers(self, service: str) -> list[LiveContainer]:
-        return list(live.snapshot(self.client, self.project, service).containers)
+        return list(docker_host.snapshot(self.client, self.project, service).containers)
 
     def get(self, path: str, headers: dict | None = None, method="GET", body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from release import drift, rollout
+from release import drift
+from release.adapters import compose_host
 from release.secrets import rotate, secrets_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def test_missing_replica(gitops):
 
 
 def test_extra_replica(gitops):
-    gitops.compose().run(*rollout.scale_up_args(SERVICE, 3), timeout=300)
+    gitops.compose().run(*compose_host.scale_up_args(SERVICE, 3), timeout=300)
     report = gitops.observe().report
     assert found(report) == {drift.EXTRA}
 

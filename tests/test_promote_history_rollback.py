@@ -361,6 +361,7 @@ def test_rollback_cli_commits_then_deploys_the_earlier_image(
     where = ["--env", "staging", "--project", project]
 
     def running_images() -> list[str]:
+        """What runs, as `<image without digest> <version label>`."""
         out = docker(
             "ps",
             "--filter",
@@ -368,19 +369,22 @@ def test_rollback_cli_commits_then_deploys_the_earlier_image(
             "--filter",
             "label=com.docker.compose.service=recycling",
             "--format",
-            "{{.Image}}",
+            '{{.Image}} {{.Label "io.ecotrack.version"}}',
         )
-        return sorted(out.split())
+        return sorted(out.splitlines())
+
+    def expected(entry) -> list[str]:
+        return [f"{entry.image.split('@')[0]} {entry.version}"] * 2
 
     try:
         deployed = helpers.inv_in(repo, "deploy", *where, "--service", "recycling")
         assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr
-        assert running_images() == [new.image, new.image]
+        assert running_images() == expected(new)
 
         r = helpers.inv_in(repo, "rollback", *where, "--service", "recycling")
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr
         assert "rollback from 1.1.0" in helpers.git_log(repo)[0]
-        assert running_images() == [old.image, old.image]
+        assert running_images() == expected(old)
     finally:
         ids = docker(
             "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"

@@ -8,6 +8,7 @@ run `./inv publish` in a copy of this repository, as a user would.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -226,8 +227,12 @@ def test_a_dirty_tree_publishes_only_locally_with_a_dirty_tag(
     assert manifest_bytes(scratch_repo, "staging") == before
     assert helpers.git_log(scratch_repo) == log
     result = run(scratch_repo, tools, services=("auth",))
-    assert "-dirty-20261128220000" in result.tag
+    assert re.search(r"-dirty-[0-9a-f]{12}$", result.tag), result.tag
     assert result.published[0].version == "1.0.1"
+    # The same edit published again: the same tag (the registry already has it).
+    assert run(scratch_repo, tools, services=("auth",)).tag == result.tag
+    version.write_text('VERSION = "1.0.2"\n')  # another edit: another tag
+    assert run(scratch_repo, tools, services=("auth",)).tag != result.tag
 
 
 def test_a_tag_holding_another_digest_is_refused(
@@ -302,7 +307,7 @@ def _manifest_doc(services) -> str:
             ["publish", "--service", "nope", "--env", "staging"],
             None,
             "error: unknown service nope (known: auth, locations, recycling, users, "
-            "waste)",
+            "waste, proxy)",
             id="unknown-service",
         ),
         pytest.param(

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from release import deploy_log  # noqa: E402
-from release.lock import lock_name  # noqa: E402
+from release.adapters import deploy_lock  # noqa: E402
+from release.adapters.deploy_lock import lock_name  # noqa: E402
 from tests.rollout_support import Load, Releases, Stack, docker, running  # noqa: E402
-
-PAUSE = "ECOTRACK_DEPLOY_PAUSE_AFTER"
+from release.adapters import docker_host  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +173,12 @@ def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
 
 def test_a_second_deploy_is_refused_while_one_runs(stack, releases):
     m = waste(releases, "1.3.0")
-    first = stack.start_deploy(m, env={PAUSE: "waste:start_new"})
+    # Held by this test process, alive: exactly what a running deploy looks like.
+    client = docker_host.connect()
+    held = deploy_lock.acquire(
+        client, deploy_lock.mine(stack.project, "local", "proxy 1.0.0, waste 1.3.0")
+    )
     try:
-        first.wait_for_line("paused after waste:start_new")
         started = time.monotonic()
         r = stack.deploy(m)
         assert time.monotonic() - started < 20  # at once, not after a wait
@@ -186,12 +189,16 @@ def test_a_second_deploy_is_refused_while_one_runs(stack, releases):
         assert "held by" in status.stdout and "waste 1.3.0" in status.stdout
         assert deploy_log.read(stack.project)[-1]["result"] == "refused"
     finally:
-        first.kill()
+        del held  # `./inv lock release` below releases it, as an operator would
     released = stack.inv("lock", "release", "--project", stack.project)
     assert released.returncode == 0 and "released" in released.stdout
     assert "free" in stack.inv("lock", "status", "--project", stack.project).stdout
     assert docker("ps", "-aq", "--filter", f"name={lock_name(stack.project)}") == ""
-    # The killed run left two new containers beside the old: a re-run adopts them.
+    # A run killed once its new containers started leaves them beside the old ones
+    # (and a stale lock): a re-run takes the lock over and adopts them.
+    first = stack.start_deploy(m)
+    first.wait_for_line("2 new beside 2 running")
+    first.kill()
     stack.deploy_ok(m)
     assert versions(stack) == ["1.3.0", "1.3.0"]
 

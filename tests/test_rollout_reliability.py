@@ -1,11 +1,13 @@
 """A deploy killed with SIGKILL at any point converges when re-run, and the service
 answers throughout; after a Docker engine restart everything is healthy and in sync.
 
-Kill points: after the new containers start, while waiting for their health, after
-the proxy switch, and while stopping the old ones (fault injection through
-ECOTRACK_DEPLOY_PAUSE_AFTER, plus timing for the health wait). The whole process
-group is killed, Compose and all, and the lock is left behind: the re-run takes the
-stale lock over, adopts what it finds and finishes.
+Kill times: a random moment (seeded, the seed printed) inside each phase of a real
+deploy, found from its progress lines: while Compose creates and starts the new
+containers, while waiting for their health, during the proxy switch and drain, and
+while the old ones are stopped. No hook in the deploy: the whole process group is
+killed, Compose and all, and the lock is left behind: the re-run takes the stale lock
+over, adopts what it finds and finishes. (Every point between two platform calls is
+covered without Docker by build-support/release/deploy/test_kill_points.py.)
 
 The engine restart runs against a second dockerd of the test's own, in a network
 namespace of its own (own socket, data root, config and bridges), so restarting it
@@ -17,6 +19,7 @@ engine's docker0 bridge when it restarts: found the hard way.)
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -39,8 +42,8 @@ from tests.rollout_support import (  # noqa: E402
     running,
 )
 
-PAUSE = "ECOTRACK_DEPLOY_PAUSE_AFTER"
 PATH = "/recycling/guidelines"
+SEED = int(os.environ.get("ECOTRACK_TEST_SEED") or time.time())
 
 
 @pytest.fixture(scope="module")
@@ -77,25 +80,33 @@ def assert_converged(stack: Stack, version: str, replicas: int = 2) -> None:
     assert docker("ps", "-aq", "--filter", f"name={stack.project}-deploy-lock") == ""
 
 
+# (the line that opens the phase, the longest the phase may take here)
+PHASES = {
+    "creating": ("recycling: roll", 1.5),
+    "waiting-for-health": ("waiting for 2 (timeout", 5.0),
+    "switch-and-drain": ("2/2 healthy in", 1.0),
+    "stopping-old-ones": ("draining 2", 1.5),
+}
+
+
 @pytest.mark.parametrize(
-    "point, version",
+    "phase, version",
     [
-        pytest.param("start_new", "1.1.0", id="after-new-containers-start"),
-        pytest.param("wait_healthy", "1.2.0", id="while-waiting-for-health"),
-        pytest.param("switch_traffic", "1.3.0", id="after-the-proxy-switch"),
-        pytest.param("stop_first", "1.4.0", id="while-stopping-old-ones"),
+        pytest.param("creating", "1.1.0", id="while-creating"),
+        pytest.param("waiting-for-health", "1.2.0", id="while-waiting-for-health"),
+        pytest.param("switch-and-drain", "1.3.0", id="during-switch-and-drain"),
+        pytest.param("stopping-old-ones", "1.4.0", id="while-stopping-old-ones"),
     ],
 )
-def test_sigkilled_deploy_converges_on_rerun(stack, releases, point, version):
+def test_sigkilled_deploy_converges_on_rerun(stack, releases, phase, version):
     m = recycling(releases, version)
+    line, longest = PHASES[phase]
+    delay = random.Random(f"{SEED}-{phase}").uniform(0, longest)
+    print(f"seed {SEED}: killing {delay:.2f}s after {line!r}")
     with Load(stack.port, PATH, rate=40) as load:
-        if point == "wait_healthy":
-            run = stack.start_deploy(m)
-            run.wait_for_line("waiting for 2 (timeout")
-            time.sleep(1.5)  # health takes a check interval (5s): mid-wait
-        else:
-            run = stack.start_deploy(m, env={PAUSE: f"recycling:{point}"})
-            run.wait_for_line(f"paused after recycling:{point}")
+        run = stack.start_deploy(m)
+        run.wait_for_line(line)
+        time.sleep(delay)
         run.kill()
         assert run.proc.returncode == -9
         time.sleep(2)  # the stack as the crash left it, still serving

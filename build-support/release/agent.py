@@ -37,15 +37,16 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from release import agent_state, drift, drift_cmd, history, live, notify, rollout
+from release import agent_state, drift, drift_cmd, history, notify, rollout
 from release import service_metrics
 from release.adapters import gitops_git
 from release.adapters.agent_git import Checkout, desired_paths
 from release.errors import ConfigError, EngineError, ReleaseError, UsageError
-from release.lock import LockError
+from release.adapters.deploy_lock import LockError
 from release.manifest import ManifestError, loads
 from release.plan import HEALTH_ORDER, ROLE_HTTP
-from release.project import check_env, state_dir
+from release.project import GitopsTree, check_env, state_dir
+from release.adapters import docker_host
 
 DEFAULT_LISTEN = "127.0.0.1:8790"
 ACTOR = "ecotrack agent"
@@ -368,7 +369,7 @@ class Agent:
 
     def client(self):
         if self._client is None:
-            self._client = live.docker_client(self.config.host or None)
+            self._client = docker_host.connect(self.config.host or None)
         return self._client
 
     def run(self) -> int:
@@ -514,7 +515,7 @@ class Agent:
             project=self.project,
             host=self.config.host or None,
             manifest=manifest,
-            gitops_dir=self.checkout.gitops,
+            gitops=GitopsTree(self.checkout.gitops),
             client=self.client(),
         )
 
@@ -593,16 +594,16 @@ class Agent:
         started = time.monotonic()
         result = None
         try:
-            with drift_cmd.gitops_tree(self.checkout.gitops):
-                result = rollout.deploy(
-                    self.env,
-                    services=decision.services,
-                    manifest=manifest,
-                    project=self.project,
-                    host=self.config.host or None,
-                    health_timeout=self.config.health_timeout,
-                    reporter=reporter,
-                )
+            result = rollout.deploy(
+                self.env,
+                services=decision.services,
+                manifest=manifest,
+                project=self.project,
+                host=self.config.host or None,
+                health_timeout=self.config.health_timeout,
+                reporter=reporter,
+                gitops=GitopsTree(self.checkout.gitops),
+            )
             outcome, reason = "ok", ""
         except rollout.DeployFailed as exc:
             result = exc.result

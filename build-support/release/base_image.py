@@ -10,13 +10,12 @@ the Dockerfiles default to (`ecotrack/base:bookworm`).
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from release import console
-from release.adapters import machine, proc
+from release.adapters import docker_images, machine, proc
 from release.errors import ConfigError
 from release.project import ROOT
 
@@ -62,42 +61,23 @@ def alias_name(cfg: BaseImageConfig) -> str:
     return f"{cfg.local_repository}:{cfg.suite}"
 
 
-def _image_present(name: str) -> bool:
-    return (
-        subprocess.run(
-            ["docker", "image", "inspect", name], capture_output=True
-        ).returncode
-        == 0
-    )
-
-
-def _pull(name: str) -> bool:
-    try:
-        r = subprocess.run(
-            ["docker", "pull", "-q", name], capture_output=True, timeout=PULL_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return r.returncode == 0
-
-
 def ensure_base_image(allow_pull: bool = True) -> str:
     """Makes the base alias point at a usable base image; returns the alias."""
     cfg = BaseImageConfig.load()
     chosen = _choose(cfg, allow_pull)
-    proc.run(["docker", "tag", chosen, alias_name(cfg)])
+    docker_images.tag(chosen, alias_name(cfg))
     return alias_name(cfg)
 
 
 def _choose(cfg: BaseImageConfig, allow_pull: bool) -> str:
-    if _image_present(cfg.configured):
+    if docker_images.present(cfg.configured):
         return cfg.configured
     local = local_image_name(cfg)
-    if _image_present(local):
+    if docker_images.present(local):
         return local
     if allow_pull:
         console.info(f"base image: trying to pull {cfg.configured}")
-        if _pull(cfg.configured):
+        if docker_images.pull(cfg.configured, PULL_TIMEOUT_S):
             return cfg.configured
         console.detail(f"{cfg.configured} cannot be pulled here; building one locally")
     machine.ensure(("debootstrap",))

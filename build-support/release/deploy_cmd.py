@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from release import console, live, lock, notify, rollout
+from release import console, notify, rollout
+from release.adapters import deploy_lock
 from release.errors import UsageError
 from release.manifest import load
 from release.project import check_env
+from release.adapters import docker_host
 
 
 def deploy(
@@ -30,7 +32,7 @@ def deploy(
         project or f"ecotrack-{env}",
         as_json=as_json,
         dry_run=dry_run,
-        actor=lock.who(),
+        actor=deploy_lock.who(),
     )
     check_env(env)
     loaded = load(Path(manifest), env) if manifest else None
@@ -59,15 +61,15 @@ def deploy(
 def lock_command(action: str, env: str, project: str, host: str) -> None:
     check_env(env)
     project = project or f"ecotrack-{env}"
-    client = live.docker_client(host or None)
+    client = docker_host.connect(host or None)
     if action == "status":
-        held = lock.status(client, project)
+        held = deploy_lock.status(client, project)
         console.info(
             f"deploy lock of {project}: "
             + (held.describe() if held else "free (no deploy running)")
         )
     elif action == "release":
-        held = lock.force_release(client, project)
+        held = deploy_lock.force_release(client, project)
         console.info(
             f"released the deploy lock of {project}, {held.describe()}"
             if held

@@ -2,44 +2,25 @@
 
 The edge around the pure drift.detect: the desired state comes from the manifest,
 the Compose files and the host's secrets fingerprint exactly as the deploy resolves
-them (rollout.resolve, so the config hash is the one a deploy would label), the live
-state from live.snapshot, and containers outside the project that look like ours
-from one more listing of the engine. Exit 0 in sync, 1 drifted.
+them (deploy/resolve.py, so the config hash is the one a deploy would label), the
+live state from adapters/docker_host.py, and containers outside the project that
+look like ours from one more listing of the engine. Exit 0 in sync, 1 drifted.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console, drift, live, rollout
-from release.adapters import compose as compose_adapter
-from release.errors import EngineError
-from release.live import COMPOSE_PROJECT, LiveContainer, LiveState
+from release import console, drift
+from release.deploy import resolve
+from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
 from release.plan import Desired, Unit
-from release.project import check_env
-
-
-@contextmanager
-def gitops_tree(path: Path | None) -> Iterator[Path]:
-    """Points the Compose adapter at another gitops/ tree (the agent's clone of the
-    repository) for the duration of the block; None keeps this checkout's."""
-    previous = compose_adapter.GITOPS_DIR
-    if path is not None:
-        compose_adapter.GITOPS_DIR = Path(path)
-    try:
-        yield compose_adapter.GITOPS_DIR
-    finally:
-        compose_adapter.GITOPS_DIR = previous
-
-
-def manifest_path(env: str, gitops_dir: Path | None = None) -> Path:
-    return Path(gitops_dir or compose_adapter.GITOPS_DIR) / "versions" / f"{env}.json"
+from release.project import GITOPS, GitopsTree, check_env
+from release.adapters import docker_host
 
 
 @dataclass(frozen=True)
@@ -60,34 +41,11 @@ def foreign_containers(
     """Running containers outside the Compose project that matter to it (on its
     network, or from one of the manifest's images). Containers of other Compose
     projects off our network are other environments: not ours to judge."""
-    import docker
-
-    try:
-        networks = {
-            n["Name"]
-            for n in client.api.networks(
-                filters={"label": [f"{COMPOSE_PROJECT}={project}"]}
-            )
-        }
-        found = []
-        for summary in client.api.containers(all=False):
-            labels = summary.get("Labels") or {}
-            if labels.get(COMPOSE_PROJECT) == project:
-                continue
-            joined = set((summary.get("NetworkSettings") or {}).get("Networks") or {})
-            on_network = bool(joined & networks)
-            if not on_network and COMPOSE_PROJECT in labels:
-                continue
-            try:
-                attrs = client.api.inspect_container(summary["Id"])
-                image = client.api.inspect_image(attrs.get("Image", ""))
-            except docker.errors.NotFound:
-                continue
-            c = live.parse_container(attrs, image.get("RepoDigests") or [])
-            if drift.looks_ours(c, on_network, desired):
-                found.append(c)
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"cannot list containers: {exc}") from None
+    found = [
+        c
+        for c, on_network in docker_host.running_outside(client, project)
+        if drift.looks_ours(c, on_network, desired)
+    ]
     return sorted(found, key=lambda c: c.name)
 
 
@@ -97,22 +55,21 @@ def observe(
     project: str = "",
     host: str | None = None,
     manifest: Manifest | None = None,
-    gitops_dir: Path | None = None,
+    gitops: GitopsTree = GITOPS,
     client=None,
 ) -> Observation:
     check_env(env)
     project = project or f"ecotrack-{env}"
-    with gitops_tree(gitops_dir):
-        if manifest is None:
-            manifest = load(manifest_path(env), env)
-        units = rollout.read_units(env)
-        client = client or live.docker_client(host or None)
-        state = live.snapshot(client, project)
-        with tempfile.TemporaryDirectory(prefix="ecotrack-drift-") as tmp:
-            _, desired = rollout.resolve(
-                env, project, manifest, units, state, Path(tmp), host or ""
-            )
-        foreign = foreign_containers(client, project, desired)
+    if manifest is None:
+        manifest = load(gitops.manifest(env), env)
+    units = resolve.read_units(env, gitops)
+    client = client or docker_host.connect(host or None)
+    state = docker_host.snapshot(client, project)
+    with tempfile.TemporaryDirectory(prefix="ecotrack-drift-") as tmp:
+        _, desired = resolve.resolve(
+            env, project, manifest, units, state, Path(tmp), host or "", gitops=gitops
+        )
+    foreign = foreign_containers(client, project, desired)
     report = drift.detect(env, project, desired, state, foreign, units)
     return Observation(report, manifest, desired, units, state, tuple(foreign))
 

@@ -59,9 +59,31 @@ def services(root: Path = ROOT) -> list[Service]:
     ]
 
 
+@dataclass(frozen=True)
+class GitopsTree:
+    """A gitops/ folder: this checkout's, or the agent's clone of the repository.
+    Passed down as a value, so nothing swaps a global to look at another tree."""
+
+    root: Path
+
+    def compose_files(self, env: str) -> list[Path]:
+        return [
+            self.root / "compose.base.yaml",
+            self.root / "environments" / env / "compose.yaml",
+        ]
+
+    def manifest(self, env: str) -> Path:
+        return self.root / "versions" / f"{env}.json"
+
+
+GITOPS = GitopsTree(GITOPS_DIR)
+
+
 def released_images(root: Path = ROOT) -> list[str]:
-    """What a manifest pins: every service's image, and the proxy's."""
-    return [s.name for s in services(root)] + [PROXY]
+    """What a manifest pins: every service's image, and the proxy's (when the
+    repository has one)."""
+    proxy = [PROXY] if (root / "gitops" / PROXY / "BUILD").is_file() else []
+    return [s.name for s in services(root)] + proxy
 
 
 def select_services(names: list[str] | None, root: Path = ROOT) -> list[Service]:

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from release import atomic, console, record, releases
-from release.adapters import gitops_git, proc
+from release.adapters import gitops_git
 from release.errors import ReleaseError
 from release.manifest import Manifest, ManifestError, parse_image
 from release.project import ROOT, check_env, image_repository, released_images
@@ -224,14 +224,7 @@ def apply(
 def git_is_ancestor(root: Path) -> Callable[[str, str], bool]:
     """`older` is an ancestor of `newer` in this clone; a commit the clone does not
     have proves nothing, so the record is applied."""
-
-    def is_ancestor(older: str, newer: str) -> bool:
-        r = proc.run(
-            ["git", "merge-base", "--is-ancestor", older, newer], cwd=root, check=False
-        )
-        return r.returncode == 0
-
-    return is_ancestor
+    return lambda older, newer: gitops_git.is_ancestor(root, older, newer)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from release.canary import Counts, judge, parse_counts
+from release.adapters.proxy import Counts, parse_counts
+from release.deploy.judge import judge
 from release.service_metrics import ServiceMetrics
 
 HEADER = (

@@ -11,7 +11,7 @@ import pytest
 from release import notify
 from release.adapters.webhook import Backoff, Delivery, WebhookUrl, post
 from release.plan import Plan, ServicePlan, Side
-from release.rollout import DeployResult, Outcome
+from release.deploy.results import DeployResult, Outcome
 
 FAST = Backoff(attempts=4, base=0.01, factor=2.0, cap=0.05, budget=5.0, timeout=2.0)
 

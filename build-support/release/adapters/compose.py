@@ -15,7 +15,7 @@ from pathlib import Path
 
 from release.adapters import proc
 from release.errors import CommandError
-from release.project import GITOPS_DIR, ROOT
+from release.project import GITOPS, ROOT, GitopsTree
 
 
 def compose_binary() -> str:
@@ -38,11 +38,8 @@ def install_cli_plugin() -> Path | None:
     return target
 
 
-def compose_files(env: str) -> list[Path]:
-    return [
-        GITOPS_DIR / "compose.base.yaml",
-        GITOPS_DIR / "environments" / env / "compose.yaml",
-    ]
+def compose_files(env: str, gitops: GitopsTree = GITOPS) -> list[Path]:
+    return gitops.compose_files(env)
 
 
 @dataclass(frozen=True)
@@ -55,10 +52,11 @@ class Compose:
     binary: str = "docker-compose"
     # Layered after the environment's files (the deploy's generated override).
     extra_files: tuple[Path, ...] = ()
+    gitops: GitopsTree = GITOPS
 
     def command(self, *args: str) -> list[str]:
         cmd = [self.binary, "-p", self.project]
-        for f in [*compose_files(self.env), *self.extra_files]:
+        for f in [*self.gitops.compose_files(self.env), *self.extra_files]:
             cmd += ["-f", str(f)]
         return cmd + list(args)
 
@@ -70,6 +68,22 @@ class Compose:
             capture=capture,
             timeout=timeout,
         )
+
+    def config(self) -> dict:
+        """The project as Compose resolves it (`config --format json`)."""
+        r = proc.run(
+            self.command("config", "--format", "json"),
+            cwd=ROOT,
+            env=dict(self.variables),
+            check=False,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            raise CommandError(
+                "docker compose config failed: "
+                + " ".join(r.stderr.strip().splitlines())
+            )
+        return json.loads(r.stdout)
 
     def up(self, services: Sequence[str] = (), wait_timeout: int = 180) -> None:
         self.run(

@@ -72,3 +72,18 @@ def pushed_digests(local_ref: str, name: str) -> set[str]:
         if repo == name:
             found.add(digest)
     return found
+
+
+def present(name: str) -> bool:
+    """The local engine has this image."""
+    r = proc.run(["docker", "image", "inspect", name], check=False)
+    return r.returncode == 0
+
+
+def pull(name: str, timeout: float) -> bool:
+    """Pulled within `timeout` seconds (False when unreachable, e.g. offline)."""
+    try:
+        r = proc.run(["docker", "pull", "-q", name], check=False, timeout=timeout)
+    except CommandError:  # timed out
+        return False
+    return r.returncode == 0

@@ -54,6 +54,10 @@ def dirty_fingerprint(root: Path) -> str:
     return hashlib.sha256(diff.encode()).hexdigest() if diff else ""
 
 
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    return _ok(root, "merge-base", "--is-ancestor", older, newer)
+
+
 def is_ignored(root: Path, rel: str) -> bool:
     return _ok(root, "check-ignore", "-q", "--", rel)
 

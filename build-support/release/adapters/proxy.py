@@ -148,21 +148,67 @@ def parse_servers_state(text: str) -> list[Server]:
     return servers
 
 
-def parse_stat(text: str) -> dict[tuple[str, str], tuple[int, str]]:
-    """`show stat` CSV → {(backend, server): (current sessions, status)}."""
+def stat_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """`show stat` CSV → {(backend, server): {column: value}}, servers only."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("# "):
         return {}
     header = lines[0][2:].split(",")
-    col = {name: i for i, name in enumerate(header)}
     out = {}
     for line in lines[1:]:
-        row = line.split(",")
-        if len(row) < len(header) or row[col["svname"]] in ("FRONTEND", "BACKEND"):
+        row = dict(zip(header, line.split(",")))
+        if len(row) < len(header) or row["svname"] in ("FRONTEND", "BACKEND"):
             continue
-        out[(row[col["pxname"]], row[col["svname"]])] = (
-            int(row[col["scur"]] or 0),
-            row[col["status"]],
+        out[(row["pxname"], row["svname"])] = row
+    return out
+
+
+def _num(row: dict[str, str], column: str) -> int:
+    return int(row.get(column) or 0)
+
+
+def parse_stat(text: str) -> dict[tuple[str, str], tuple[int, str]]:
+    """`show stat` CSV → {(backend, server): (current sessions, status)}."""
+    return {k: (_num(r, "scur"), r["status"]) for k, r in stat_rows(text).items()}
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Responses a server gave through the proxy, and the failures among them."""
+
+    requests: int = 0  # responses of any status, plus connection failures
+    errors: int = 0  # 5xx + connection errors + aborted/invalid responses
+    status: str = ""  # the proxy's view: UP, DOWN, DRAIN, MAINT, ...
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            self.status or other.status,
+        )
+
+    def since(self, earlier: "Counts") -> "Counts":
+        return Counts(
+            self.requests - earlier.requests, self.errors - earlier.errors, self.status
+        )
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+_RESPONSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+
+
+def parse_counts(text: str) -> dict[tuple[str, str], Counts]:
+    """`show stat` CSV → {(backend, server): Counts}."""
+    out = {}
+    for key, row in stat_rows(text).items():
+        econ = _num(row, "econ")
+        out[key] = Counts(
+            requests=sum(_num(row, c) for c in _RESPONSES) + econ,
+            errors=_num(row, "hrsp_5xx") + econ + _num(row, "eresp"),
+            status=row["status"],
         )
     return out
 
@@ -239,6 +285,11 @@ class Proxy:
         if state.startswith("Can't find backend"):
             raise ProxyError(f"the proxy has no backend '{backend}'")
         return merge(parse_servers_state(state), parse_stat(stat))
+
+    def counts(self, backend: str) -> dict[str, Counts]:
+        """{server name: Counts} of the backend, from `show stat`."""
+        (text,) = self.run(stat_command(backend))
+        return {name: c for (_, name), c in parse_counts(text).items()}
 
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         commands = [set_state_command(backend, n, state) for n in sorted(set(names))]

@@ -1,23 +1,15 @@
-"""Rollout pieces that need no Docker: command lines, the one wait, health."""
+"""Deploy pieces that need no Docker: command lines, the one wait, health, results."""
 
 import pytest
 
-from release import rollout
+from release.adapters.compose_host import create_args, recreate_args
+from release.deploy import results as rollout
+from release.deploy.wait import Probe, health_probe, wait_for
 from release.live import LiveContainer
 
 
 def test_compose_command_lines():
-    assert rollout.scale_up_args("waste", 4) == [
-        "up",
-        "-d",
-        "--quiet-pull",
-        "--no-deps",
-        "--no-recreate",
-        "--scale",
-        "waste=4",
-        "waste",
-    ]
-    assert rollout.create_args("waste-worker", 2) == [
+    assert create_args("waste-worker", 2) == [
         "create",
         "--quiet-pull",
         "--no-recreate",
@@ -25,7 +17,7 @@ def test_compose_command_lines():
         "waste-worker=2",
         "waste-worker",
     ]
-    assert rollout.recreate_args("proxy") == [
+    assert recreate_args("proxy") == [
         "up",
         "-d",
         "--quiet-pull",
@@ -47,8 +39,8 @@ class Clock:
 
 def test_wait_for_returns_the_time_it_took():
     clock = Clock()
-    answers = iter([rollout.Probe(False), rollout.Probe(False), rollout.Probe(True)])
-    took = rollout.wait_for(
+    answers = iter([Probe(False), Probe(False), Probe(True)])
+    took = wait_for(
         "x", lambda: next(answers), 10, interval=1, clock=clock, sleep=clock.sleep
     )
     assert took == 2
@@ -57,18 +49,18 @@ def test_wait_for_returns_the_time_it_took():
 def test_wait_for_fails_fast_and_at_the_deadline():
     clock = Clock()
     with pytest.raises(rollout.StepFailed, match="boom") as info:
-        rollout.wait_for(
+        wait_for(
             "x",
-            lambda: rollout.Probe(False, failed="boom", container="c1"),
+            lambda: Probe(False, failed="boom", container="c1"),
             10,
             clock=clock,
             sleep=clock.sleep,
         )
     assert info.value.container == "c1" and clock.now == 0
     with pytest.raises(rollout.StepFailed, match=r"not done after 3s \(1/2 healthy\)"):
-        rollout.wait_for(
+        wait_for(
             "x",
-            lambda: rollout.Probe(False, detail="1/2 healthy"),
+            lambda: Probe(False, detail="1/2 healthy"),
             3,
             clock=clock,
             sleep=clock.sleep,
@@ -104,7 +96,7 @@ def c(health="healthy", state="running", restarts=0, cid="a"):
     ],
 )
 def test_health_probe(containers, done, failed):
-    probe = rollout.health_probe(lambda: containers)
+    probe = health_probe(containers)
     assert probe.done == done
     assert (failed in probe.failed) if failed else probe.failed == ""
 

@@ -1,7 +1,7 @@
 import datetime as dt
 import os
 
-from release import lock
+from release.adapters import deploy_lock
 
 
 def info(**kw):
@@ -15,13 +15,15 @@ def info(**kw):
         since="2026-01-01T10:00:00+00:00",
         version="waste 1.3.0",
     )
-    return lock.LockInfo(**{**base, **kw})
+    return deploy_lock.LockInfo(**{**base, **kw})
 
 
 def test_labels_round_trip_and_name():
     held = info()
-    assert lock.LockInfo.from_labels(held.labels(), "cid") == info(container_id="cid")
-    assert lock.lock_name("ecotrack-prod") == "ecotrack-prod-deploy-lock"
+    assert deploy_lock.LockInfo.from_labels(held.labels(), "cid") == info(
+        container_id="cid"
+    )
+    assert deploy_lock.lock_name("ecotrack-prod") == "ecotrack-prod-deploy-lock"
 
 
 def test_describe_says_who_since_when_and_what():
@@ -33,11 +35,13 @@ def test_describe_says_who_since_when_and_what():
 
 
 def test_a_holder_is_stale_only_when_we_can_tell():
-    me = lock.mine("p", "local", "x")
-    assert me.pid == os.getpid() and me.pid_start == lock.process_start(os.getpid())
-    assert lock.holder_alive(me, me.machine)
+    me = deploy_lock.mine("p", "local", "x")
+    assert me.pid == os.getpid() and me.pid_start == deploy_lock.process_start(
+        os.getpid()
+    )
+    assert deploy_lock.holder_alive(me, me.machine)
     gone = info(machine=me.machine, pid=2**22 + 12345)
-    assert not lock.holder_alive(gone, me.machine)
+    assert not deploy_lock.holder_alive(gone, me.machine)
     reused = info(machine=me.machine, pid=os.getpid(), pid_start="1")
-    assert not lock.holder_alive(reused, me.machine)  # same pid, other process
-    assert lock.holder_alive(gone, "another-machine")  # cannot tell: alive
+    assert not deploy_lock.holder_alive(reused, me.machine)  # same pid, other process
+    assert deploy_lock.holder_alive(gone, "another-machine")  # cannot tell: alive

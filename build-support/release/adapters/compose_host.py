@@ -1,0 +1,114 @@
+"""The container platform of one Compose project on one Docker engine (local or
+ssh://): the real implementation of release/deploy/platform.py.
+
+Compose creates and recreates containers (its labels, so `docker compose ps` lists
+them); everything else goes to the engine by container ID through the docker SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from release.adapters.compose import Compose
+from release.adapters.proxy import Proxy
+from release.live import LiveContainer
+from release.adapters import docker_host
+
+COMPOSE_TIMEOUT = 900
+
+
+def scale_up_args(service: str, total: int) -> list[str]:
+    """Starts replicas beside the running ones (drift made by hand, in tests)."""
+    return [
+        "up",
+        "-d",
+        "--quiet-pull",
+        "--no-deps",
+        "--no-recreate",
+        "--scale",
+        f"{service}={total}",
+        service,
+    ]
+
+
+def create_args(service: str, total: int) -> list[str]:
+    """Creates (without starting) new containers beside the existing ones, running
+    or stopped, never touching those: `--scale` counts them all."""
+    return [
+        "create",
+        "--quiet-pull",
+        "--no-recreate",
+        "--scale",
+        f"{service}={total}",
+        service,
+    ]
+
+
+def recreate_args(service: str) -> list[str]:
+    return ["up", "-d", "--quiet-pull", "--no-deps", service]
+
+
+@dataclass
+class ComposeHost:
+    client: object  # docker SDK client
+    compose: Compose
+    host: str  # "local" or the DOCKER_HOST it was opened with
+    proxy_service: str | None = "proxy"  # the entry point's Compose service
+
+    @property
+    def project(self) -> str:
+        return self.compose.project
+
+    def containers(self, service: str) -> tuple[LiveContainer, ...]:
+        return docker_host.snapshot(self.client, self.project, service).containers
+
+    def inspect(self, container_id: str) -> LiveContainer | None:
+        return docker_host.inspect(self.client, container_id)
+
+    def create(self, service: str, total: int) -> None:
+        self.compose.run(*create_args(service, total), timeout=COMPOSE_TIMEOUT)
+
+    def start(self, container_ids: Sequence[str]) -> None:
+        with ThreadPoolExecutor(max_workers=len(container_ids) or 1) as pool:
+            list(pool.map(self.client.api.start, container_ids))
+
+    def set_cpu_shares(self, container_id: str, shares: int) -> None:
+        self.client.api.update_container(container_id, cpu_shares=shares)
+
+    def stop(self, container_id: str, grace: float) -> int:
+        self.client.api.stop(container_id, timeout=int(grace))
+        after = self.inspect(container_id)
+        return after.exit_code if after else 0
+
+    def remove(self, container_id: str) -> None:
+        import docker
+
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def recreate(self, service: str) -> None:
+        self.compose.run(*recreate_args(service), timeout=COMPOSE_TIMEOUT)
+
+    def proxy(self) -> Proxy | None:
+        if not self.proxy_service:
+            return None
+        running = [
+            c for c in self.containers(self.proxy_service) if c.state == "running"
+        ]
+        if not running:
+            return None
+        container = self.client.containers.get(running[0].id)
+        return Proxy(container, "" if self.host == "local" else self.host)
+
+    def failure_detail(self, container_id: str) -> str:
+        check = docker_host.health_log(self.client, container_id)
+        logs = docker_host.logs_tail(self.client, container_id)
+        parts = [f"last health check: {check[-300:]}"] if check else []
+        parts.append(
+            f"last log lines of {container_id[:12]}:\n" + (logs or "(no output)")
+        )
+        return "\n".join(parts)

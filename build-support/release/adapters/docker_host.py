@@ -1,0 +1,140 @@
+"""The Docker engine of one host through the docker SDK, locally or over ssh://:
+a client, a snapshot of one Compose project's containers (parsed by live.py), one
+container's health log and last log lines.
+"""
+
+from __future__ import annotations
+
+import os
+
+from release.errors import EngineError
+from release.live import (
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    LiveContainer,
+    LiveState,
+    parse_container,
+)
+
+
+def connect(host: str | None = None):
+    """A docker SDK client for `host` (else DOCKER_HOST, else the local engine);
+    ssh:// hosts go through the system's ssh client, like the docker CLI."""
+    import docker
+
+    base_url = host or os.environ.get("DOCKER_HOST") or None
+    try:
+        if base_url and base_url.startswith("ssh://"):
+            client = docker.DockerClient(
+                base_url=base_url, use_ssh_client=True, timeout=120
+            )
+        elif base_url:
+            client = docker.DockerClient(base_url=base_url, timeout=120)
+        else:
+            client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types here
+        where = base_url or "the local engine"
+        raise EngineError(
+            f"cannot reach the Docker engine at {where}: {str(exc)[:200]}"
+        ) from None
+    return client
+
+
+def snapshot(client, project: str, service: str | None = None) -> LiveState:
+    """Every container (running or not) of the Compose project (or of one service)."""
+    import docker
+
+    labels = [f"{COMPOSE_PROJECT}={project}"]
+    if service:
+        labels.append(f"{COMPOSE_SERVICE}={service}")
+    try:
+        containers = client.api.containers(all=True, filters={"label": labels})
+        parsed = []
+        digests: dict[str, list[str]] = {}
+        for summary in containers:
+            try:
+                attrs = client.api.inspect_container(summary["Id"])
+            except docker.errors.NotFound:
+                continue  # removed between list and inspect
+            image_id = attrs.get("Image", "")
+            if image_id not in digests:
+                try:
+                    image = client.api.inspect_image(image_id)
+                    digests[image_id] = image.get("RepoDigests") or []
+                except docker.errors.NotFound:
+                    digests[image_id] = []
+            parsed.append(parse_container(attrs, digests[image_id]))
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot list the containers of {project}: {exc}") from None
+    return LiveState(
+        project, tuple(sorted(parsed, key=lambda c: (c.service, c.number, c.id)))
+    )
+
+
+def inspect(client, container_id: str) -> LiveContainer | None:
+    """One container, fresh (None once it is gone); its image digest is not read."""
+    import docker
+
+    try:
+        return parse_container(client.api.inspect_container(container_id), [])
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot inspect container {container_id[:12]}: {exc}")
+
+
+def health_log(client, container_id: str) -> str:
+    """The output of the container's last health check ("" if none)."""
+    import docker
+
+    try:
+        attrs = client.api.inspect_container(container_id)
+    except docker.errors.DockerException:
+        return ""
+    log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+    return (log[-1].get("Output") or "").strip() if log else ""
+
+
+def logs_tail(client, container_id: str, lines: int = 20) -> str:
+    import docker
+
+    try:
+        out = client.api.logs(container_id, stdout=True, stderr=True, tail=lines)
+    except docker.errors.DockerException:
+        return ""
+    return out.decode(errors="replace").rstrip()
+
+
+def running_outside(client, project: str) -> list[tuple[LiveContainer, bool]]:
+    """Running containers that are not the Compose project's but on one of its
+    networks, or in no Compose project at all; each with whether it is on one of
+    the project's networks."""
+    import docker
+
+    try:
+        networks = {
+            n["Name"]
+            for n in client.api.networks(
+                filters={"label": [f"{COMPOSE_PROJECT}={project}"]}
+            )
+        }
+        found = []
+        for summary in client.api.containers(all=False):
+            labels = summary.get("Labels") or {}
+            if labels.get(COMPOSE_PROJECT) == project:
+                continue
+            joined = set((summary.get("NetworkSettings") or {}).get("Networks") or {})
+            on_network = bool(joined & networks)
+            if not on_network and COMPOSE_PROJECT in labels:
+                continue  # another Compose project, off our network
+            try:
+                attrs = client.api.inspect_container(summary["Id"])
+                image = client.api.inspect_image(attrs.get("Image", ""))
+            except docker.errors.NotFound:
+                continue
+            c = parse_container(attrs, image.get("RepoDigests") or [])
+            found.append((c, on_network))
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot list containers: {exc}") from None
+    return found

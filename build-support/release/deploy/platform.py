@@ -1,0 +1,59 @@
+"""The seam between the deploy engine and a container platform.
+
+The engine (engine.py) only ever calls these methods; adapters/compose_host.py
+implements them for one Compose project on one Docker engine (local or ssh://),
+fake.py in memory for tests, which can stop the engine between any two calls.
+Containers are always addressed by ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from release.adapters.proxy import Server
+from release.live import LiveContainer
+
+WARMUP_CPU_SHARES = 128  # new replicas start at 1/8 of the normal CPU weight
+DEFAULT_CPU_SHARES = 1024
+
+
+class ProxyAdmin(Protocol):
+    """The entry point's runtime API: per-backend server slots and their state."""
+
+    def servers(self, backend: str) -> list[Server]: ...
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None: ...
+
+
+class Platform(Protocol):
+    host: str  # where it runs, for messages: "local", "ssh://deploy@host"
+
+    def containers(self, service: str) -> tuple[LiveContainer, ...]:
+        """Every container of the service, running or not."""
+
+    def inspect(self, container_id: str) -> LiveContainer | None: ...
+
+    def create(self, service: str, total: int) -> None:
+        """Creates (without starting) containers beside the existing ones, running
+        or stopped, until the service has `total`; never touches those."""
+
+    def start(self, container_ids: Sequence[str]) -> None:
+        """Starts them together (each start briefly stalls the engine's network)."""
+
+    def set_cpu_shares(self, container_id: str, shares: int) -> None: ...
+
+    def stop(self, container_id: str, grace: float) -> int:
+        """SIGTERM, `grace` seconds, SIGKILL; returns the exit code."""
+
+    def remove(self, container_id: str) -> None:
+        """Removes it (forced); a container already gone is fine."""
+
+    def recreate(self, service: str) -> None:
+        """Replaces the service's containers in place (the proxy: one port)."""
+
+    def proxy(self) -> ProxyAdmin | None:
+        """The running entry point's admin API, or None when none runs."""
+
+    def failure_detail(self, container_id: str) -> str:
+        """Its last health check output and log lines, for an error message."""

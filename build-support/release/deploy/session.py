@@ -1,0 +1,218 @@
+"""The setup and teardown every deploy shares: environment checks, the engine, the
+deploy lock, the live snapshot, desired state and plan, the deploy log.
+
+    with DeploySession(Target.of("prod"), services=("waste",)) as s:
+        s.plan ...  s.engine() ...  s.record({...})
+
+Used by `./inv deploy` (rollout.py) and the canary (canary.py). Leaving the block
+releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from release import deploy_log
+from release.adapters import deploy_lock
+from release.adapters.compose_host import ComposeHost
+from release.adapters.docker_engine import ensure_engine
+from release.deploy.engine import Engine
+from release.deploy.resolve import read_units, resolve
+from release.deploy_view import Reporter
+from release.errors import UsageError
+from release.manifest import Manifest, load
+from release.plan import (
+    ROLE_PROXY,
+    ROLE_WORKER,
+    Desired,
+    Plan,
+    Unit,
+    make_plan,
+    select,
+)
+from release.project import GITOPS, GitopsTree, check_env
+from release.adapters import docker_host
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a deploy goes: one environment's Compose project on one Docker host."""
+
+    env: str
+    project: str = ""  # default: ecotrack-<env>
+    host: str = ""  # default: DOCKER_HOST, else the local engine
+    proxy_port: int | None = None
+    proxy_bind: str | None = None
+
+    @classmethod
+    def of(cls, env: str, project: str = "", host: str | None = None, **kw):
+        """The one place the Compose project name and the Docker host default."""
+        return cls(
+            env,
+            project or f"ecotrack-{env}",
+            host or os.environ.get("DOCKER_HOST", ""),
+            **kw,
+        )
+
+    @property
+    def where(self) -> str:
+        return self.host or "local"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _on_sigterm(signum, frame):  # a cancelled CI job: abort cleanly like Ctrl-C
+    raise KeyboardInterrupt
+
+
+@dataclass
+class DeploySession:
+    target: Target
+    manifest: Manifest | None = None  # default: gitops/versions/<env>.json
+    services: tuple[str, ...] = ()  # default: every unit
+    reporter: Reporter = field(default_factory=Reporter)
+    locked: bool = True  # hold the environment's deploy lock (not for a dry run)
+    lock_label: str = ""  # what kind of deploy the lock names ("canary")
+    gitops: GitopsTree = GITOPS  # the agent passes its clone's
+
+    # filled in on entry
+    units: tuple[Unit, ...] = ()
+    chosen: tuple[Unit, ...] = ()
+    desired: dict[str, Desired] = field(default_factory=dict)
+    plan: Plan | None = None
+    started_at: str = ""
+
+    def check(self) -> None:
+        """Everything that can be refused before touching the host (once)."""
+        if self.units:
+            return
+        env = check_env(self.target.env)
+        if self.manifest is None:
+            self.manifest = load(self.gitops.manifest(env), env)
+        if self.manifest.environment != env:
+            raise UsageError(
+                f"the manifest is for '{self.manifest.environment}', not for '{env}'"
+            )
+        if not self.manifest.services:
+            self.reporter.note(
+                f"the {env} manifest names no services yet (./inv publish records them)"
+            )
+        self.units = read_units(env, self.gitops)
+        self.chosen = select(self.units, self.services)
+        known = {u.service for u in self.units} | {u.entry for u in self.units}
+        unknown = sorted(set(self.services) - known)
+        if unknown:
+            raise UsageError(
+                f"unknown service {', '.join(unknown)} (known: "
+                f"{', '.join(sorted({u.service for u in self.units}))})"
+            )
+
+    def __enter__(self) -> "DeploySession":
+        self.check()
+        if not self.target.host:
+            ensure_engine()
+        self.client = docker_host.connect(self.target.host or None)
+        self.started_at = now()
+        self._held = None
+        if self.locked:
+            self._held = self._lock()
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        self._tmp = tempfile.TemporaryDirectory(prefix="ecotrack-deploy-")
+        try:
+            self._resolve()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _lock(self):
+        t = self.target
+        try:
+            return deploy_lock.acquire(
+                self.client,
+                deploy_lock.mine(t.project, t.env, self._lock_description()),
+                on_stale=lambda old: self.reporter.note(
+                    f"taking over a stale deploy lock: {old.describe()}"
+                ),
+            )
+        except deploy_lock.LockError as exc:
+            self.record({"result": "refused", "reason": str(exc)})
+            raise
+
+    def _lock_description(self) -> str:
+        entries = self.manifest.services
+        versions = ", ".join(
+            f"{u.entry} {entries[u.entry].version}"
+            for u in self.chosen
+            if u.entry in entries and u.role != ROLE_WORKER
+        )
+        return " ".join(x for x in (self.lock_label, versions or "nothing") if x)
+
+    def _resolve(self) -> None:
+        t = self.target
+        self.state = docker_host.snapshot(self.client, t.project)
+        self.compose, self.desired = resolve(
+            t.env,
+            t.project,
+            self.manifest,
+            self.units,
+            self.state,
+            Path(self._tmp.name),
+            t.host,
+            t.proxy_port,
+            t.proxy_bind,
+            self.gitops,
+        )
+        self.plan = make_plan(t.env, t.project, self.chosen, self.desired, self.state)
+
+    def __exit__(self, *exc) -> None:
+        if getattr(self, "_previous", None) is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+        if getattr(self, "_held", None) is not None:
+            deploy_lock.release(self.client, self._held)
+            self._held = None
+        if getattr(self, "_tmp", None) is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def units_by_service(self) -> dict[str, Unit]:
+        return {u.service: u for u in self.units}
+
+    def platform(self) -> ComposeHost:
+        proxies = [u.service for u in self.units if u.role == ROLE_PROXY]
+        return ComposeHost(
+            self.client,
+            self.compose,
+            self.target.where,
+            proxies[0] if proxies else None,
+        )
+
+    def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
+        return Engine(self.platform(), self.reporter, health_timeout, drain_timeout)
+
+    def record(self, entry: dict) -> None:
+        """One line in the deploy log, with who, where and when filled in."""
+        t = self.target
+        deploy_log.record(
+            t.project,
+            {
+                "at": self.started_at or now(),
+                "env": t.env,
+                "project": t.project,
+                "host": t.where,
+                "by": deploy_lock.who(),
+                **entry,
+            },
+        )

@@ -1,0 +1,68 @@
+"""The one wait of the deploy engine: poll a probe until done, failed or too late."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from release.deploy.results import StepFailed
+from release.live import LiveContainer
+
+
+@dataclass(frozen=True)
+class Probe:
+    done: bool
+    failed: str = ""
+    detail: str = ""
+    container: str = ""
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], Probe],
+    timeout: float,
+    interval: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Polls `probe` until it is done (returns the seconds it took), fails fast when it
+    reports a failure, or raises StepFailed once the deadline has passed."""
+    started = clock()
+    deadline = started + timeout
+    while True:
+        result = probe()
+        if result.failed:
+            raise StepFailed(result.failed, result.container)
+        if result.done:
+            return clock() - started
+        if clock() >= deadline:
+            raise StepFailed(
+                f"{what}: not done after {timeout:.0f}s ({result.detail})",
+                result.container,
+            )
+        sleep(interval)
+
+
+def health_probe(containers: Sequence[LiveContainer | None]) -> Probe:
+    """Docker's health of the given containers: all healthy (or without a health
+    check and running) is done; unhealthy, exited or restarting fails at once."""
+    for c in containers:
+        if c is None:
+            return Probe(False, failed="a new container disappeared")
+        if c.state != "running" or c.restart_count > 0:
+            return Probe(
+                False,
+                failed=f"{c.name} {c.state} (exit {c.exit_code}, "
+                f"restarts {c.restart_count})",
+                container=c.id,
+            )
+        if c.health == "unhealthy":
+            return Probe(False, failed=f"{c.name} is unhealthy", container=c.id)
+    ready = [c for c in containers if c.health in ("healthy", "none")]
+    waiting = next((c for c in containers if c not in ready), None)
+    return Probe(
+        done=len(ready) == len(containers),
+        detail=f"{len(ready)}/{len(containers)} healthy",
+        container=waiting.id if waiting else "",
+    )
