@@ -95,6 +95,22 @@ def graph(c, write=False):
         print(depgraph.render(depgraph.query_pants()))
 
 
+@task(help={"name": "the service's name: lowercase letters and digits, e.g. billing"})
+@handles_errors
+def new_service(c, name):
+    """Scaffold a working service from build-support/service-template/.
+
+    Writes services/<name>/ (FastAPI app on common.http, CLI, version, tests, a BUILD
+    whose macro also generates its Dockerfile), adds its entry to
+    gitops/compose.base.yaml and its route to gitops/proxy/haproxy.cfg, and refreshes
+    the README's dependency graph. Refuses a name that is invalid or taken, changing
+    nothing.
+    """
+    from release import scaffold
+
+    scaffold.render(scaffold.new_service(name))
+
+
 @task
 @handles_errors
 def lint(c):

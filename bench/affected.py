@@ -197,7 +197,6 @@ def generate(repo: ScenarioRepo, n: int) -> None:
     """Replaces the services and shared code of a copy by n generated services."""
     for d in ("services", "shared"):
         shutil.rmtree(repo.path / d)
-    dockerfile = (ROOT / "services/waste/Dockerfile").read_text()
     for k in range(SHARED_PACKAGES):
         pkg = f"shared/lib{k}"
         repo.write(f"{pkg}/BUILD", "python_sources()\n")
@@ -231,7 +230,6 @@ def generate(repo: ScenarioRepo, n: int) -> None:
             f'ecotrack_service(service="{name}", '
             f'entry_point="{name}_service.cli:main")\n',
         )
-        repo.write(f"{d}/Dockerfile", dockerfile.replace("waste", name))
         repo.write(f"{d}/{name}_service/__init__.py", "")
         repo.write(
             f"{d}/{name}_service/main.py",

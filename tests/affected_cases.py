@@ -166,7 +166,9 @@ CASES: tuple[Case, ...] = (
         add_unused_requirement,
         why={"3rdparty/python/default.lock": "leftpad"},
     ),
-    Case("dockerfile", "4", touch("services/auth/Dockerfile"), ("auth",)),
+    # A service's image is defined by its BUILD's ecotrack_service(...) call (the
+    # macro generates the Dockerfile): editing it affects that service only.
+    Case("image-definition", "4", touch("services/auth/BUILD"), ("auth",)),
     Case("build-file", "4", touch("services/locations/BUILD"), ("locations",)),
     Case(
         "resource",
@@ -271,7 +273,7 @@ CASES: tuple[Case, ...] = (
         "2",
         _edits(
             touch("shared/core/geo.py"),
-            touch("services/auth/Dockerfile"),
+            touch("services/auth/BUILD"),
             touch("README.md"),
         ),
         ("auth", "locations"),

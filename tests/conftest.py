@@ -175,8 +175,8 @@ def init_repo(repo: Path, exclude: tuple[str, ...] = ()) -> None:
 
 def make_scratch_repo(path: Path, names=SCRATCH_SERVICES) -> Path:
     """A git repository shaped like this one as far as releasing needs: services with
-    a Dockerfile and version.py, the gitops Compose files, committed staging and prod
-    manifests, and the .gitignore that keeps local.json out."""
+    a BUILD (ecotrack_service) and version.py, the gitops Compose files, committed
+    staging and prod manifests, and the .gitignore that keeps local.json out."""
     path.mkdir(parents=True, exist_ok=True)
     _shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     for rel in ("gitops/compose.base.yaml", "gitops/manifest.schema.json"):
@@ -194,7 +194,7 @@ def make_scratch_repo(path: Path, names=SCRATCH_SERVICES) -> Path:
     for name in names:
         pkg = path / "services" / name / f"{name}_service"
         pkg.mkdir(parents=True)
-        _shutil.copy(ROOT / "services" / name / "Dockerfile", pkg.parent)
+        _shutil.copy(ROOT / "services" / name / "BUILD", pkg.parent)
         (pkg / "version.py").write_text('VERSION = "1.0.0"\n')
         (pkg / "main.py").write_text("print('hello')\n")
     init_repo(path)

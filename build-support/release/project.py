@@ -1,7 +1,9 @@
 """Where things are in the repository, and the services it holds.
 
-A service is a folder under services/ with a Dockerfile; its image target is
-`services/<name>:image` and its image repository `ecotrack/<name>`.
+A service is a folder under services/ whose BUILD file declares it with the
+`ecotrack_service(...)` macro (build-support/macros.py, which also generates its
+Dockerfile); its image target is `services/<name>:image` and its image repository
+`ecotrack/<name>`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ IMAGE_NAMESPACE = "ecotrack"
 # manifest. It has no code of its own under services/.
 PROXY = "proxy"
 PROXY_TARGET = "gitops/proxy:image"
+# The BUILD-file call that declares a service (and all of its targets).
+SERVICE_MACRO = "ecotrack_service"
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,12 @@ def image_ref(name: str, tag: str) -> str:
 
 def services(root: Path = ROOT) -> list[Service]:
     base = root / "services"
-    return [
-        Service(p.name)
-        for p in sorted(base.iterdir())
-        if p.is_dir() and (p / "Dockerfile").is_file()
-    ]
+    return [Service(p.name) for p in sorted(base.iterdir()) if is_service_dir(p)]
+
+
+def is_service_dir(path: Path) -> bool:
+    build = path / "BUILD"
+    return build.is_file() and f"{SERVICE_MACRO}(" in build.read_text()
 
 
 @dataclass(frozen=True)

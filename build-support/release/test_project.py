@@ -8,12 +8,16 @@ from release.errors import UsageError
 def repo(tmp_path):
     for name in ("waste", "auth"):
         (tmp_path / "services" / name).mkdir(parents=True)
-        (tmp_path / "services" / name / "Dockerfile").write_text("FROM x\n")
+        (tmp_path / "services" / name / "BUILD").write_text(
+            f'ecotrack_service(service="{name}", entry_point="x")\n'
+        )
     (tmp_path / "services" / "notes").mkdir()
+    (tmp_path / "services" / "scripts").mkdir()
+    (tmp_path / "services" / "scripts" / "BUILD").write_text("python_sources()\n")
     return tmp_path
 
 
-def test_services_are_the_folders_with_a_dockerfile(repo):
+def test_services_are_the_folders_whose_build_declares_one(repo):
     assert [s.name for s in project.services(repo)] == ["auth", "waste"]
 
 

@@ -201,7 +201,9 @@ def repo(tmp_path):
     root = tmp_path / "repo"
     for name in ("auth", "waste"):
         (root / "services" / name).mkdir(parents=True)
-        (root / "services" / name / "Dockerfile").write_text("FROM scratch\n")
+        (root / "services" / name / "BUILD").write_text(
+            f'ecotrack_service(service="{name}", entry_point="x")\n'
+        )
     (root / "gitops" / "versions").mkdir(parents=True)
     (root / "gitops" / "versions" / "staging.json").write_text(
         '{"environment": "staging", "services": {}}\n'
