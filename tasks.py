@@ -10,7 +10,7 @@ from invoke import Exit, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "build-support"))
 
-from release import checks, console, depgraph, stack  # noqa: E402
+from release import console, readme_graph, stack, suite  # noqa: E402
 from release.cli import handles_errors  # noqa: E402
 
 
@@ -89,10 +89,10 @@ def down(c, env="local", project="", volumes=False):
 def graph(c, write=False):
     """Print the service → shared-module dependency graph that Pants infers."""
     if write:
-        changed = depgraph.update_readme()
+        changed = readme_graph.update_readme()
         console.info("README.md graph " + ("updated" if changed else "already current"))
     else:
-        print(depgraph.render(depgraph.query_pants()))
+        print(readme_graph.render(readme_graph.query_pants()))
 
 
 @task(help={"name": "the service's name: lowercase letters and digits, e.g. billing"})
@@ -115,7 +115,7 @@ def new_service(c, name):
 @handles_errors
 def lint(c):
     """Run black and flake8 over the whole repo through Pants (./pants lint ::)."""
-    checks.lint()
+    suite.lint()
 
 
 @task(
@@ -132,12 +132,12 @@ def test(c, unit_only=False, e2e_only=False, pytest_args=""):
     End-to-end tests build the images, start their own Compose project (own name, ports
     and volumes, so a stack from `./inv up` is left alone) and clean up afterwards.
     """
-    checks.prepare_machine()
+    suite.prepare_machine()
     if not e2e_only:
-        checks.lint()
-        checks.unit()
+        suite.lint()
+        suite.unit()
     if not unit_only:
-        checks.end_to_end(pytest_args.split())
+        suite.end_to_end(pytest_args.split())
 
 
 @task(

@@ -37,7 +37,7 @@ from release.adapters.registry_local import (  # noqa: E402
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.project import Service  # noqa: E402
+from release.layout import Service  # noqa: E402
 from release.secrets import rotate, secrets_file  # noqa: E402
 from tests.gitops_support import (  # noqa: E402
     SERVICE,

@@ -45,9 +45,9 @@ from release.adapters.registry_local import (  # noqa: E402
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.deploy_view import Reporter  # noqa: E402
+from release.deploy.events import Reporter  # noqa: E402
 from release.manifest import Manifest, ServiceEntry  # noqa: E402
-from release.project import Service  # noqa: E402
+from release.layout import Service  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
 
 # -- the load generator (runs as a child process: bench/rollout.py --load ...) --------

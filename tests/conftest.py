@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build-support"))
 
 from release import stack  # noqa: E402
-from release.adapters import git  # noqa: E402
+from release.adapters import worktree_git  # noqa: E402
 
 
 def free_port() -> int:
@@ -59,7 +59,7 @@ def e2e_stack(state_home, local_registry, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def head_sha() -> str:
-    return git.head_sha()
+    return worktree_git.head_sha()
 
 
 # -- publishing (issue 4): a registry of our own, images built once, scratch repos ---
@@ -80,7 +80,7 @@ from release.adapters.registry_local import (  # noqa: E402
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.project import services as _services  # noqa: E402
+from release.layout import services as _services  # noqa: E402
 
 SCRATCH_SERVICES = ("auth", "waste")
 

@@ -30,11 +30,11 @@ from pathlib import Path
 from release import drift_cmd, rollout
 from release.deploy import resolve
 from tests import loadgen
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.images import build_images
 from release.live import COMPOSE_PROJECT, LiveContainer
 from release.manifest import Manifest, ServiceEntry, dumps
-from release.project import GITOPS, GitopsTree
+from release.layout import GITOPS, GitopsTree
 from release.secrets import secrets_file
 from release.adapters import docker_host
 

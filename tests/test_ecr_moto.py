@@ -20,7 +20,7 @@ import boto3
 import httpx
 import pytest
 
-from release import promote, publish, record
+from release import manifest_store, promote, publish
 from release.adapters.registry_ecr import EcrRegistry, lifecycle_policy
 from release.registry import RegistryError
 
@@ -154,12 +154,12 @@ def test_publish_then_promote_on_ecr(ecr, scratch_repo, derive_image, helpers):
     )
     request = publish.PublishRequest(env="staging", registry="ecr")
     published = publish.publish(request, root=scratch_repo, tools=tools)
-    staging = record.read("staging", scratch_repo)
+    staging = manifest_store.read("staging", scratch_repo)
     for p in published.published:
         assert staging.services[p.service].image.startswith(f"{ACCOUNT_HOST}/ecotrack/")
 
     result = promote.promote("staging", "prod", root=scratch_repo)  # registry from
-    prod = record.read("prod", scratch_repo)  # the images' host: ECR (moto)
+    prod = manifest_store.read("prod", scratch_repo)  # the images' host: ECR (moto)
     for p in result.promoted:
         entry = prod.services[p.service]
         assert entry.image_ref.digest == staging.services[p.service].image_ref.digest

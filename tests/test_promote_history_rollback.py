@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from release import history_cmd, promote, publish, record, rollback
+from release import history_cmd, manifest_store, promote, publish, rollback
 from release.errors import UsageError
 from release.registry import RegistryError
 
@@ -49,19 +49,19 @@ def releaser(scratch_repo, local_registry, derive_image, helpers):
 
 
 def snapshot(repo, env, helpers):
-    return record.manifest_path(env, repo).read_bytes(), helpers.git_log(repo)
+    return manifest_store.manifest_path(env, repo).read_bytes(), helpers.git_log(repo)
 
 
 def test_promote_copies_the_exact_digests_and_retags_in_the_registry(
     releaser, scratch_repo, local_registry, helpers
 ):
     releaser.release(auth="1.0.0", waste="1.3.0")
-    staging = record.read("staging", scratch_repo)
+    staging = manifest_store.read("staging", scratch_repo)
     log = helpers.git_log(scratch_repo)
 
     result = promote.promote("staging", "prod", root=scratch_repo)
 
-    prod = record.read("prod", scratch_repo)
+    prod = manifest_store.read("prod", scratch_repo)
     assert [p.service for p in result.promoted] == ["auth", "waste"]
     for p in result.promoted:
         src, dst = staging.services[p.service], prod.services[p.service]
@@ -88,9 +88,9 @@ def test_promote_one_service_leaves_the_others(releaser, scratch_repo, helpers):
     releaser.release(auth="1.0.0", waste="1.3.0")
     promote.promote("staging", "prod", root=scratch_repo)
     releaser.release(auth="1.0.1", waste="1.4.0")
-    before = json.loads(record.manifest_path("prod", scratch_repo).read_text())
+    before = json.loads(manifest_store.manifest_path("prod", scratch_repo).read_text())
     result = promote.promote("staging", "prod", ["waste"], root=scratch_repo)
-    after = json.loads(record.manifest_path("prod", scratch_repo).read_text())
+    after = json.loads(manifest_store.manifest_path("prod", scratch_repo).read_text())
     assert [p.service for p in result.promoted] == ["waste"]
     assert after["services"]["auth"] == before["services"]["auth"]
     assert after["services"]["waste"]["version"] == "1.4.0"
@@ -137,12 +137,16 @@ def test_rollback_restores_one_services_earlier_entry(releaser, scratch_repo, he
     releaser.release(waste="1.2.0")
     timeline = history_cmd.report(env="staging", service="waste", root=scratch_repo)
     images = {e.to_version: e.to_image for e in timeline.events}
-    before = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    before = json.loads(
+        manifest_store.manifest_path("staging", scratch_repo).read_text()
+    )
     log = helpers.git_log(scratch_repo)
 
     rollback.rollback("staging", "waste", root=scratch_repo)
 
-    after = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    after = json.loads(
+        manifest_store.manifest_path("staging", scratch_repo).read_text()
+    )
     waste = after["services"]["waste"]
     assert (waste["image"], waste["version"]) == (images["1.1.0"], "1.1.0")
     assert after["services"]["auth"] == before["services"]["auth"]
@@ -153,7 +157,7 @@ def test_rollback_restores_one_services_earlier_entry(releaser, scratch_repo, he
     assert "(rollback from 1.2.0 main-" in subject
 
     rollback.rollback("staging", "waste", to_version="1.0.0", root=scratch_repo)
-    waste = record.read("staging", scratch_repo).services["waste"]
+    waste = manifest_store.read("staging", scratch_repo).services["waste"]
     assert (waste.image, waste.version) == (images["1.0.0"], "1.0.0")
 
     before_bytes, log = snapshot(scratch_repo, "staging", helpers)
@@ -170,7 +174,7 @@ def test_rollback_refuses_an_image_gone_from_the_registry(
     releaser.release(waste="1.0.0")
     releaser.release(waste="1.1.0")
     # History names an image the registry no longer has (e.g. expired by policy).
-    doc = json.loads(record.manifest_path("staging", scratch_repo).read_text())
+    doc = json.loads(manifest_store.manifest_path("staging", scratch_repo).read_text())
     entry = doc["services"]["waste"]
     repository, _, digest = entry["image"].rpartition("@")
     entry["image"] = f"{repository.rsplit(':', 1)[0]}:gone-1234567@{digest}"

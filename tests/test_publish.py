@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from release import publish, record
+from release import manifest_store, publish
 from release.adapters.registry_local import LocalRegistry, LocalRegistryConfig
 from release.errors import UsageError
 from release.manifest import ServiceEntry, dumps
@@ -70,7 +70,7 @@ def run(repo, tools, **request):
 
 
 def manifest_bytes(repo, env):
-    path = record.manifest_path(env, repo)
+    path = manifest_store.manifest_path(env, repo)
     return path.read_bytes() if path.exists() else None
 
 
@@ -95,7 +95,7 @@ def test_publish_records_digests_and_commits_only_the_manifest(
     shown = helpers.run_git(repo, "show", "--name-only", "--format=", "HEAD")
     assert shown == "gitops/versions/staging.json"
 
-    manifest = record.read("staging", repo)
+    manifest = manifest_store.read("staging", repo)
     assert manifest_bytes(repo, "staging").decode() == dumps(manifest)
     for p in result.published:
         entry = manifest.services[p.service]
@@ -116,10 +116,10 @@ def test_the_commit_holds_only_the_manifest_whatever_else_is_staged(
     repo = scratch_repo
     (repo / "notes.txt").write_text("staged, not part of any release\n")
     helpers.run_git(repo, "add", "notes.txt")
-    manifest = record.read("prod", repo).with_service(
+    manifest = manifest_store.read("prod", repo).with_service(
         "waste", ServiceEntry(**NO_DIGEST | {"image": f"{NO_DIGEST['image']}@{D}"})
     )
-    commit = record.save("prod", manifest, "release(prod): waste", repo)
+    commit = manifest_store.save("prod", manifest, "release(prod): waste", repo)
     assert commit == helpers.run_git(repo, "rev-parse", "HEAD")
     shown = helpers.run_git(repo, "show", "--name-only", "--format=", "HEAD")
     assert shown == "gitops/versions/prod.json"
@@ -180,7 +180,9 @@ def test_local_is_written_but_never_committed(scratch_repo, tools, helpers):
     log_before = helpers.git_log(scratch_repo)
     result = run(scratch_repo, tools, services=("auth",))  # env local by default
     assert result.env == "local" and result.commit is None
-    assert record.read("local", scratch_repo).services["auth"].version == "1.0.0"
+    assert (
+        manifest_store.read("local", scratch_repo).services["auth"].version == "1.0.0"
+    )
     assert helpers.git_log(scratch_repo) == log_before
     assert helpers.run_git(scratch_repo, "status", "--porcelain") == ""
 
@@ -212,7 +214,7 @@ def test_deployed_by_is_the_ci_actor_in_ci(scratch_repo, tools, monkeypatch):
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     run(scratch_repo, tools, env="staging", services=("auth",))
-    entry = record.read("staging", scratch_repo).services["auth"]
+    entry = manifest_store.read("staging", scratch_repo).services["auth"]
     assert entry.deployed_by == "octocat (ci)"
 
 

@@ -5,18 +5,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build-support"))
 
-from release import depgraph  # noqa: E402
+from release import readme_graph  # noqa: E402
 
 
 def test_readme_graph_matches_pants():
-    readme = depgraph.README.read_text()
-    assert depgraph.current_block(readme) == depgraph.render(
-        depgraph.query_pants()
+    readme = readme_graph.README.read_text()
+    assert readme_graph.current_block(readme) == readme_graph.render(
+        readme_graph.query_pants()
     ), "README.md's dependency graph is stale: run ./inv graph --write"
 
 
 def test_graph_shows_the_real_shared_code_boundaries():
-    graph = depgraph.query_pants()
+    graph = readme_graph.query_pants()
     users_of = {
         m: sorted(s for s, mods in graph.items() if m in mods)
         for m in ("core.categories", "core.geo", "common.http")

@@ -29,8 +29,8 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from release import deploydiff, lockdiff
-from release.graph import (
+from release import deploy_config_diff, lockfile_diff
+from release.target_graph import (
     IMAGE_TYPE,
     LOCKFILE_TYPE,
     REQUIREMENT_TYPE,
@@ -148,7 +148,7 @@ def _early_reason(change: Change) -> tuple[str, str] | None:
         return "none", why
     if is_doc(change.path):
         return "none", "documentation"
-    if deploydiff.is_deploy_config(change.path):
+    if deploy_config_diff.is_deploy_config(change.path):
         return "deploy", "deployment configuration"
     return None
 
@@ -285,7 +285,7 @@ def compute(inputs: Inputs) -> Result:
             no_effect[c.path] = early[1]
         else:
             base_text, head_text = inputs.texts.get(c.path, (None, None))
-            dc = deploydiff.change(c.path, base_text, head_text, services)
+            dc = deploy_config_diff.change(c.path, base_text, head_text, services)
             label = f"{c.path}: deployment config" + (
                 f" ({dc.note})" if dc.note else ""
             )
@@ -409,7 +409,7 @@ def _requirements_change(
     c: Change, inputs: Inputs, head_src: _Sources, base_src: _Sources, no_effect: dict
 ) -> None:
     base_text, head_text = inputs.texts.get(c.path, (None, None))
-    changed = lockdiff.changed_requirements(base_text, head_text)
+    changed = lockfile_diff.changed_requirements(base_text, head_text)
     added_any = False
     for graph, src, owners in (
         (inputs.head, head_src, _requirement_files(inputs.head)),
@@ -440,8 +440,8 @@ def _requirements_change(
 
 def _req_name(spec: str) -> str:
     try:
-        return lockdiff.parse_requirement(spec).name
-    except lockdiff.LockParseError:
+        return lockfile_diff.parse_requirement(spec).name
+    except lockfile_diff.LockParseError:
         return spec
 
 
@@ -449,15 +449,15 @@ def _lockfile_change(
     c: Change, inputs: Inputs, head_src: _Sources, base_src: _Sources, no_effect: dict
 ) -> None:
     base_text, head_text = inputs.texts.get(c.path, (None, None))
-    d = lockdiff.diff_texts(base_text, head_text)
+    d = lockfile_diff.diff_texts(base_text, head_text)
     if d.empty:
         no_effect[c.path] = "no locked version, hash or marker changed"
         return
     locks = []
     for text in (base_text, head_text):
         try:
-            locks.append(lockdiff.parse(text)) if text is not None else None
-        except lockdiff.LockParseError:
+            locks.append(lockfile_diff.parse(text)) if text is not None else None
+        except lockfile_diff.LockParseError:
             pass
     for graph, src, owners in (
         (inputs.head, head_src, _lockfiles(inputs.head)),
@@ -474,10 +474,10 @@ def _lockfile_change(
             roots = []
             for spec in r.requirements:
                 try:
-                    roots.append(lockdiff.parse_requirement(spec))
-                except lockdiff.LockParseError:
+                    roots.append(lockfile_diff.parse_requirement(spec))
+                except lockfile_diff.LockParseError:
                     pass
-            pulled = lockdiff.closure(roots, locks)
+            pulled = lockfile_diff.closure(roots, locks)
             hits = sorted(
                 set(pulled) & set(d.changed), key=lambda n: (len(pulled[n]), n)
             )

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release import affected, console
-from release.adapters import git, pants_graph
+from release.adapters import pants_graph, worktree_git
 from release.affected import Change, Inputs, Result
-from release.graph import Graph
-from release.project import ROOT, services
+from release.target_graph import Graph
+from release.layout import ROOT, services
 
 _STATUS = {
     "A": "added",
@@ -40,7 +40,7 @@ class Report:
     graph_notes: tuple[str, ...] = ()
 
 
-def to_changes(file_changes: list[git.FileChange]) -> tuple[Change, ...]:
+def to_changes(file_changes: list[worktree_git.FileChange]) -> tuple[Change, ...]:
     """git's name-status → Changes; a rename is a deleted old path plus an added new
     one (a copy only adds the new one)."""
     out: dict[tuple[str, str], Change] = {}
@@ -58,7 +58,7 @@ def to_changes(file_changes: list[git.FileChange]) -> tuple[Change, ...]:
 
 def _head_text(path: str, committed_only: bool, root: Path) -> str | None:
     if committed_only:
-        return git.read_at("HEAD", path, root)
+        return worktree_git.read_at("HEAD", path, root)
     try:
         return (root / path).read_text()
     except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
@@ -66,8 +66,8 @@ def _head_text(path: str, committed_only: bool, root: Path) -> str | None:
 
 
 def report(since: str, committed_only: bool = False, root: Path = ROOT) -> Report:
-    base = git.merge_base(since, root)
-    changes = to_changes(git.changed_files(base, committed_only, root))
+    base = worktree_git.merge_base(since, root)
+    changes = to_changes(worktree_git.changed_files(base, committed_only, root))
     notes: list[str] = []
     head, broken = _head_graph(changes, root, notes)
     base_graph = _base_graph(base, changes, root, notes)
@@ -79,7 +79,7 @@ def report(since: str, committed_only: bool = False, root: Path = ROOT) -> Repor
     names = tuple(s.name for s in services(root))
     inputs = Inputs(changes=changes, services=names, head=head, base=base_graph)
     texts = {
-        p: (git.read_at(base, p, root), _head_text(p, committed_only, root))
+        p: (worktree_git.read_at(base, p, root), _head_text(p, committed_only, root))
         for p in sorted(affected.content_paths(inputs))
     }
     inputs = Inputs(

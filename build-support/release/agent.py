@@ -39,13 +39,13 @@ from prometheus_client.core import GaugeMetricFamily
 
 from release import agent_state, drift, drift_cmd, history, notify, rollout
 from release import service_metrics
-from release.adapters import gitops_git
-from release.adapters.agent_git import Checkout, desired_paths
+from release.adapters import manifest_git
+from release.adapters.agent_clone import Checkout, desired_paths
 from release.errors import ConfigError, EngineError, ReleaseError, UsageError
 from release.adapters.deploy_lock import LockError
 from release.manifest import ManifestError, loads
 from release.plan import HEALTH_ORDER, ROLE_HTTP
-from release.project import GitopsTree, check_env, state_dir
+from release.layout import GitopsTree, check_env, state_dir
 from release.adapters import docker_host
 
 DEFAULT_LISTEN = "127.0.0.1:8790"
@@ -674,7 +674,7 @@ class Agent:
             return self._history_cache[1]
         rel = desired_paths(self.env)[0]
         try:
-            revisions = gitops_git.file_history(self.checkout.path, rel)
+            revisions = manifest_git.file_history(self.checkout.path, rel)
             events, _ = history.events(self.env, revisions)
             found = [e.to_dict() for e in events]
         except ReleaseError:

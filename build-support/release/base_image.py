@@ -17,7 +17,7 @@ from pathlib import Path
 from release import console
 from release.adapters import docker_images, machine, proc
 from release.errors import ConfigError
-from release.project import ROOT
+from release.layout import ROOT
 
 DEFINITION_DIR = ROOT / "build-support" / "base-image"
 PULL_TIMEOUT_S = 60

@@ -29,12 +29,12 @@ from release.deploy.engine import Engine, Run
 from release.deploy.judge import Verdict, judge
 from release.deploy.results import StepFailed
 from release.deploy.session import DeploySession, Target
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.errors import UsageError
 from release.live import LiveContainer
 from release.manifest import Manifest, load
 from release.plan import ROLE_HTTP, Desired, Unit, classify
-from release.project import check_env
+from release.layout import check_env
 
 PROMOTED, ABORTED, NOTHING = "promoted", "aborted", "nothing to do"
 
@@ -238,7 +238,7 @@ def run(
             _canary(engine, opts, unit, s.desired[opts.service], result, news)
         finally:
             result.duration = time.monotonic() - started
-            s.record(
+            s.log(
                 {
                     "kind": "canary",
                     "result": result.decision,

@@ -8,7 +8,7 @@ from release import console, notify, rollout
 from release.adapters import deploy_lock
 from release.errors import UsageError
 from release.manifest import load
-from release.project import check_env
+from release.layout import check_env
 from release.adapters import docker_host
 
 

@@ -11,14 +11,14 @@ import json
 import os
 from pathlib import Path
 
-from release.project import state_dir
+from release.layout import state_dir
 
 
 def log_path(project: str) -> Path:
     return state_dir() / "deploys" / f"{project}.jsonl"
 
 
-def record(project: str, entry: dict) -> Path:
+def append(project: str, entry: dict) -> Path:
     path = log_path(project)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"

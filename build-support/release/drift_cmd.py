@@ -19,7 +19,7 @@ from release.deploy import resolve
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
 from release.plan import Desired, Unit
-from release.project import GITOPS, GitopsTree, check_env
+from release.layout import GITOPS, GitopsTree, check_env
 from release.adapters import docker_host
 
 

@@ -1,6 +1,6 @@
 """The deployment history of an environment, read from its manifest's git history.
 
-Pure: the git adapter (adapters/gitops_git.py) supplies one Revision per commit that
+Pure: the git adapter (adapters/manifest_git.py) supplies one Revision per commit that
 touched gitops/versions/<env>.json, oldest first; here they become events (when, who,
 service, from → to version and digest, commit) and rollback targets.
 """

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console, history, record
-from release.adapters import gitops_git
+from release import console, history, manifest_store
+from release.adapters import manifest_git
 from release.errors import UsageError
-from release.project import ENVIRONMENTS, ROOT, check_env, select_services
+from release.layout import ENVIRONMENTS, ROOT, check_env, select_services
 from release.registry import short
 
 
@@ -33,22 +33,26 @@ class HistoryReport:
 def report(env: str = "", service: str = "", root: Path = ROOT) -> HistoryReport:
     if env:
         check_env(env)
-        if not record.is_committed(env):
+        if not manifest_store.is_committed(env):
             raise UsageError(
                 f"the {env} manifest is not kept in git (ignored on purpose), so it "
                 "has no history; try staging or prod"
             )
     if service:
         select_services([service], root)
-    envs = (env,) if env else tuple(e for e in ENVIRONMENTS if record.is_committed(e))
+    envs = (
+        (env,)
+        if env
+        else tuple(e for e in ENVIRONMENTS if manifest_store.is_committed(e))
+    )
     streams, notes, rels = [], [], []
     for e in envs:
-        rel = gitops_git.relative(root, record.manifest_path(e, root))
-        found, skipped = history.events(e, gitops_git.file_history(root, rel))
+        rel = manifest_git.relative(root, manifest_store.manifest_path(e, root))
+        found, skipped = history.events(e, manifest_git.file_history(root, rel))
         streams.append(found)
         notes += skipped
         rels.append(rel)
-    order = gitops_git.commits_touching(root, rels) if len(envs) > 1 else ()
+    order = manifest_git.commits_touching(root, rels) if len(envs) > 1 else ()
     merged = history.merge(*streams, order=order)
     events = history.filter_events(merged, service or None)
     return HistoryReport(envs, service or None, tuple(events), tuple(notes))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from release import bootstrap, console
-from release.adapters import git, machine, pants
+from release.adapters import machine, pants, worktree_git
 from release.base_image import ensure_base_image
-from release.project import PROXY, PROXY_TARGET, Service, image_ref
+from release.layout import PROXY, PROXY_TARGET, Service, image_ref
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class BuildInfo:
 
 
 def build_info() -> BuildInfo:
-    sha = git.head_sha()
-    tag = f"sha-{sha[:12]}" + ("-dirty" if git.is_dirty() else "")
+    sha = worktree_git.head_sha()
+    tag = f"sha-{sha[:12]}" + ("-dirty" if worktree_git.is_dirty() else "")
     return BuildInfo(git_sha=sha, tag=tag)
 
 

@@ -17,7 +17,7 @@ import jsonschema
 
 from release import atomic
 from release.errors import ReleaseError
-from release.project import GITOPS_DIR
+from release.layout import GITOPS_DIR
 
 SCHEMA_PATH = GITOPS_DIR / "manifest.schema.json"
 VERSIONS_DIR = GITOPS_DIR / "versions"

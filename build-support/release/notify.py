@@ -11,7 +11,7 @@ backoff (adapters/webhook.py) and, when the receiver still does not take the mes
 logs one warning and returns.
 
 `NotifyingReporter` hooks notifications into the deploy's progress reporter
-(deploy_view.Reporter): the plan announces the start, an `abort` step is an automatic
+(deploy/events.Reporter): the plan announces the start, an `abort` step is an automatic
 rollback, the result is success or failure. `./inv deploy`, the canary and the agent
 all report through it.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from release import console
 from release.adapters.webhook import Backoff, Delivery, WebhookUrl, post
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 
 ENV_VAR = "ECOTRACK_SLACK_WEBHOOK_URL"
 

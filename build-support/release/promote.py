@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import console, record, releases
-from release.adapters import gitops_git
+from release import console, manifest_store, releases
+from release.adapters import manifest_git
 from release.errors import UsageError
-from release.project import ROOT, check_env, select_services
+from release.layout import ROOT, check_env, select_services
 from release.registry import Registry, registry_holding, short, verify_tag
 
 
@@ -55,13 +55,13 @@ def promote(
         raise UsageError(f"--from and --to are both {source}")
     if names:
         select_services(list(names), root)
-    src = record.read(source, root)
-    dst = record.read(target, root)
+    src = manifest_store.read(source, root)
+    dst = manifest_store.read(target, root)
     chosen = sorted(set(names)) if names else sorted(src.services)
     missing = [n for n in chosen if n not in src.services]
     if missing:
         raise UsageError(f"not in the {source} manifest: {', '.join(missing)}")
-    record.check_can_record(target, root)
+    manifest_store.check_can_record(target, root)
     copy = [
         n
         for n in chosen
@@ -69,7 +69,7 @@ def promote(
         or dst.services[n].image_ref.digest != src.services[n].image_ref.digest
     ]
     unchanged = tuple(n for n in chosen if n not in copy)
-    rel = gitops_git.relative(root, record.manifest_path(target, root))
+    rel = manifest_git.relative(root, manifest_store.manifest_path(target, root))
     if not copy:
         return PromoteResult(source, target, unchanged=unchanged, manifest=rel)
 
@@ -81,7 +81,7 @@ def promote(
         )
 
     now = now or datetime.now(timezone.utc)
-    actor = gitops_git.actor(root)
+    actor = manifest_git.actor(root)
     updated, promoted = dst, []
     for n, ref in refs.items():
         tag = releases.promoted_tag(target, ref.tag)
@@ -97,7 +97,7 @@ def promote(
                 git_sha=entry.git_sha,
                 now=now,
                 actor=actor,
-                default_replicas=record.default_replicas(target, n, root),
+                default_replicas=manifest_store.default_replicas(target, n, root),
                 default_flags=entry.feature_flags,
             ),
         )
@@ -111,7 +111,7 @@ def promote(
         [releases.Line(p.service, p.version, p.tag) for p in promoted],
         note=f"promoted from {source}",
     )
-    commit = record.save(target, updated, message, root)
+    commit = manifest_store.save(target, updated, message, root)
     return PromoteResult(source, target, tuple(promoted), unchanged, rel, commit)
 
 

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import console, record, release_records, releases
-from release.adapters import gitops_git
+from release import console, manifest_store, release_records, releases
+from release.adapters import manifest_git
 from release.errors import UsageError
 from release.images import BuildInfo, build_images
 from release.manifest import Manifest
 from release.progress import Board
-from release.project import (
+from release.layout import (
     DEFAULT_ENV,
     PROXY,
     PROXY_TARGET,
@@ -123,7 +123,7 @@ def service_version(name: str, root: Path = ROOT) -> str:
         text = path.read_text()
     except OSError:
         text = ""
-    return releases.read_version(text, gitops_git.relative(root, path))
+    return releases.read_version(text, manifest_git.relative(root, path))
 
 
 # -- selection -----------------------------------------------------------------------
@@ -195,7 +195,7 @@ def publish(
 
 
 @dataclass(frozen=True)
-class Plan:
+class PublishPlan:
     """What this publish will do, settled before anything is built."""
 
     env: str
@@ -250,7 +250,9 @@ def _publish(
         tag=plan.tag,
         published=tuple(published),
         unchanged=tuple(sorted(known - set(plan.names))),
-        manifest=_shown(request.manifest or record.manifest_path(plan.env, root), root),
+        manifest=_shown(
+            request.manifest or manifest_store.manifest_path(plan.env, root), root
+        ),
         commit=commit,
         records=tuple(str(p) for p in written),
         seconds={k: round(v, 2) for k, v in timings.items()},
@@ -262,13 +264,13 @@ def _check(request: PublishRequest, root: Path) -> Manifest:
     Returns the environment's manifest as it is."""
     check_env(request.env)
     check_kind(request.registry)
-    if request.manifest and record.is_committed(request.env):
+    if request.manifest and manifest_store.is_committed(request.env):
         raise UsageError(f"the {request.env} manifest is kept in git: no other file")
-    current = record.read(request.env, root, request.manifest)
+    current = manifest_store.read(request.env, root, request.manifest)
     if request.release_out is None:  # records are committed later, by `./inv record`
-        record.check_can_record(request.env, root)
+        manifest_store.check_can_record(request.env, root)
     local_only = request.env == DEFAULT_ENV and request.registry == DEFAULT_KIND
-    if not local_only and gitops_git.is_dirty(root):
+    if not local_only and manifest_git.is_dirty(root):
         raise UsageError(
             f"uncommitted changes to tracked files: commit them before publishing to "
             f"{request.env} on {request.registry} (only local publishes may be dirty)"
@@ -276,18 +278,22 @@ def _check(request: PublishRequest, root: Path) -> Manifest:
     return current
 
 
-def _plan(request: PublishRequest, current: Manifest, root: Path, tools: Tools) -> Plan:
-    head, dirty = gitops_git.head(root), gitops_git.is_dirty(root)
+def _plan(
+    request: PublishRequest, current: Manifest, root: Path, tools: Tools
+) -> PublishPlan:
+    head, dirty = manifest_git.head(root), manifest_git.is_dirty(root)
     names, selection = select(request, current, head, dirty, root, tools)
     versions = {
         n: f"git-{head[:7]}" if n == PROXY else service_version(n, root) for n in names
     }
     now = tools.now()
-    fingerprint = gitops_git.dirty_fingerprint(root) if dirty and names else ""
+    fingerprint = manifest_git.dirty_fingerprint(root) if dirty and names else ""
     tag = (
-        releases.image_tag(gitops_git.branch(root), head, fingerprint) if names else ""
+        releases.image_tag(manifest_git.branch(root), head, fingerprint)
+        if names
+        else ""
     )
-    return Plan(
+    return PublishPlan(
         request.env,
         names,
         selection,
@@ -300,7 +306,7 @@ def _plan(request: PublishRequest, current: Manifest, root: Path, tools: Tools) 
     )
 
 
-def _build(plan: Plan, tools: Tools, board: Board) -> dict[str, str]:
+def _build(plan: PublishPlan, tools: Tools, board: Board) -> dict[str, str]:
     board.set_all(plan.names, "build", f"Pants, tag {plan.tag}")
     try:
         return tools.build(
@@ -312,13 +318,17 @@ def _build(plan: Plan, tools: Tools, board: Board) -> dict[str, str]:
 
 
 def _push_all(
-    plan: Plan, registry: Registry, local: dict[str, str], board: Board, root: Path
+    plan: PublishPlan,
+    registry: Registry,
+    local: dict[str, str],
+    board: Board,
+    root: Path,
 ) -> tuple[list[Published], Manifest]:
     """Pushes each image, reads its digest back, and puts it in the manifest (an
     entry that already names this very image is left as it is)."""
     published: list[Published] = []
     updated = plan.current
-    actor = gitops_git.actor(root)
+    actor = manifest_git.actor(root)
     for name in plan.names:
         repository = image_repository(name)
         board.set(name, "push", f"{registry.address}/{repository}:{plan.tag}")
@@ -340,7 +350,7 @@ def _push_all(
                 git_sha=plan.head,
                 now=plan.now,
                 actor=actor,
-                default_replicas=record.default_replicas(plan.env, name, root),
+                default_replicas=manifest_store.default_replicas(plan.env, name, root),
             )
             updated = updated.with_service(name, entry)
         published.append(
@@ -360,7 +370,11 @@ def _push_all(
 
 
 def _record(
-    plan: Plan, published: list[Published], updated: Manifest, board: Board, root: Path
+    plan: PublishPlan,
+    published: list[Published],
+    updated: Manifest,
+    board: Board,
+    root: Path,
 ) -> str | None:
     """One commit for the whole publish (none when nothing changed; local: none)."""
     changed = [p for p in published if p.image != _image_of(plan.current, p.service)]
@@ -369,7 +383,9 @@ def _record(
         lines = [releases.Line(p.service, p.version, p.tag) for p in changed]
         message = releases.commit_message(plan.env, lines)
         try:
-            commit = record.save(plan.env, updated, message, root, plan.manifest)
+            commit = manifest_store.save(
+                plan.env, updated, message, root, plan.manifest
+            )
         except BaseException:
             board.set_all(plan.names, "failed", "not recorded")
             raise
@@ -379,11 +395,15 @@ def _record(
 
 
 def _write_records(
-    plan: Plan, published: list[Published], out_dir: Path, board: Board, root: Path
+    plan: PublishPlan,
+    published: list[Published],
+    out_dir: Path,
+    board: Board,
+    root: Path,
 ) -> list[Path]:
     """Instead of a commit: one release record per pushed image (the manifest and git
     are left alone)."""
-    actor = gitops_git.actor(root)
+    actor = manifest_git.actor(root)
     records = [
         release_records.ReleaseRecord(
             env=plan.env,
@@ -410,7 +430,7 @@ def _write_records(
 
 def _shown(path: Path, root: Path) -> str:
     try:
-        return gitops_git.relative(root, path)
+        return manifest_git.relative(root, path)
     except ValueError:
         return str(path)
 

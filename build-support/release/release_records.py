@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import atomic, console, record, releases
-from release.adapters import gitops_git
+from release import atomic, console, manifest_store, releases
+from release.adapters import manifest_git
 from release.errors import ReleaseError
 from release.manifest import Manifest, ManifestError, parse_image
-from release.project import ROOT, check_env, image_repository, released_images
+from release.layout import ROOT, check_env, image_repository, released_images
 from release.registry import short
 
 FORMAT = "ecotrack-release-record/1"
@@ -224,7 +224,7 @@ def apply(
 def git_is_ancestor(root: Path) -> Callable[[str, str], bool]:
     """`older` is an ancestor of `newer` in this clone; a commit the clone does not
     have proves nothing, so the record is applied."""
-    return lambda older, newer: gitops_git.is_ancestor(root, older, newer)
+    return lambda older, newer: manifest_git.is_ancestor(root, older, newer)
 
 
 @dataclass(frozen=True)
@@ -240,19 +240,19 @@ def record_releases(path: Path, env: str, root: Path = ROOT) -> RecordResult:
     when the manifest already says it all)."""
     check_env(env)
     records = read(path, env, released_images(root))
-    current = record.read(env, root)
-    record.check_can_record(env, root)
+    current = manifest_store.read(env, root)
+    manifest_store.check_can_record(env, root)
     applied = apply(
         current,
         records,
         git_is_ancestor(root),
-        lambda name: record.default_replicas(env, name, root),
+        lambda name: manifest_store.default_replicas(env, name, root),
     )
     commit = None
     if applied.recorded:
         message = releases.commit_message(env, [r.line for r in applied.recorded])
-        commit = record.save(env, applied.manifest, message, root)
-    rel = gitops_git.relative(root, record.manifest_path(env, root))
+        commit = manifest_store.save(env, applied.manifest, message, root)
+    rel = manifest_git.relative(root, manifest_store.manifest_path(env, root))
     return RecordResult(env, rel, applied, commit)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from release.errors import ConfigError
 from release.manifest import ServiceEntry
-from release.project import ENVIRONMENTS
+from release.layout import ENVIRONMENTS
 
 TAG_MAX = 128
 DIRTY_HASH = 12

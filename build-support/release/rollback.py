@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import console, history, record, releases
-from release.adapters import gitops_git
+from release import console, history, manifest_store, releases
+from release.adapters import manifest_git
 from release.errors import UsageError
 from release.manifest import ServiceEntry
-from release.project import ROOT, check_env, select_services
+from release.layout import ROOT, check_env, select_services
 from release.registry import Registry, registry_holding, short, verify_tag
 
 
@@ -46,19 +46,19 @@ def rollback(
     select_services([service], root)
     if to_version and steps:
         raise UsageError("give --to or --steps, not both")
-    if not record.is_committed(env):
+    if not manifest_store.is_committed(env):
         raise UsageError(
             f"the {env} manifest is not kept in git (ignored on purpose), so it has "
             "no history to roll back; roll back staging or prod"
         )
-    manifest = record.read(env, root)
+    manifest = manifest_store.read(env, root)
     current = manifest.services.get(service)
     if current is None:
         raise UsageError(f"{service} is not in the {env} manifest")
-    record.check_can_record(env, root)
-    path = record.manifest_path(env, root)
-    rel = gitops_git.relative(root, path)
-    revisions = gitops_git.file_history(root, rel)
+    manifest_store.check_can_record(env, root)
+    path = manifest_store.manifest_path(env, root)
+    rel = manifest_git.relative(root, path)
+    revisions = manifest_git.file_history(root, rel)
     target = history.rollback_target(
         history.timeline(env, revisions, service),
         current,
@@ -73,14 +73,16 @@ def rollback(
         ref.repository, ref.tag, ref.digest, registry.digest_of(ref.path, ref.tag)
     )
     restored = releases.restored_entry(
-        target, current, now or datetime.now(timezone.utc), gitops_git.actor(root)
+        target, current, now or datetime.now(timezone.utc), manifest_git.actor(root)
     )
     message = releases.commit_message(
         env,
         [releases.Line(service, target.version, ref.tag)],
         note=f"rollback from {current.version} {current.image_ref.tag}",
     )
-    commit = record.save(env, manifest.with_service(service, restored), message, root)
+    commit = manifest_store.save(
+        env, manifest.with_service(service, restored), message, root
+    )
     return RollbackResult(env, service, current, restored, rel, commit)
 
 

@@ -23,10 +23,10 @@ from release.deploy.results import (  # noqa: F401 (the deploy's public names)
     StepFailed,
 )
 from release.deploy.session import DeploySession, Target
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.errors import ReleaseError
 from release.manifest import Manifest
-from release.project import GITOPS, GitopsTree
+from release.layout import GITOPS, GitopsTree
 
 
 def deploy(
@@ -81,7 +81,7 @@ def deploy(
             result.error = str(exc)
         result.duration = time.monotonic() - started
         failed = [o for o in result.outcomes if o.result == "failed"]
-        s.record(
+        s.log(
             {
                 "result": "ok" if result.ok else "failed",
                 "reason": result.error

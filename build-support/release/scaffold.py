@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from release import console, depgraph
+from release import console, readme_graph
 from release.errors import ConfigError, UsageError
-from release.project import PROXY, ROOT, SERVICE_MACRO
+from release.layout import PROXY, ROOT, SERVICE_MACRO
 
 TEMPLATE_DIR = ROOT / "build-support" / "service-template"
 TEMPLATE_SUFFIX = ".tmpl"
@@ -226,7 +226,7 @@ def new_service(name: str, root: Path = ROOT) -> Scaffold:
     """Scaffolds the service, then refreshes the README's dependency graph (Pants)."""
     scaffold = plan(name, root)
     apply(scaffold, root)
-    depgraph.update_readme()
+    readme_graph.update_readme()
     return scaffold
 
 

@@ -10,7 +10,7 @@ import os
 import secrets as _random
 from pathlib import Path
 
-from release.project import state_dir
+from release.layout import state_dir
 
 GENERATED = {"JWT_SECRET": lambda: _random.token_urlsafe(48)}
 

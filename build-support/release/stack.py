@@ -22,11 +22,11 @@ from release.adapters import compose as compose_adapter
 from release.adapters import machine
 from release.adapters.compose import Compose
 from release.adapters.docker_engine import ensure_engine
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.errors import HealthError, UsageError
 from release.manifest import load
-from release.project import DEFAULT_ENV, PROXY, check_env, services
-from release.record import manifest_path
+from release.layout import DEFAULT_ENV, PROXY, check_env, services
+from release.manifest_store import manifest_path
 from release.secrets import ensure_secrets
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from release import affected
 from release.affected import Change, Inputs
-from release.graph import Graph
-from release.test_lockdiff import BASE as LOCK_BASE
-from release.test_lockdiff import lock_text, with_changes
+from release.target_graph import Graph
+from release.test_lockfile_diff import BASE as LOCK_BASE
+from release.test_lockfile_diff import lock_text, with_changes
 
 LOCK = "3rdparty/python/default.lock"
 LOCK_T = f"{LOCK}:_python-default_lockfile"

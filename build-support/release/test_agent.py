@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from release import agent, agent_http
-from release.adapters.agent_git import Checkout, desired_paths
+from release.adapters.agent_clone import Checkout, desired_paths
 from release.errors import GitError, UsageError
 
 

@@ -5,8 +5,8 @@ from release import deploy_log
 
 def test_attempts_are_appended_as_json_lines(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    deploy_log.record("p", {"result": "ok"})
-    path = deploy_log.record("p", {"result": "failed", "reason": "waste: unhealthy"})
+    deploy_log.append("p", {"result": "ok"})
+    path = deploy_log.append("p", {"result": "failed", "reason": "waste: unhealthy"})
     assert deploy_log.read("p") == [
         {"result": "ok"},
         {"result": "failed", "reason": "waste: unhealthy"},

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from release import record
+from release import manifest_store
 from release.errors import ReleaseError
 from release.manifest import Manifest, ServiceEntry
 from release.release_records import (
@@ -233,7 +233,7 @@ def test_records_become_one_commit_and_reapplying_adds_none(repo, tmp_path):
         f"waste 1.3.0 main-{head[:7]}",
         "gitops/versions/staging.json",
     ]
-    manifest = record.read("staging", repo)
+    manifest = manifest_store.read("staging", repo)
     assert manifest.services["waste"].image_ref.digest == DIGEST
 
     again = record_releases(out, "staging", repo)
@@ -264,7 +264,7 @@ def test_an_old_record_does_not_undo_a_newer_release(repo, tmp_path):
     result = record_releases(tmp_path / "old", "staging", repo)
     assert result.commit is None
     assert result.applied.superseded == (release("waste", sha=old),)
-    assert record.read("staging", repo).services["waste"].image == newer.image
+    assert manifest_store.read("staging", repo).services["waste"].image == newer.image
 
 
 # -- ./inv publish --release-out -----------------------------------------------------

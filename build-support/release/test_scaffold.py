@@ -5,7 +5,7 @@ import pytest
 
 from release import scaffold
 from release.errors import ConfigError
-from release.project import ROOT
+from release.layout import ROOT
 from release.scaffold import ScaffoldError
 
 COMPOSE = (ROOT / scaffold.COMPOSE_FILE).read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from release.adapters import proc
 from release.errors import CommandError
-from release.project import GITOPS, ROOT, GitopsTree
+from release.layout import GITOPS, ROOT, GitopsTree
 
 
 def compose_binary() -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from release import bootstrap
 from release.adapters import machine, proc
-from release.project import ROOT
+from release.layout import ROOT
 
 PANTS = str(ROOT / "pants")
 

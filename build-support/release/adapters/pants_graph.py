@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.adapters import git, proc
+from release.adapters import proc, worktree_git
 from release.errors import CommandError, GraphError
-from release.graph import Graph
-from release.project import ROOT
+from release.target_graph import Graph
+from release.layout import ROOT
 
 CACHE_FORMAT = 1
 CACHE_ENV = "ECOTRACK_GRAPH_CACHE"
@@ -169,7 +169,7 @@ def peek_failure(output: str, returncode: int) -> GraphError:
 
 def working_tree_graph(root: Path = ROOT, announce: Announce = None) -> GraphLoad:
     """The graph of the working tree as it is (uncommitted and untracked included)."""
-    key = cache_key(git.working_tree_key(root))
+    key = cache_key(worktree_git.working_tree_key(root))
     return _cached(
         key, lambda: Graph.from_peek(peek_all(root)), announce, "the working tree"
     )
@@ -178,12 +178,12 @@ def working_tree_graph(root: Path = ROOT, announce: Announce = None) -> GraphLoa
 def graph_at(commit: str, root: Path = ROOT, announce: Announce = None) -> GraphLoad:
     """The graph of a commit, computed in a temporary export of its tree (Pants can
     only read files, and a deleted file exists only there)."""
-    key = cache_key(git.tree_of(commit, root))
+    key = cache_key(worktree_git.tree_of(commit, root))
 
     def compute() -> Graph:
         with tempfile.TemporaryDirectory(prefix="ecotrack-graph-") as tmp:
             tree = Path(tmp) / "tree"
-            git.export_tree(commit, tree, root)
+            worktree_git.export_tree(commit, tree, root)
             if (root / PEX_TOOL).is_file():  # saves rebuilding Pants' pex tool
                 (tree / PEX_TOOL).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(root / PEX_TOOL, tree / PEX_TOOL)

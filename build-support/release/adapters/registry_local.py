@@ -24,7 +24,7 @@ from pathlib import Path
 from release import console
 from release.adapters import docker_images, machine
 from release.adapters.registry_http import API_VERSION_HEADER, RegistryApi
-from release.project import state_dir
+from release.layout import state_dir
 from release.registry import RegistryError, accept_existing, short, verify_tag
 
 HOST = "127.0.0.1"

@@ -26,7 +26,7 @@ from release.deploy.platform import (
 )
 from release.deploy.results import StepFailed
 from release.deploy.wait import Probe, health_probe, wait_for
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.errors import ReleaseError
 from release.live import LiveContainer
 from release.plan import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit, classify

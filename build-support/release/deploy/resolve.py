@@ -32,7 +32,7 @@ from release.plan import (
     units_from_compose,
     with_hashes,
 )
-from release.project import GITOPS, GitopsTree
+from release.layout import GITOPS, GitopsTree
 from release.secrets import ensure_secrets, read_env_file, secrets_file
 
 PLACEHOLDER_IMAGE = "ecotrack.invalid/unused:none"

@@ -2,7 +2,7 @@
 deploy lock, the live snapshot, desired state and plan, the deploy log.
 
     with DeploySession(Target.of("prod"), services=("waste",)) as s:
-        s.plan ...  s.engine() ...  s.record({...})
+        s.plan ...  s.engine() ...  s.log({...})
 
 Used by `./inv deploy` (rollout.py) and the canary (canary.py). Leaving the block
 releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ctrl-C.
@@ -24,7 +24,7 @@ from release.adapters.compose_host import ComposeHost
 from release.adapters.docker_engine import ensure_engine
 from release.deploy.engine import Engine
 from release.deploy.resolve import read_units, resolve
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.errors import UsageError
 from release.manifest import Manifest, load
 from release.plan import (
@@ -36,7 +36,7 @@ from release.plan import (
     make_plan,
     select,
 )
-from release.project import GITOPS, GitopsTree, check_env
+from release.layout import GITOPS, GitopsTree, check_env
 from release.adapters import docker_host
 
 
@@ -146,7 +146,7 @@ class DeploySession:
                 ),
             )
         except deploy_lock.LockError as exc:
-            self.record({"result": "refused", "reason": str(exc)})
+            self.log({"result": "refused", "reason": str(exc)})
             raise
 
     def _lock_description(self) -> str:
@@ -202,10 +202,10 @@ class DeploySession:
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
         return Engine(self.platform(), self.reporter, health_timeout, drain_timeout)
 
-    def record(self, entry: dict) -> None:
+    def log(self, entry: dict) -> None:
         """One line in the deploy log, with who, where and when filled in."""
         t = self.target
-        deploy_log.record(
+        deploy_log.append(
             t.project,
             {
                 "at": self.started_at or now(),

@@ -17,7 +17,7 @@ from release.deploy.apply import converge
 from release.deploy.engine import Engine, Run
 from release.deploy.fake import FakePlatform, Killed
 from release.deploy.results import StepFailed
-from release.deploy_view import Reporter
+from release.deploy.events import Reporter
 from release.plan import Desired, Unit, make_plan
 
 OLD, NEW = "a" * 64, "b" * 64

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from release import lockdiff
-from release.lockdiff import Requirement
+from release import lockfile_diff
+from release.lockfile_diff import Requirement
 
 
 def lock_text(projects: dict, pip_version: str = "23.1.2", ics=("CPython==3.11.*",)):
@@ -70,7 +70,7 @@ def with_changes(**changes):
 
 
 def test_parse_reads_header_and_body():
-    lock = lockdiff.parse(lock_text(BASE))
+    lock = lockfile_diff.parse(lock_text(BASE))
     assert lock.metadata["valid_for_interpreter_constraints"] == ["CPython==3.11.*"]
     assert "generated_with_requirements" not in lock.metadata
     assert lock.settings == {"pip_version": "23.1.2"}
@@ -80,7 +80,7 @@ def test_parse_reads_header_and_body():
 
 def test_the_repo_lockfile_format_parses():
     text = "// header only\n" + json.dumps({"locked_resolves": []})
-    assert lockdiff.parse(text).projects == {}
+    assert lockfile_diff.parse(text).projects == {}
 
 
 @pytest.mark.parametrize(
@@ -120,14 +120,16 @@ def test_the_repo_lockfile_format_parses():
     ],
 )
 def test_diff_names_exactly_the_changed_projects(head, expected):
-    d = lockdiff.diff_texts(lock_text(BASE), head)
+    d = lockfile_diff.diff_texts(lock_text(BASE), head)
     assert dict(d.changed) == expected
     assert d.resolve_wide == ""
 
 
 def test_new_requirement_changes_metadata_list_but_is_not_resolve_wide():
     # generated_with_requirements and the body's requirements list are lock inputs.
-    d = lockdiff.diff_texts(lock_text(BASE), with_changes(leftpad=("1.0", "l1", [])))
+    d = lockfile_diff.diff_texts(
+        lock_text(BASE), with_changes(leftpad=("1.0", "l1", []))
+    )
     assert d.resolve_wide == "" and list(d.changed) == ["leftpad"]
 
 
@@ -146,11 +148,11 @@ def test_new_requirement_changes_metadata_list_but_is_not_resolve_wide():
     ],
 )
 def test_resolve_wide_changes(head, word):
-    assert word in lockdiff.diff_texts(lock_text(BASE), head).resolve_wide
+    assert word in lockfile_diff.diff_texts(lock_text(BASE), head).resolve_wide
 
 
 def test_missing_base_means_every_project_is_added():
-    d = lockdiff.diff_texts(None, lock_text(BASE))
+    d = lockfile_diff.diff_texts(None, lock_text(BASE))
     assert len(d.changed) == len(BASE) and not d.resolve_wide
 
 
@@ -171,25 +173,27 @@ def test_missing_base_means_every_project_is_added():
     ],
 )
 def test_parse_requirement(spec, expected):
-    assert lockdiff.parse_requirement(spec) == expected
+    assert lockfile_diff.parse_requirement(spec) == expected
 
 
 def test_closure_follows_requires_dists_and_honours_extras():
-    lock = lockdiff.parse(lock_text(BASE))
-    pulled = lockdiff.closure([Requirement("fastapi")], [lock])
+    lock = lockfile_diff.parse(lock_text(BASE))
+    pulled = lockfile_diff.closure([Requirement("fastapi")], [lock])
     assert set(pulled) == {"fastapi", "starlette", "anyio", "idna"}
     assert pulled["idna"] == ("fastapi", "starlette", "anyio", "idna")
-    with_all = lockdiff.closure([Requirement("fastapi", frozenset({"all"}))], [lock])
+    with_all = lockfile_diff.closure(
+        [Requirement("fastapi", frozenset({"all"}))], [lock]
+    )
     assert "email-validator" in with_all
-    assert set(lockdiff.closure([Requirement("pyjwt")], [lock])) == {"pyjwt"}
+    assert set(lockfile_diff.closure([Requirement("pyjwt")], [lock])) == {"pyjwt"}
 
 
 def test_closure_is_the_union_over_both_lockfiles():
-    old = lockdiff.parse(lock_text(BASE))
-    new = lockdiff.parse(
+    old = lockfile_diff.parse(lock_text(BASE))
+    new = lockfile_diff.parse(
         with_changes(idna=("3.7", "i2", ["leftpad"]), leftpad=("1", "l", []))
     )
-    assert "leftpad" in lockdiff.closure([Requirement("fastapi")], [old, new])
+    assert "leftpad" in lockfile_diff.closure([Requirement("fastapi")], [old, new])
 
 
 @pytest.mark.parametrize(
@@ -213,7 +217,7 @@ def test_closure_is_the_union_over_both_lockfiles():
     ],
 )
 def test_needed_for(marker, extras, needed):
-    assert lockdiff.needed_for(Requirement("x", marker=marker), extras) is needed
+    assert lockfile_diff.needed_for(Requirement("x", marker=marker), extras) is needed
 
 
 @pytest.mark.parametrize(
@@ -227,4 +231,4 @@ def test_needed_for(marker, extras, needed):
     ],
 )
 def test_changed_requirements(base, head, expected):
-    assert lockdiff.changed_requirements(base, head) == expected
+    assert lockfile_diff.changed_requirements(base, head) == expected

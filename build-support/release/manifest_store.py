@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 
 from release import atomic, releases
-from release.adapters import gitops_git
+from release.adapters import manifest_git
 from release.errors import ConfigError, UsageError
 from release.manifest import Manifest, load, path_for, write_atomic
-from release.project import DEFAULT_ENV, ROOT
+from release.layout import DEFAULT_ENV, ROOT
 
 UNCOMMITTED_ENVS = (DEFAULT_ENV,)
 
@@ -45,12 +45,12 @@ def check_can_record(env: str, root: Path = ROOT) -> None:
     as a commit of its own."""
     if not is_committed(env):
         return
-    rel = gitops_git.relative(root, manifest_path(env, root))
-    if gitops_git.is_ignored(root, rel):
+    rel = manifest_git.relative(root, manifest_path(env, root))
+    if manifest_git.is_ignored(root, rel):
         raise ConfigError(f"{rel} is ignored by git, but the {env} manifest is kept")
-    if gitops_git.has_changes(root, rel):
+    if manifest_git.has_changes(root, rel):
         raise UsageError(f"{rel} has uncommitted changes: commit or discard them first")
-    gitops_git.check_identity(root)
+    manifest_git.check_identity(root)
 
 
 def save(
@@ -70,7 +70,9 @@ def save(
     if not is_committed(env):
         return None
     try:
-        return gitops_git.commit_only(root, gitops_git.relative(root, path), message)
+        return manifest_git.commit_only(
+            root, manifest_git.relative(root, path), message
+        )
     except BaseException:
         _restore(path, before)
         raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from release.adapters import proc
 from release.errors import GitError, UnknownRefError
-from release.project import ROOT
+from release.layout import ROOT
 
 UNSHALLOW_HINT = (
     "fetch full history: git fetch --unshallow (CI: checkout with fetch-depth: 0)"

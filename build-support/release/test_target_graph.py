@@ -1,6 +1,6 @@
 import pytest
 
-from release.graph import Graph, build_dir, display, path_to
+from release.target_graph import Graph, build_dir, display, path_to
 
 PEEK = [
     {

@@ -9,7 +9,7 @@ from release import bootstrap, console
 from release.adapters import machine, pants, proc
 from release.adapters.docker_engine import ensure_engine
 from release.base_image import ensure_base_image
-from release.project import ROOT
+from release.layout import ROOT
 
 E2E_DIR = ROOT / "tests"
 

@@ -1,4 +1,4 @@
-from release.adapters.git import FileChange, _name_status
+from release.adapters.worktree_git import FileChange, _name_status
 from release.affected_cmd import to_changes
 
 

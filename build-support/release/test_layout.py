@@ -1,6 +1,6 @@
 import pytest
 
-from release import project
+from release import layout
 from release.errors import UsageError
 
 
@@ -18,19 +18,19 @@ def repo(tmp_path):
 
 
 def test_services_are_the_folders_whose_build_declares_one(repo):
-    assert [s.name for s in project.services(repo)] == ["auth", "waste"]
+    assert [s.name for s in layout.services(repo)] == ["auth", "waste"]
 
 
 def test_select_unknown_service_names_the_known_ones(repo):
     with pytest.raises(
         UsageError, match=r"unknown service nope \(known: auth, waste\)"
     ):
-        project.select_services(["nope"], repo)
+        layout.select_services(["nope"], repo)
 
 
 def test_select_none_means_all_and_names_are_deduplicated(repo):
-    assert len(project.select_services(None, repo)) == 2
-    names = [s.name for s in project.select_services(["waste", "waste"], repo)]
+    assert len(layout.select_services(None, repo)) == 2
+    names = [s.name for s in layout.select_services(["waste", "waste"], repo)]
     assert names == ["waste"]
 
 
@@ -39,11 +39,11 @@ def test_select_none_means_all_and_names_are_deduplicated(repo):
     [pytest.param("waste", "services/waste:image", "ecotrack/waste", id="waste")],
 )
 def test_one_place_names_targets_and_repositories(service, target, repository):
-    s = project.Service(service)
+    s = layout.Service(service)
     assert (s.image_target, s.repository) == (target, repository)
-    assert project.image_ref(service, "sha-1") == f"{repository}:sha-1"
+    assert layout.image_ref(service, "sha-1") == f"{repository}:sha-1"
 
 
 def test_unknown_environment():
     with pytest.raises(UsageError, match="unknown environment 'moon'"):
-        project.check_env("moon")
+        layout.check_env("moon")

@@ -1,4 +1,4 @@
-from release import depgraph
+from release import readme_graph
 
 
 def test_shared_modules_keep_only_shared_python_modules():
@@ -9,11 +9,11 @@ def test_shared_modules_keep_only_shared_python_modules():
         "services/locations/locations_service/main.py:lib",
         "3rdparty/python:reqs#fastapi",
     ]
-    assert depgraph.shared_modules(deps) == ["common.http", "core.geo"]
+    assert readme_graph.shared_modules(deps) == ["common.http", "core.geo"]
 
 
 def test_render_collapses_common_and_splits_core():
-    block = depgraph.render({"waste": ["common.http", "core.categories"]})
+    block = readme_graph.render({"waste": ["common.http", "core.categories"]})
     assert "    waste --> common" in block
     assert "    waste --> core_categories[core.categories]" in block
     assert "| waste | `common.http`, `core.categories` |" in block
@@ -21,9 +21,9 @@ def test_render_collapses_common_and_splits_core():
 
 def test_update_readme_replaces_only_the_block(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{depgraph.BEGIN}\nold\n{depgraph.END}\noutro\n")
-    changed = depgraph.update_readme(lambda: {"auth": ["common.http"]}, readme)
+    readme.write_text(f"intro\n{readme_graph.BEGIN}\nold\n{readme_graph.END}\noutro\n")
+    changed = readme_graph.update_readme(lambda: {"auth": ["common.http"]}, readme)
     text = readme.read_text()
     assert changed and text.startswith("intro\n") and text.endswith("\noutro\n")
     assert "old" not in text
-    assert not depgraph.update_readme(lambda: {"auth": ["common.http"]}, readme)
+    assert not readme_graph.update_readme(lambda: {"auth": ["common.http"]}, readme)
