@@ -45,7 +45,7 @@ from release.errors import ConfigError, EngineError, ReleaseError, UsageError
 from release.adapters.deploy_lock import LockError
 from release.manifest import ManifestError, loads
 from release.plan import HEALTH_ORDER, ROLE_HTTP
-from release.layout import GitopsTree, check_env, state_dir
+from release.layout import GitopsTree, check_env, project_name, state_dir
 from release.adapters import docker_host
 
 DEFAULT_LISTEN = "127.0.0.1:8790"
@@ -69,7 +69,7 @@ class AgentConfig:
 
     @property
     def project_name(self) -> str:
-        return self.project or f"ecotrack-{self.env}"
+        return project_name(self.env, self.project)
 
     @property
     def state_home(self) -> Path:
@@ -685,7 +685,7 @@ class Agent:
     def service_traffic(self, obs: drift_cmd.Observation) -> dict[str, dict]:
         """Each HTTP service's request metrics, summed over its running replicas
         (read from their /metrics on the project's network; local engine only)."""
-        host = self.config.host or os.environ.get("DOCKER_HOST", "")
+        host = docker_host.endpoint(self.config.host)
         if host.startswith("ssh://"):
             return {}
         out = {}

@@ -34,7 +34,7 @@ from release.errors import UsageError
 from release.live import LiveContainer
 from release.manifest import Manifest, load
 from release.plan import ROLE_HTTP, Desired, Unit, classify
-from release.layout import check_env
+from release.layout import check_env, project_name
 
 PROMOTED, ABORTED, NOTHING = "promoted", "aborted", "nothing to do"
 
@@ -382,7 +382,7 @@ def command(
     check_env(env)
     if len(services) != 1:
         raise UsageError("--canary needs exactly one --service")
-    project = project or f"ecotrack-{env}"
+    project = project_name(env, project)
     notifier = notify.Notifier.from_env()
     reporter = notify.NotifyingReporter(notifier, env, project, as_json=as_json)
     result = run(

@@ -8,7 +8,7 @@ from release import console, notify, rollout
 from release.adapters import deploy_lock
 from release.errors import UsageError
 from release.manifest import load
-from release.layout import check_env
+from release.layout import check_env, project_name
 from release.adapters import docker_host
 
 
@@ -29,7 +29,7 @@ def deploy(
     reporter = notify.NotifyingReporter(
         notify.Notifier.from_env(),
         env,
-        project or f"ecotrack-{env}",
+        project_name(env, project),
         as_json=as_json,
         dry_run=dry_run,
         actor=deploy_lock.who(),
@@ -60,7 +60,7 @@ def deploy(
 
 def lock_command(action: str, env: str, project: str, host: str) -> None:
     check_env(env)
-    project = project or f"ecotrack-{env}"
+    project = project_name(env, project)
     client = docker_host.connect(host or None)
     if action == "status":
         held = deploy_lock.status(client, project)

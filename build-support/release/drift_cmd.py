@@ -19,7 +19,7 @@ from release.deploy import resolve
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
 from release.plan import Desired, Unit
-from release.layout import GITOPS, GitopsTree, check_env
+from release.layout import GITOPS, GitopsTree, check_env, project_name
 from release.adapters import docker_host
 
 
@@ -59,7 +59,7 @@ def observe(
     client=None,
 ) -> Observation:
     check_env(env)
-    project = project or f"ecotrack-{env}"
+    project = project_name(env, project)
     if manifest is None:
         manifest = load(gitops.manifest(env), env)
     units = resolve.read_units(env, gitops)

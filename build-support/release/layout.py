@@ -104,6 +104,11 @@ def select_services(names: list[str] | None, root: Path = ROOT) -> list[Service]
     return [known[n] for n in sorted(set(names))]
 
 
+def project_name(env: str, project: str = "") -> str:
+    """The Compose project an environment runs as: the one place it defaults."""
+    return project or f"ecotrack-{env}"
+
+
 def check_env(env: str) -> str:
     if env not in ENVIRONMENTS:
         raise UsageError(

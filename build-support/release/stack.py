@@ -25,7 +25,7 @@ from release.adapters.docker_engine import ensure_engine
 from release.deploy.events import Reporter
 from release.errors import HealthError, UsageError
 from release.manifest import load
-from release.layout import DEFAULT_ENV, PROXY, check_env, services
+from release.layout import DEFAULT_ENV, PROXY, check_env, project_name, services
 from release.manifest_store import manifest_path
 from release.secrets import ensure_secrets
 
@@ -42,7 +42,7 @@ class StackOptions:
 
     @property
     def project_name(self) -> str:
-        return self.project or f"ecotrack-{self.env}"
+        return project_name(self.env, self.project)
 
     @property
     def manifest_file(self) -> Path:

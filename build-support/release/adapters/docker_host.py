@@ -17,12 +17,18 @@ from release.live import (
 )
 
 
+def endpoint(host: str | None = None) -> str:
+    """The Docker host a command talks to: the one given, else DOCKER_HOST, else ""
+    (the local engine)."""
+    return host or os.environ.get("DOCKER_HOST", "")
+
+
 def connect(host: str | None = None):
     """A docker SDK client for `host` (else DOCKER_HOST, else the local engine);
     ssh:// hosts go through the system's ssh client, like the docker CLI."""
     import docker
 
-    base_url = host or os.environ.get("DOCKER_HOST") or None
+    base_url = endpoint(host) or None
     try:
         if base_url and base_url.startswith("ssh://"):
             client = docker.DockerClient(

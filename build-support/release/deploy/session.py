@@ -11,7 +11,6 @@ releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ct
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import tempfile
 import threading
@@ -36,7 +35,7 @@ from release.plan import (
     make_plan,
     select,
 )
-from release.layout import GITOPS, GitopsTree, check_env
+from release.layout import GITOPS, GitopsTree, check_env, project_name
 from release.adapters import docker_host
 
 
@@ -55,8 +54,8 @@ class Target:
         """The one place the Compose project name and the Docker host default."""
         return cls(
             env,
-            project or f"ecotrack-{env}",
-            host or os.environ.get("DOCKER_HOST", ""),
+            project_name(env, project),
+            docker_host.endpoint(host),
             **kw,
         )
 
