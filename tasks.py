@@ -13,6 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "build-support"))
 from release import console, readme_graph, stack, suite  # noqa: E402
 from release.cli import handles_errors  # noqa: E402
 
+# Help texts that several tasks share.
+PROJECT = "Compose project name (default: ecotrack-<env>)"
+HOST = "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)"
+MANIFEST = "manifest file (default: gitops/versions/<env>.json)"
+
 
 def _exit(code: int) -> None:
     """The one way a task ends with a non-zero code it computed."""
@@ -33,7 +38,7 @@ def _stack_options(env, port, project="", manifest=""):
     help={
         "env": "environment: local, the only one `up` runs (default: local)",
         "port": "port of the proxy entry point on 127.0.0.1 (default: 8080)",
-        "project": "Compose project name (default: ecotrack-<env>)",
+        "project": PROJECT,
         "manifest": "the local manifest file (default: gitops/versions/local.json)",
     }
 )
@@ -74,7 +79,7 @@ def doctor(c, profile="test"):
 @task(
     help={
         "env": "environment (default: local)",
-        "project": "Compose project name (default: ecotrack-<env>)",
+        "project": PROJECT,
         "volumes": "also delete the data volumes",
     }
 )
@@ -271,8 +276,8 @@ def history(c, env="", service="", json=False):
         "to": "the earlier version to restore",
         "steps": "how many releases back (default: 1)",
         "no_deploy": "only write the manifest commit; do not deploy it",
-        "host": "Docker host to deploy to (default: DOCKER_HOST or local)",
-        "project": "Compose project name (default: ecotrack-<env>)",
+        "host": HOST,
+        "project": PROJECT,
     }
 )
 @handles_errors
@@ -291,10 +296,10 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
     )
     if no_deploy:
         return
-    code = deploy_cmd.deploy(
-        env, [service], False, host, False, False, 120.0, project, "", 0
+    request = deploy_cmd.DeployRequest(
+        env, services=(service,), host=host, project=project
     )
-    _exit(code)
+    _exit(deploy_cmd.deploy(request))
 
 
 @task(
@@ -303,12 +308,12 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
         "env": "environment whose manifest to deploy (default: local)",
         "service": "deploy only this service (repeatable; waste includes waste-worker)",
         "dry_run": "print the plan only: exit 2 when there are changes, 0 in sync",
-        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
+        "host": HOST,
         "json": "print the result as JSON on stdout (progress goes to stderr)",
         "parallel": "roll services side by side (each API still before its worker)",
         "health_timeout": "seconds new containers get to turn healthy (default: 120)",
-        "project": "Compose project name (default: ecotrack-<env>)",
-        "manifest": "manifest file (default: gitops/versions/<env>.json)",
+        "project": PROJECT,
+        "manifest": MANIFEST,
         "port": "proxy port when the proxy is (re)created (default: as it runs)",
         "canary": "canary first: start this many new replicas of the one --service "
         "beside the old, watch them, then promote or abort (exit 1)",
@@ -361,16 +366,18 @@ def deploy(
         _exit(code)
         return
     code = deploy_cmd.deploy(
-        env,
-        list(service or ()),
-        dry_run,
-        host,
-        json,
-        parallel,
-        float(health_timeout),
-        project,
-        manifest,
-        int(port),
+        deploy_cmd.DeployRequest(
+            env,
+            tuple(service or ()),
+            dry_run,
+            host,
+            json,
+            parallel,
+            float(health_timeout),
+            project,
+            manifest,
+            int(port),
+        )
     )
     _exit(code)
 
@@ -380,8 +387,8 @@ def deploy(
     help={
         "action": "status (who holds it, since when, for which version) or release",
         "env": "environment (default: local)",
-        "project": "Compose project name (default: ecotrack-<env>)",
-        "host": "Docker host (default: DOCKER_HOST or local)",
+        "project": PROJECT,
+        "host": HOST,
     },
 )
 @handles_errors
@@ -396,9 +403,9 @@ def lock(c, action, env="local", project="", host=""):
     help={
         "env": "environment whose manifest to compare with the host (default: local)",
         "json": "print the findings as JSON",
-        "project": "Compose project name (default: ecotrack-<env>)",
-        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
-        "manifest": "manifest file (default: gitops/versions/<env>.json)",
+        "project": PROJECT,
+        "host": HOST,
+        "manifest": MANIFEST,
     }
 )
 @handles_errors
@@ -427,8 +434,8 @@ def drift(c, env="local", json=False, project="", host="", manifest=""):
         "listen": "HOST:PORT of /status, /metrics and the dashboard "
         "(default: 127.0.0.1:8790; '' for none)",
         "once": "one pass, then exit (1 if it failed)",
-        "project": "Compose project name (default: ecotrack-<env>)",
-        "host": "Docker host, e.g. ssh://user@host (default: DOCKER_HOST or local)",
+        "project": PROJECT,
+        "host": HOST,
         "health_timeout": "seconds new containers get to turn healthy (default: 120)",
         "state_dir": "where the agent keeps its clone and state "
         "(default: ~/.local/state/ecotrack/agent/<project>)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from contextlib import contextmanager
@@ -28,6 +29,16 @@ def data(text: str) -> None:
     """Machine-readable output (names, JSON) on stdout, exactly as given."""
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     sys.stdout.flush()
+
+
+def json_result(data: object) -> None:
+    """A command's result as JSON on stdout: sorted keys, two-space indent."""
+    out.print(
+        json.dumps(data, indent=2, sort_keys=True),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def note(message: str) -> None:

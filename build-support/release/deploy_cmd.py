@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from release import console, notify, rollout
@@ -12,43 +13,49 @@ from release.layout import check_env, project_name
 from release.adapters import docker_host
 
 
-def deploy(
-    env: str,
-    services: list[str],
-    dry_run: bool,
-    host: str,
-    as_json: bool,
-    parallel: bool,
-    health_timeout: float,
-    project: str,
-    manifest: str,
-    port: int,
-) -> int:
+@dataclass(frozen=True)
+class DeployRequest:
+    """`./inv deploy`'s flags, as the tooling takes them."""
+
+    env: str = "local"
+    services: tuple[str, ...] = ()
+    dry_run: bool = False
+    host: str = ""
+    as_json: bool = False
+    parallel: bool = False
+    health_timeout: float = 120.0
+    project: str = ""
+    manifest: str = ""  # another manifest file
+    port: int = 0  # of the proxy, when it is (re)created
+
+
+def deploy(request: DeployRequest) -> int:
     """Returns the exit code: 0 done or in sync, 2 a dry run with changes."""
+    r = request
     # Slack-compatible notices when ECOTRACK_SLACK_WEBHOOK_URL is set (notify.py).
     reporter = notify.NotifyingReporter(
         notify.Notifier.from_env(),
-        env,
-        project_name(env, project),
-        as_json=as_json,
-        dry_run=dry_run,
+        r.env,
+        project_name(r.env, r.project),
+        as_json=r.as_json,
+        dry_run=r.dry_run,
         actor=deploy_lock.who(),
     )
-    check_env(env)
-    loaded = load(Path(manifest), env) if manifest else None
-    if health_timeout <= 0:
+    check_env(r.env)
+    loaded = load(Path(r.manifest), r.env) if r.manifest else None
+    if r.health_timeout <= 0:
         raise UsageError("--health-timeout must be positive")
     try:
         result = rollout.deploy(
-            env,
-            services=services,
+            r.env,
+            services=r.services,
             manifest=loaded,
-            project=project,
-            host=host or None,
-            dry_run=dry_run,
-            health_timeout=health_timeout,
-            parallel=parallel,
-            proxy_port=port or None,
+            project=r.project,
+            host=r.host or None,
+            dry_run=r.dry_run,
+            health_timeout=r.health_timeout,
+            parallel=r.parallel,
+            proxy_port=r.port or None,
             reporter=reporter,
         )
     except rollout.DeployFailed as exc:

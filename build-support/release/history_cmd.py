@@ -3,7 +3,6 @@ committed environments, from `git log` of their manifests (history.py parses it)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +71,7 @@ def _digest_change(e: history.Event) -> str:
 
 def render(rep: HistoryReport, as_json: bool = False) -> None:
     if as_json:
-        console.out.print(
-            json.dumps(rep.to_dict(), indent=2, sort_keys=True),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        console.json_result(rep.to_dict())
         return
     scope = ", ".join(rep.envs) + (f", {rep.service}" if rep.service else "")
     if not rep.events:

@@ -12,7 +12,6 @@ records (services the manifest does not have yet are always published).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -442,12 +441,7 @@ def _image_of(manifest: Manifest, name: str) -> str | None:
 
 def render(result: PublishResult, as_json: bool = False) -> None:
     if as_json:
-        console.out.print(
-            json.dumps(result.to_dict(), indent=2, sort_keys=True),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        console.json_result(result.to_dict())
         return
     if not result.published:
         console.info(f"nothing to publish ({result.selection})")

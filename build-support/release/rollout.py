@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from release.deploy.apply import converge
+from release.deploy.apply import apply
 from release.deploy.results import (  # noqa: F401 (the deploy's public names)
     DeployError,
     DeployFailed,
@@ -74,7 +74,7 @@ def deploy(
         engine = s.engine(health_timeout, drain_timeout)
         units = s.units_by_service
         try:
-            result.outcomes = converge(engine, s.plan, units, s.desired, parallel)
+            result.outcomes = apply(engine, s.plan, units, s.desired, parallel)
         except KeyboardInterrupt:
             result.error = "interrupted"
         except ReleaseError as exc:

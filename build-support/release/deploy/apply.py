@@ -61,7 +61,13 @@ def apply(
     """One service at a time in the plan's order (a failure stops the rest); with
     `parallel`, one lane per manifest entry (API, then its worker) after the proxy,
     since services share nothing but the proxy's runtime API, whose per-backend
-    commands are independent."""
+    commands are independent. Then the proxy is tidied (see tidy_proxy)."""
+    outcomes = _apply(engine, plan, units, desired, parallel)
+    tidy_proxy(engine, plan.services, units, desired)
+    return outcomes
+
+
+def _apply(engine, plan, units, desired, parallel) -> list[Outcome]:
     changes = list(plan.changes)
 
     def one(s: ServicePlan) -> Outcome:
@@ -89,19 +95,6 @@ def apply(
             outcomes += done
     order = {s.service: i for i, s in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order.get(o.service, 0))
-
-
-def converge(
-    engine: Engine,
-    plan: Plan,
-    units: Mapping[str, Unit],
-    desired: Mapping[str, Desired],
-    parallel: bool = False,
-) -> list[Outcome]:
-    """The plan carried out, then the proxy tidied: what `./inv deploy` does."""
-    outcomes = apply(engine, plan, units, desired, parallel)
-    tidy_proxy(engine, plan.services, units, desired)
-    return outcomes
 
 
 def tidy_proxy(

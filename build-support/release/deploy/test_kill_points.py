@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from release.deploy import steps
-from release.deploy.apply import converge
+from release.deploy.apply import apply
 from release.deploy.engine import Engine, Run
 from release.deploy.fake import FakePlatform, Killed
 from release.deploy.results import StepFailed
@@ -56,7 +56,7 @@ def engine(p: FakePlatform) -> Engine:
 def deploy(p: FakePlatform, config: str = NEW) -> None:
     want = desired(config)
     plan = make_plan("local", "fake", tuple(UNITS.values()), want, p.state())
-    outcomes = converge(engine(p), plan, UNITS, want)
+    outcomes = apply(engine(p), plan, UNITS, want)
     assert [o.result for o in outcomes] == ["ok"] * len(outcomes), outcomes
 
 
