@@ -456,9 +456,10 @@ def agent(
     drift. Logs JSON lines; serves /status, /metrics and a dashboard.
     """
     from release import agent as reconcile
+    from release.agent_config import AgentConfig
 
     code = reconcile.run(
-        reconcile.AgentConfig(
+        AgentConfig(
             env=env,
             repo=repo,
             branch=branch,
