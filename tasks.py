@@ -194,6 +194,7 @@ def publish(
     (local: written, not committed). Unchanged services are neither built nor pushed.
     """
     from release import publish as publishing
+    from release import publish_render
 
     request = publishing.PublishRequest(
         env=env,
@@ -202,7 +203,7 @@ def publish(
         since=since or None,
         release_out=Path(release_out) if release_out else None,
     )
-    publishing.render(
+    publish_render.render(
         publishing.publish(request, progress_to_stderr=json), as_json=json
     )
 
