@@ -13,7 +13,8 @@ from release.adapters import docker_host, manifest_git
 from release.adapters.agent_clone import Checkout, desired_paths
 from release.agent_config import AgentConfig
 from release.errors import ReleaseError
-from release.plan import HEALTH_ORDER, ROLE_HTTP
+from release.desired import ROLE_HTTP
+from release.plan import HEALTH_ORDER
 
 
 def worst(healths: list[str]) -> str:

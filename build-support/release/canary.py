@@ -33,7 +33,8 @@ from release.deploy.events import Reporter
 from release.errors import UsageError
 from release.live import LiveContainer
 from release.manifest import Manifest, load
-from release.plan import ROLE_HTTP, Desired, Unit, classify
+from release.desired import ROLE_HTTP, Desired, Unit
+from release.plan import classify
 from release.layout import check_env, project_name
 
 PROMOTED, ABORTED, NOTHING = "promoted", "aborted", "nothing to do"

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from release.live import LiveContainer, LiveState
-from release.plan import IN_SYNC, OUT_OF_SYNC, Desired, Unit, health_of, unit_order
+from release.desired import Desired, Unit, unit_order
+from release.plan import IN_SYNC, OUT_OF_SYNC, health_of
 
 UNKNOWN = "UNKNOWN"
 

@@ -29,7 +29,8 @@ from release.deploy.wait import Probe, health_probe, wait_for
 from release.deploy.events import Reporter
 from release.errors import ReleaseError
 from release.live import LiveContainer
-from release.plan import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit, classify
+from release.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit
+from release.plan import classify
 
 SWITCH_TIMEOUT = 45.0  # new replicas UP in the proxy's own checks
 FORGET_TIMEOUT = 15.0  # the proxy's DNS drops removed replicas
