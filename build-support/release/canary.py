@@ -25,7 +25,8 @@ from release import console, notify, service_metrics
 from release.adapters import deploy_lock
 from release.adapters.proxy import Counts
 from release.deploy import steps
-from release.deploy.engine import Engine, Run
+from release.deploy.engine import Engine
+from release.deploy.run import Run
 from release.deploy.judge import Verdict, judge
 from release.deploy.results import StepFailed
 from release.deploy.session import DeploySession, Target

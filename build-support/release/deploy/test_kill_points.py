@@ -14,7 +14,8 @@ import pytest
 
 from release.deploy import steps
 from release.deploy.apply import converge
-from release.deploy.engine import Engine, Run
+from release.deploy.engine import Engine
+from release.deploy.run import Run
 from release.deploy.fake import FakePlatform, Killed
 from release.deploy.results import StepFailed
 from release.deploy.events import Reporter
