@@ -344,9 +344,9 @@ def deploy(
     from release import deploy_cmd
 
     if int(canary):
-        from release import canary as canaries
+        from release import canary_cmd
 
-        code = canaries.command(
+        code = canary_cmd.command(
             env,
             list(service or ()),
             int(canary),
