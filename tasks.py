@@ -199,6 +199,7 @@ def publish(
     (local: written, not committed). Unchanged services are neither built nor pushed.
     """
     from release import publish as publishing
+    from release import publish_render
 
     request = publishing.PublishRequest(
         env=env,
@@ -207,7 +208,7 @@ def publish(
         since=since or None,
         release_out=Path(release_out) if release_out else None,
     )
-    publishing.render(
+    publish_render.render(
         publishing.publish(request, progress_to_stderr=json), as_json=json
     )
 
@@ -348,9 +349,9 @@ def deploy(
     from release import deploy_cmd
 
     if int(canary):
-        from release import canary as canaries
+        from release import canary_cmd
 
-        code = canaries.command(
+        code = canary_cmd.command(
             env,
             list(service or ()),
             int(canary),
@@ -463,9 +464,10 @@ def agent(
     drift. Logs JSON lines; serves /status, /metrics and a dashboard.
     """
     from release import agent as reconcile
+    from release.agent_config import AgentConfig
 
     code = reconcile.run(
-        reconcile.AgentConfig(
+        AgentConfig(
             env=env,
             repo=repo,
             branch=branch,

@@ -3,7 +3,7 @@ pure core (affected.py) which services that affects, and renders the answer.
 
 Steps: merge_base → changes → graphs (head, and the merge-base's when something was
 deleted) → contents of the lockfiles, requirements and deploy files that changed →
-affected.compute → names, JSON matrix or explanation.
+affected.compute → names, JSON matrix or explanation (affected_render.py).
 
 A change that deletes a module some file still imports leaves Pants unable to build
 the working tree's graph; the merge-base's graph then stands in, with a warning, so
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import affected, console
+from release import affected, affected_render, console
 from release.adapters import pants_graph, worktree_git
 from release.affected import Change, Inputs, Result
 from release.target_graph import Graph
@@ -138,7 +138,7 @@ def _how(load: pants_graph.GraphLoad) -> str:
 def render(rep: Report, as_json: bool = False, explain: bool = False) -> None:
     result = rep.result
     if as_json:
-        console.data(json.dumps(affected.to_matrix(result, explain=explain)))
+        console.data(json.dumps(affected_render.to_matrix(result, explain=explain)))
         return
     if not explain:
         if result.include:
@@ -148,6 +148,6 @@ def render(rep: Report, as_json: bool = False, explain: bool = False) -> None:
         f"since {rep.since} (merge-base {rep.merge_base[:12]}): "
         f"{len({c.path for c in rep.changes})} changed paths"
     )
-    console.data("\n".join([header, *affected.explain_lines(result)]))
+    console.data("\n".join([header, *affected_render.explain_lines(result)]))
     for n in rep.graph_notes:
         console.note(n)

@@ -10,31 +10,32 @@ before rolling it out.
 
 The same session (lock held from the first step to the last) and the same engine
 steps as `./inv deploy` (deploy/steps.canary_steps_for); the judge step is the gate,
-its decision pure (deploy/judge.py).
+its decision pure (deploy/judge.py). The task's entry point and the result table are
+in canary_cmd.py.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from release import console, notify, service_metrics
+from release import notify, service_metrics
 from release.adapters import deploy_lock
 from release.adapters.proxy import Counts
 from release.deploy import steps
-from release.deploy.engine import Engine, Run
+from release.deploy.engine import Engine
+from release.deploy.run import Run
 from release.deploy.judge import Verdict, judge
 from release.deploy.results import StepFailed
 from release.deploy.session import DeploySession, Target
 from release.deploy.events import Reporter
 from release.errors import UsageError
 from release.live import LiveContainer
-from release.manifest import Manifest, load
-from release.plan import ROLE_HTTP, Desired, Unit, classify
-from release.layout import check_env, project_name
+from release.manifest import Manifest
+from release.desired import ROLE_HTTP, Desired, Unit
+from release.plan import classify
+from release.layout import check_env
 
 PROMOTED, ABORTED, NOTHING = "promoted", "aborted", "nothing to do"
 
@@ -337,69 +338,3 @@ class News:
                 actor=deploy_lock.who(),
             )
         )
-
-
-# -- `./inv deploy --canary N` ---------------------------------------------------------
-
-
-def render(result: CanaryResult, as_json: bool = False) -> None:
-    if as_json:
-        console.data(json.dumps(result.to_dict(), indent=2))
-        return
-    console.table(
-        f"canary of {result.service} in {result.env} ({result.project}): "
-        + result.decision.upper(),
-        ["service", "from → to", "canary", "observed", "requests", "errors", "why"],
-        [
-            [
-                result.service,
-                f"{result.from_} → {result.to}",
-                ", ".join(result.canaries) or "-",
-                f"{result.observed_s:.0f}s",
-                f"{result.requests} (own /metrics: {result.own_requests})",
-                f"{result.errors} (own /metrics: {result.own_errors})",
-                result.reason,
-            ]
-        ],
-    )
-
-
-def command(
-    env: str,
-    services: Sequence[str],
-    replicas: int,
-    window: float,
-    max_error_rate: float,
-    *,
-    host: str = "",
-    as_json: bool = False,
-    health_timeout: float = 120.0,
-    project: str = "",
-    manifest: str = "",
-    port: int = 0,
-) -> int:
-    """The task layer's call: one service, a canary, a decision; exit 1 on abort."""
-    check_env(env)
-    if len(services) != 1:
-        raise UsageError("--canary needs exactly one --service")
-    project = project_name(env, project)
-    notifier = notify.Notifier.from_env()
-    reporter = notify.NotifyingReporter(notifier, env, project, as_json=as_json)
-    result = run(
-        CanaryOptions(
-            env=env,
-            service=services[0],
-            replicas=replicas,
-            window=window,
-            max_error_rate=max_error_rate,
-            project=project,
-            host=host or None,
-            health_timeout=health_timeout,
-            manifest=load(Path(manifest), env) if manifest else None,
-            proxy_port=port or None,
-        ),
-        reporter,
-        notifier,
-    )
-    render(result, as_json)
-    return result.exit_code

@@ -1,6 +1,6 @@
 """Drift: where the Docker host differs from what the manifest says should run.
 
-Pure: the desired state of each Compose service (plan.Desired, with the hash of its
+Pure: the desired state of each Compose service (desired.Desired, with the hash of its
 resolved Compose configuration), the live snapshot of the project (live.LiveState)
 and the containers found outside the project that look like ours (`foreign`: on the
 project's network without its labels, or started by hand from a service's image) go
@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from release.live import LiveContainer, LiveState
-from release.plan import IN_SYNC, OUT_OF_SYNC, Desired, Unit, health_of, unit_order
+from release.desired import Desired, Unit, unit_order
+from release.plan import IN_SYNC, OUT_OF_SYNC, health_of
 
 UNKNOWN = "UNKNOWN"
 

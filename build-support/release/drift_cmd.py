@@ -18,7 +18,7 @@ from release import console, drift
 from release.deploy import resolve
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
-from release.plan import Desired, Unit
+from release.desired import Desired, Unit
 from release.layout import GITOPS, GitopsTree, check_env, project_name
 from release.adapters import docker_host
 

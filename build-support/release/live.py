@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_NUMBER = "com.docker.compose.container-number"
-# Labels the deploy puts on every container it creates (plan.py writes them).
+# Labels the deploy puts on every container it creates (desired.py writes them).
 LABEL_VERSION = "io.ecotrack.version"
 LABEL_CONFIG_HASH = "io.ecotrack.config-hash"
 LABEL_SECRETS_HASH = "io.ecotrack.secrets-hash"

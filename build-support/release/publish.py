@@ -7,7 +7,8 @@ last step writes a release record per service into DIR instead, for one later
 Steps: select → build → push → record. Unchanged services are neither built nor
 pushed. Which services changed: `--service` names them, `--since REF` asks the affected
 module, and by default each service is compared with the commit its manifest entry
-records (services the manifest does not have yet are always published).
+records (services the manifest does not have yet are always published). The record
+step is publish_record.py; the answer is shown by publish_render.py.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release import console, manifest_store, release_records, releases
+from release import console, manifest_store, releases
 from release.adapters import manifest_git
 from release.errors import UsageError
 from release.images import BuildInfo, build_images
 from release.manifest import Manifest
 from release.progress import Board
+from release.publish_record import commit_manifest, write_records
 from release.layout import (
     DEFAULT_ENV,
     PROXY,
@@ -234,11 +236,11 @@ def _publish(
         published, updated = _push_all(plan, registry, local, board, root)
         timings["push"], t = time.monotonic() - t, time.monotonic()
         if request.release_out is None:
-            commit = _record(plan, published, updated, board, root)
+            commit = commit_manifest(plan, published, updated, board, root)
             written: list[Path] = []
         else:
             commit = None
-            written = _write_records(plan, published, request.release_out, board, root)
+            written = write_records(plan, published, request.release_out, board, root)
         timings["record"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
     known = set(released_images(root))
@@ -368,117 +370,8 @@ def _push_all(
     return published, updated
 
 
-def _record(
-    plan: PublishPlan,
-    published: list[Published],
-    updated: Manifest,
-    board: Board,
-    root: Path,
-) -> str | None:
-    """One commit for the whole publish (none when nothing changed; local: none)."""
-    changed = [p for p in published if p.image != _image_of(plan.current, p.service)]
-    commit = None
-    if changed:
-        lines = [releases.Line(p.service, p.version, p.tag) for p in changed]
-        message = releases.commit_message(plan.env, lines)
-        try:
-            commit = manifest_store.save(
-                plan.env, updated, message, root, plan.manifest
-            )
-        except BaseException:
-            board.set_all(plan.names, "failed", "not recorded")
-            raise
-    for p in published:
-        board.set(p.service, "done", "recorded" if p in changed else "unchanged")
-    return commit
-
-
-def _write_records(
-    plan: PublishPlan,
-    published: list[Published],
-    out_dir: Path,
-    board: Board,
-    root: Path,
-) -> list[Path]:
-    """Instead of a commit: one release record per pushed image (the manifest and git
-    are left alone)."""
-    actor = manifest_git.actor(root)
-    records = [
-        release_records.ReleaseRecord(
-            env=plan.env,
-            service=p.service,
-            version=p.version,
-            tag=p.tag,
-            image=p.image,
-            digest=p.digest,
-            git_sha=plan.head,
-            published_at=releases.timestamp(plan.now),
-            published_by=actor,
-        )
-        for p in published
-    ]
-    try:
-        written = release_records.write(records, out_dir)
-    except BaseException:
-        board.set_all(plan.names, "failed", "no release record")
-        raise
-    for p in published:
-        board.set(p.service, "done", "release record written")
-    return written
-
-
 def _shown(path: Path, root: Path) -> str:
     try:
         return manifest_git.relative(root, path)
     except ValueError:
         return str(path)
-
-
-def _image_of(manifest: Manifest, name: str) -> str | None:
-    entry = manifest.services.get(name)
-    return entry.image if entry else None
-
-
-def render(result: PublishResult, as_json: bool = False) -> None:
-    if as_json:
-        console.json_result(result.to_dict())
-        return
-    if not result.published:
-        console.info(f"nothing to publish ({result.selection})")
-        return
-    rows = [
-        [
-            p.service,
-            f"{p.previous_version or '-'} → {p.version}",
-            p.tag,
-            short(p.digest),
-            "pushed" if p.pushed else "already there",
-            f"{p.push_seconds:.1f}s",
-        ]
-        for p in result.published
-    ]
-    console.table(
-        f"published to {result.env} ({result.registry} registry, {result.selection})",
-        ["service", "version", "tag", "digest", "push", "time"],
-        rows,
-    )
-    if result.unchanged:
-        console.detail(f"unchanged, not built: {', '.join(result.unchanged)}")
-    if result.records:
-        console.info(f"release records written: {', '.join(result.records)}")
-        console.detail(f"record them with ./inv record --env {result.env} <dir>")
-    else:
-        _render_manifest(result)
-    console.detail(
-        "  ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "select")
-    )
-
-
-def _render_manifest(result: PublishResult) -> None:
-    where = result.manifest
-    if all(p.previous_digest == p.digest for p in result.published):
-        console.info(f"{where} already records these images: nothing to commit")
-    elif result.commit:
-        console.info(f"recorded in {where}: commit {result.commit[:12]}")
-    else:
-        console.info(f"recorded in {where} (local: written, not committed)")

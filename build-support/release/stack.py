@@ -18,6 +18,7 @@ import httpx
 
 from release import bootstrap, console, rollout
 from release import publish as publishing
+from release import publish_render
 from release.adapters import compose as compose_adapter
 from release.adapters import machine
 from release.adapters.compose import Compose
@@ -134,7 +135,7 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
     published = publishing.publish(
         publishing.PublishRequest(env=opts.env, manifest=opts.manifest)
     )
-    publishing.render(published)
+    publish_render.render(published)
     console.info(f"deploying {published.manifest or opts.manifest_file}")
     rollout.deploy(
         opts.env,

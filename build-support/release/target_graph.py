@@ -176,3 +176,23 @@ def display(graph: Graph, address: str) -> str:
         if spec == t.sources[0]:
             return spec
     return address
+
+
+# -- services' targets and BUILD files ------------------------------------------------
+
+SERVICES_DIR = "services"
+
+
+def is_build_file(path: str) -> bool:
+    name = posixpath.basename(path)
+    return name == "BUILD" or name.startswith("BUILD.")
+
+
+def image_target(service: str) -> str:
+    return f"{SERVICES_DIR}/{service}:image"
+
+
+def service_dir_of(path: str) -> str:
+    """`services/<x>/...` → x (empty when the path is not inside a service folder)."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == SERVICES_DIR else ""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from release import affected
+from release import affected, affected_render
 from release.affected import Change, Inputs
 from release.target_graph import Graph
 from release.test_lockfile_diff import BASE as LOCK_BASE
@@ -400,7 +400,7 @@ def test_content_is_read_only_for_lockfiles_requirements_and_deploy_files():
 
 def test_matrix_format():
     r = run("shared/core/geo.py", "services/waste/tests/test_waste.py")
-    assert affected.to_matrix(r) == {
+    assert affected_render.to_matrix(r) == {
         "include": [
             {"service": "locations", "image_target": "services/locations:image"}
         ],
@@ -408,17 +408,17 @@ def test_matrix_format():
         "test_only": ["waste"],
         "other_images": [],
     }
-    assert affected.to_matrix(run())["include"] == []
-    assert "explain" in affected.to_matrix(r, explain=True)
+    assert affected_render.to_matrix(run())["include"] == []
+    assert "explain" in affected_render.to_matrix(r, explain=True)
 
 
 def test_explain_lines_cover_every_changed_path():
     r = run("shared/core/geo.py", "README.md", "services/waste/tests/test_waste.py")
-    text = "\n".join(affected.explain_lines(r))
+    text = "\n".join(affected_render.explain_lines(r))
     assert "locations: shared/core/geo.py → " in text
     assert "README.md: documentation" in text
     assert "test only" in text and "waste" in text
-    assert affected.explain_lines(run()) == ["affected services: none"]
+    assert affected_render.explain_lines(run()) == ["affected services: none"]
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,15 @@ import urllib.request
 
 import pytest
 
-from release import agent, agent_http
+from release import agent, agent_config, agent_events, agent_http, agent_metrics
+from release import notify
 from release.adapters.agent_clone import Checkout, desired_paths
-from release.errors import GitError, UsageError
+from release.errors import ConfigError, GitError, UsageError
 
 
 def test_events_are_json_lines():
     stream = io.StringIO()
-    log = agent.EventLog("staging", "p", stream)
+    log = agent_events.EventLog("staging", "p", stream)
     log("fetched", commit="abc")
     log("deploy_finished", level="error", result="failed")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -31,13 +32,13 @@ def test_events_are_json_lines():
     [("127.0.0.1:8790", ("127.0.0.1", 8790)), ("[::1]:9000", ("::1", 9000))],
 )
 def test_parse_listen(text, expected):
-    assert agent.parse_listen(text) == expected
+    assert agent_config.parse_listen(text) == expected
 
 
 @pytest.mark.parametrize("text", ["8790", "localhost:", ":80", "a:b"])
 def test_parse_listen_refuses(text):
     with pytest.raises(UsageError):
-        agent.parse_listen(text)
+        agent_config.parse_listen(text)
 
 
 STATUS = {
@@ -63,7 +64,7 @@ STATUS = {
 class FakeAgent:
     def __init__(self):
         self.status = STATUS
-        self.metrics = agent.AgentMetrics("staging", lambda: self.status)
+        self.metrics = agent_metrics.AgentMetrics("staging", lambda: self.status)
 
 
 def test_metrics_exposition():
@@ -162,13 +163,13 @@ def test_fetching_a_missing_branch_is_a_git_error(tmp_path):
 def test_a_crashing_pass_is_logged_and_the_loop_goes_on(tmp_path):
     git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "r"))
     stream = io.StringIO()
-    config = agent.AgentConfig(
+    config = agent_config.AgentConfig(
         env="staging", repo=str(tmp_path / "r"), once=True, home=tmp_path / "home"
     )
     a = agent.Agent(
         config,
-        notifier=agent.notify.Notifier(None),
-        log=agent.EventLog("staging", "p", stream),
+        notifier=notify.Notifier(None),
+        log=agent_events.EventLog("staging", "p", stream),
     )
 
     def boom():
@@ -181,8 +182,8 @@ def test_a_crashing_pass_is_logged_and_the_loop_goes_on(tmp_path):
     # one agent per state directory
     second = agent.Agent(
         config,
-        notifier=agent.notify.Notifier(None),
-        log=agent.EventLog("s", "p", stream),
+        notifier=notify.Notifier(None),
+        log=agent_events.EventLog("s", "p", stream),
     )
-    with pytest.raises(agent.ConfigError, match="another agent"):
+    with pytest.raises(ConfigError, match="another agent"):
         second._take_instance_lock()

@@ -8,7 +8,8 @@ import pytest
 
 from release import drift
 from release.live import LiveContainer, LiveState
-from release.plan import IN_SYNC, OUT_OF_SYNC, Desired, Unit
+from release.desired import Desired, Unit
+from release.plan import IN_SYNC, OUT_OF_SYNC
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

@@ -4,25 +4,27 @@ import pytest
 
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, ServiceEntry
-from release.plan import (
+from release.desired import (
     ROLE_HTTP,
     ROLE_PROXY,
     ROLE_WORKER,
     Desired,
     Unit,
-    classify,
     compose_override,
     config_hash,
     desired_units,
     flag_env,
-    make_plan,
     parse_duration,
-    plan_service,
     secrets_hash,
+    units_from_compose,
+)
+from release.plan import (
+    classify,
+    make_plan,
+    plan_service,
     select,
     split_current,
     summary,
-    units_from_compose,
 )
 
 D1 = "sha256:" + "1" * 64

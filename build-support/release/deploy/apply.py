@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from release.deploy.engine import Engine
 from release.deploy.results import Outcome, StepFailed
 from release.errors import ReleaseError
-from release.plan import ROLE_HTTP, ROLE_PROXY, Desired, Plan, ServicePlan, Unit
+from release.desired import ROLE_HTTP, ROLE_PROXY, Desired, Unit
+from release.plan import Plan, ServicePlan
 from release.plan import classify
 
 

@@ -7,17 +7,19 @@ them in, waits until its own checks see them UP, then drains the old ones, and o
 when they have no request in flight are they stopped (SIGTERM, the service's grace
 period) and removed by ID. A failed step aborts: only the new containers go, the old
 ones keep serving. Every effect goes through the platform, so a test can stop the
-engine between any two of its calls.
+engine between any two of its calls. A canary's steps are in canary_steps.py; the
+rollout in progress (Run) in run.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from release.adapters.proxy import by_addr
 from release.deploy import steps as S
+from release.deploy.canary_steps import CanarySteps
 from release.deploy.platform import (
     DEFAULT_CPU_SHARES,
     WARMUP_CPU_SHARES,
@@ -25,40 +27,20 @@ from release.deploy.platform import (
     ProxyAdmin,
 )
 from release.deploy.results import StepFailed
+from release.deploy.run import Run, names
 from release.deploy.wait import Probe, health_probe, wait_for
 from release.deploy.events import Reporter
 from release.errors import ReleaseError
 from release.live import LiveContainer
-from release.plan import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit, classify
+from release.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit
+from release.plan import classify
 
 SWITCH_TIMEOUT = 45.0  # new replicas UP in the proxy's own checks
 FORGET_TIMEOUT = 15.0  # the proxy's DNS drops removed replicas
-CANARY_DRAIN_TIMEOUT = 15.0
-
-
-def names(containers: Sequence[LiveContainer]) -> str:
-    return ", ".join(c.name for c in containers) or "none"
 
 
 @dataclass
-class Run:
-    """One service's rollout as it goes: the plan's containers plus what it started."""
-
-    unit: Unit
-    config_hash: str
-    rollout: S.Rollout
-    proxy: ProxyAdmin | None
-    new: list[LiveContainer] = field(default_factory=list)
-    codes: list[int] = field(default_factory=list)  # exit codes of stopped ones
-    gate: Callable[["Run"], None] | None = None  # the judge step (canary)
-
-    @property
-    def serving(self) -> list[LiveContainer]:
-        return [*self.rollout.keep, *self.new]
-
-
-@dataclass
-class Engine:
+class Engine(CanarySteps):
     platform: Platform
     reporter: Reporter
     health_timeout: float = 120.0
@@ -380,38 +362,6 @@ class Engine:
             f"removed {len(doomed)} new ({names(list(doomed.values()))}); "
             f"{len(run.rollout.retiring)} old keep serving",
         )
-
-    # -- a canary: let in beside the old ones, judge, or withdraw ---------------------
-
-    def admit(self, run: Run) -> None:
-        if run.proxy is None:
-            raise StepFailed("a canary needs the proxy running: deploy it first")
-        took, _ = self.admit_to(run.unit.service, run.proxy, run.serving)
-        self.step(run.unit.service, "canary", f"{len(run.serving)} UP in {took:.1f}s")
-
-    def judge(self, run: Run) -> None:
-        if run.gate is not None:
-            run.gate(run)
-
-    def withdraw(self, run: Run) -> None:
-        """No new requests to the canaries, in-flight ones finish, before abort."""
-        if run.proxy is None:
-            return
-        try:
-            self.drain_out(run.unit, run.proxy, run.serving, CANARY_DRAIN_TIMEOUT)
-        except ReleaseError as exc:
-            self.step(run.unit.service, S.ABORT, f"proxy not drained: {exc}")
-
-    def take_back(self, unit: Unit, config_hash: str, rollout: S.Rollout) -> None:
-        """Drains and removes what was started since `rollout` was planned (a canary
-        whose promotion failed): the service is as it was before."""
-        run = Run(unit, config_hash, rollout, self.platform.proxy())
-        initial = rollout.initial_ids
-        run.new = [
-            c for c in self.platform.containers(unit.service) if c.id not in initial
-        ]
-        self.withdraw(run)
-        self.abort(run)
 
     def restart_old(self, run: Run) -> None:
         self.platform.start([c.id for c in run.rollout.retiring])

@@ -21,7 +21,7 @@ from release.adapters import compose as compose_adapter
 from release.adapters.compose import Compose
 from release.deploy.results import DeployError
 from release.manifest import Manifest
-from release.plan import (
+from release.desired import (
     ROLE_PROXY,
     Desired,
     Unit,

@@ -26,15 +26,8 @@ from release.deploy.resolve import read_units, resolve
 from release.deploy.events import Reporter
 from release.errors import UsageError
 from release.manifest import Manifest, load
-from release.plan import (
-    ROLE_PROXY,
-    ROLE_WORKER,
-    Desired,
-    Plan,
-    Unit,
-    make_plan,
-    select,
-)
+from release.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit
+from release.plan import Plan, make_plan, select
 from release.layout import GITOPS, GitopsTree, check_env, project_name
 from release.adapters import docker_host
 

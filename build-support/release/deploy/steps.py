@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from release.live import LiveContainer
-from release.plan import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, classify, split_current
+from release.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER
+from release.plan import classify, split_current
 
 CLEAN_UP = "clean_up"  # remove containers that are not running (serve nothing)
 PARK = "park"  # empty proxy slots to maintenance: new replicas get no traffic yet

@@ -14,11 +14,13 @@ import pytest
 
 from release.deploy import steps
 from release.deploy.apply import apply
-from release.deploy.engine import Engine, Run
+from release.deploy.engine import Engine
+from release.deploy.run import Run
 from release.deploy.fake import FakePlatform, Killed
 from release.deploy.results import StepFailed
 from release.deploy.events import Reporter
-from release.plan import Desired, Unit, make_plan
+from release.desired import Desired, Unit
+from release.plan import make_plan
 
 OLD, NEW = "a" * 64, "b" * 64
 IMAGE = "127.0.0.1:5000/ecotrack/waste:main-1234567@sha256:" + "0" * 64
