@@ -2,8 +2,9 @@
 
 moto answers ECR's API (repositories, authorization tokens, images, put_image,
 batch_get_image, lifecycle policies) on 127.0.0.1; it stores no layers, so the blobs
-go to this run's local registry (ECOTRACK_ECR_PUSH_REGISTRY) and the adapter registers
-each pushed manifest with the API. No AWS account and no network beyond 127.0.0.1.
+go to this run's local registry (EcrRegistry's push_registry, injected by the `ecr`
+fixture) and the adapter registers each pushed manifest with the API. No AWS account
+and no network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ def ecr_env(moto_server, local_registry, tmp_path_factory):
         "AWS_REGION": "us-east-1",
         "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "ECOTRACK_ECR_PUSH_REGISTRY": local_registry.address,
         # docker login writes here, not into the developer's ~/.docker
         "DOCKER_CONFIG": str(tmp_path_factory.mktemp("docker-config")),
     }
@@ -78,8 +78,8 @@ def ecr_env(moto_server, local_registry, tmp_path_factory):
 
 
 @pytest.fixture
-def ecr(ecr_env):
-    registry = EcrRegistry.from_env()
+def ecr(ecr_env, local_registry):
+    registry = EcrRegistry.from_env(push_registry=local_registry.address)
     registry.ensure_running()
     return registry
 
@@ -99,7 +99,7 @@ def test_repositories_are_immutable_scanned_and_have_a_lifecycle_policy(ecr):
     assert json.loads(text) == lifecycle_policy()
 
 
-def test_login_never_prints_the_token(ecr, ecr_env, capfd):
+def test_login_never_prints_the_token(ecr, ecr_env, local_registry, capfd):
     assert ecr.address == ACCOUNT_HOST
     token = api().get_authorization_token()["authorizationData"][0]
     ecr.login()
@@ -108,7 +108,7 @@ def test_login_never_prints_the_token(ecr, ecr_env, capfd):
     assert password and password not in out + err
     assert token["authorizationToken"] not in out + err
     config = json.loads((Path(ecr_env["DOCKER_CONFIG"]) / "config.json").read_text())
-    assert ecr_env["ECOTRACK_ECR_PUSH_REGISTRY"] in config["auths"]
+    assert local_registry.address in config["auths"]
 
 
 def test_push_reads_the_digest_back_from_ecr(ecr, derive_image, local_registry):

@@ -8,8 +8,8 @@ AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles; AWS_REGION; AWS_ENDPOIN
 - "This tag already exists" is success when it holds the same digest.
 - Re-tagging (promotion) is `batch_get_image` + `put_image`: no pull, no push.
 
-ECOTRACK_ECR_PUSH_REGISTRY (tests only) names a registry that receives the blobs in
-place of ECR's own endpoint. The test suite runs moto's server as ECR's API, and moto
+`push_registry` (given by tests only, never read from the environment) names a
+registry that receives the blobs in place of ECR's own endpoint. The test suite runs moto's server as ECR's API, and moto
 stores no layers: images go to a local registry and their manifests are registered
 with the API through `put_image`, so every ECR call above still runs against it.
 """
@@ -41,7 +41,6 @@ from release.registry import (
     verify_tag,
 )
 
-PUSH_REGISTRY_ENV = "ECOTRACK_ECR_PUSH_REGISTRY"
 _ALREADY_EXISTS = ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException")
 _NOT_FOUND = ("ImageNotFoundException", "RepositoryNotFoundException")
 _BAD_CREDENTIALS = (
@@ -116,7 +115,10 @@ class EcrRegistry:
         self._ensured: set[str] = set()
 
     @classmethod
-    def from_env(cls) -> "EcrRegistry":
+    def from_env(cls, push_registry: str | None = None) -> "EcrRegistry":
+        """ECR from the standard AWS configuration. `push_registry`: where the blobs
+        go instead, for a stand-in of the ECR API that stores none (moto, in the
+        tests); the image is then registered with the ECR API as pushed."""
         try:
             session = boto3.session.Session()
         except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
@@ -129,7 +131,7 @@ class EcrRegistry:
             )
         config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
         client = session.client("ecr", region_name=region, config=config)
-        return cls(client, os.environ.get(PUSH_REGISTRY_ENV) or None)
+        return cls(client, push_registry)
 
     # -- calls ----------------------------------------------------------------------
 
