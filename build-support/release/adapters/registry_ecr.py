@@ -9,9 +9,10 @@ AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance roles; AWS_REGION; AWS_ENDPOIN
 - Re-tagging (promotion) is `batch_get_image` + `put_image`: no pull, no push.
 
 `push_registry` (given by tests only, never read from the environment) names a
-registry that receives the blobs in place of ECR's own endpoint. The test suite runs moto's server as ECR's API, and moto
-stores no layers: images go to a local registry and their manifests are registered
-with the API through `put_image`, so every ECR call above still runs against it.
+registry that receives the blobs in place of ECR's own endpoint. The test suite runs
+moto's server as ECR's API, and moto stores no layers: images go to a local registry
+and their manifests are registered with the API through `put_image`, so every ECR
+call above still runs against it.
 """
 
 from __future__ import annotations
