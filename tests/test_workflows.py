@@ -456,7 +456,11 @@ CACHE_JOBS = ("changes", "service", "shared", "e2e")
 
 
 def _cache_step(job: str) -> dict:
-    steps = [s for s in ci_job(ROOT, job)["steps"] if s.get("name") == "Remote cache credential"]
+    steps = [
+        s
+        for s in ci_job(ROOT, job)["steps"]
+        if s.get("name") == "Remote cache credential"
+    ]
     assert len(steps) == 1, f"job {job} has no remote cache credential step"
     return steps[0]
 
@@ -467,8 +471,9 @@ def test_every_pants_job_can_use_the_remote_cache(job):
     assert step["env"]["TOKEN"] == "${{ " + CACHE_TOKEN + " }}"
     steps = ci_job(ROOT, job)["steps"]
     first_pants = next(
-        i for i, s in enumerate(steps) if "./pants" in s.get("run", "")
-        or "./inv" in s.get("run", "")
+        i
+        for i, s in enumerate(steps)
+        if "./pants" in s.get("run", "") or "./inv" in s.get("run", "")
     )
     assert steps.index(step) < first_pants
 

@@ -148,7 +148,9 @@ def _b64(raw: bytes) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
-def mint_token(secret: bytes, role: str, days: float, now: Optional[float] = None) -> str:
+def mint_token(
+    secret: bytes, role: str, days: float, now: Optional[float] = None
+) -> str:
     """An HS256 JWT whose subject is the role; BuildGrid requires `exp`."""
     if role not in ROLES:
         raise CacheConfigError(f"unknown role '{role}' (known: {', '.join(ROLES)})")

@@ -52,8 +52,10 @@ def command(action: str, host: str, port: int, data_dir: str, max_refs: int) -> 
         if state is None:
             console.info(f"no cache server runs from {data}")
         else:
-            console.info(f"stopped the cache at {state.address} (pid {state.pid}); "
-                         f"data kept in {data}")
+            console.info(
+                f"stopped the cache at {state.address} (pid {state.pid}); "
+                f"data kept in {data}"
+            )
         return 0
     state = buildgrid.running(data)
     _render_status(data, state, settings)
@@ -73,8 +75,14 @@ def _render_status(data: Path, state, settings) -> None:
     u = buildgrid.usage(data)
     rate = u.hit_rate
     rows = [
-        ["state", f"running (pid {state.pid}, up {time.time() - state.started:.0f}s)"
-         if state else "stopped"],
+        [
+            "state",
+            (
+                f"running (pid {state.pid}, up {time.time() - state.started:.0f}s)"
+                if state
+                else "stopped"
+            ),
+        ],
         ["address", state.address if state else settings.address],
         ["data", str(data)],
         ["CAS size", f"{_human(u.cas_bytes)} in {u.cas_blobs} blobs"],

@@ -1,4 +1,3 @@
-
 import pytest
 import yaml
 
@@ -11,8 +10,14 @@ def _settings(tmp_path):
 
 def _yaml(text):
     loader = yaml.SafeLoader
-    for tag in ("!channel", "!disk-storage", "!lru-action-cache", "!cas",
-                "!bytestream", "!action-cache"):
+    for tag in (
+        "!channel",
+        "!disk-storage",
+        "!lru-action-cache",
+        "!cas",
+        "!bytestream",
+        "!action-cache",
+    ):
         loader.add_constructor(tag, lambda ld, node: ld.construct_mapping(node))
     return yaml.load(text, Loader=loader)
 
@@ -129,7 +134,10 @@ def test_action_cache_counts_from_statsd():
         "bgd.rpc.input_bytes.count,method=GetActionResult,status=OK:71.0|c",
     ]
     assert cache.action_cache_counts("\n".join(lines)) == {
-        "hits": 1, "misses": 2, "writes": 1, "denied": 1,
+        "hits": 1,
+        "misses": 2,
+        "writes": 1,
+        "denied": 1,
     }
 
 
@@ -138,4 +146,3 @@ def test_main_prints_exports(tmp_path, monkeypatch, capsys):
     assert cache.main(["cache.py", "pants-env"]) == 0
     assert capsys.readouterr().out == ""
     assert cache.main(["cache.py"]) == 2
-

@@ -227,8 +227,7 @@ def start(settings: cache.ServerSettings, bgd: Path) -> ServerState:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise CacheServerError(
-                f"bgd exited with {proc.returncode} while starting: "
-                + _log_tail(data)
+                f"bgd exited with {proc.returncode} while starting: " + _log_tail(data)
             )
         if cache.reachable(settings.host, settings.port, timeout=0.5):
             return state
