@@ -43,6 +43,7 @@ TOKEN_FILE_VAR = "ECOTRACK_CACHE_TOKEN_FILE"  # a file holding the JWT
 WRITE_VAR = "ECOTRACK_CACHE_WRITE"  # "true" on trusted builds only
 TRUE = ("1", "true", "yes", "on")
 DEFAULT_MAX_REFS = 200_000
+THREAD_POOL = 256
 
 
 class CacheConfigError(ValueError):
@@ -120,6 +121,9 @@ caches:
     max-cached-refs: {int(s.max_cached_refs)}
     allow-updates: true
     cache-failed-actions: false
+# gRPC refuses calls beyond the pool (RESOURCE_EXHAUSTED): room for Pants' 128
+# concurrent cache RPCs per client.
+thread-pool-size: {THREAD_POOL}
 instances:
   - name: ''
     services:
