@@ -482,3 +482,29 @@ def agent(
         )
     )
     _exit(code)
+
+
+@task(
+    positional=["action"],
+    help={
+        "action": "up (start the BuildGrid cache server), down (stop it, data kept) "
+        "or status (address, CAS size, hit rate; exit 3 when stopped)",
+        "host": "address to bind (default: 127.0.0.1)",
+        "port": "gRPC port (default: 50051)",
+        "data_dir": "the cache's directory: config, tokens, CAS, log "
+        "(default: ~/.local/state/ecotrack/cache)",
+        "max_refs": "action cache entries kept, least recently used evicted "
+        "(default: 200000)",
+    },
+)
+@handles_errors
+def cache(c, action, host="127.0.0.1", port=50051, data_dir="", max_refs=200000):
+    """Run the shared Pants remote cache: a BuildGrid REAPI server (disk CAS, action
+    cache, JWT auth: a writer token for trusted builds, a reader token for PRs).
+
+    Builds use it through ECOTRACK_CACHE_ADDRESS and ECOTRACK_CACHE_TOKEN_FILE
+    (+ ECOTRACK_CACHE_WRITE=true): README.md, "Remote build cache".
+    """
+    from release import cache_cmd
+
+    _exit(cache_cmd.command(action, host, int(port), data_dir, int(max_refs)))

@@ -164,11 +164,20 @@ def run_step(
     return r, read_outputs(output)
 
 
+# The remote cache credential step's token: the writer's on pushes to main, else the
+# reader's (README, "Remote build cache").
+CACHE_TOKEN = (
+    "github.event_name == 'push' && github.ref == 'refs/heads/main' && "
+    "secrets.PANTS_CACHE_WRITER_TOKEN || secrets.PANTS_CACHE_READER_TOKEN"
+)
+
+
 def run_changes_job(repo: ScenarioRepo, github: dict[str, str], tmp: Path) -> dict:
     """Runs every `run:` step of the changes job in order (the `uses:` steps are the
-    runner's business: checkout, Python, caches); returns the job's outputs."""
+    runner's business: checkout, Python, caches); returns the job's outputs. No cache
+    secrets, as in a fork's pull request."""
     job = ci_job(repo.path, "changes")
-    context = dict(github)
+    context = {CACHE_TOKEN: "", **github}
     for step in job["steps"]:
         if "run" not in step:
             continue
@@ -439,3 +448,64 @@ def test_record_job_refuses_a_bad_record_and_pushes_nothing(repo, remote, tmp_pa
     assert r.returncode != 0
     assert "waste.json: image" in r.stderr and "does not match" in r.stderr
     assert main_of(remote) == base
+
+
+# -- the remote cache credential (issue 12) ------------------------------------------
+
+CACHE_JOBS = ("changes", "service", "shared", "e2e")
+
+
+def _cache_step(job: str) -> dict:
+    steps = [
+        s
+        for s in ci_job(ROOT, job)["steps"]
+        if s.get("name") == "Remote cache credential"
+    ]
+    assert len(steps) == 1, f"job {job} has no remote cache credential step"
+    return steps[0]
+
+
+@pytest.mark.parametrize("job", CACHE_JOBS)
+def test_every_pants_job_can_use_the_remote_cache(job):
+    step = _cache_step(job)
+    assert step["env"]["TOKEN"] == "${{ " + CACHE_TOKEN + " }}"
+    steps = ci_job(ROOT, job)["steps"]
+    first_pants = next(
+        i
+        for i, s in enumerate(steps)
+        if "./pants" in s.get("run", "") or "./inv" in s.get("run", "")
+    )
+    assert steps.index(step) < first_pants
+
+
+def test_only_pushes_to_main_write_to_the_remote_cache():
+    env = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())["env"]
+    assert env["ECOTRACK_CACHE_ADDRESS"] == "${{ secrets.PANTS_CACHE_ADDRESS }}"
+    assert env["ECOTRACK_CACHE_WRITE"] == (
+        "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
+    )
+
+
+@pytest.mark.parametrize("secrets", [True, False], ids=["secrets", "fork"])
+def test_cache_credential_step(tmp_path, secrets):
+    step = _cache_step("service")
+    token = "header.payload.signature" if secrets else ""
+    github_env = tmp_path / "github_env"
+    github_env.write_text("")
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_ENV": str(github_env),
+        "ECOTRACK_CACHE_ADDRESS": "grpc://cache.example:50051" if secrets else "",
+        "ECOTRACK_CACHE_WRITE": "false",
+    }
+    r, _ = run_step(step, tmp_path, env, {CACHE_TOKEN: token}, tmp_path)
+    assert r.returncode == 0, r.stderr
+    if secrets:
+        path = tmp_path / "pants-cache.jwt"
+        assert github_env.read_text() == f"ECOTRACK_CACHE_TOKEN_FILE={path}\n"
+        assert path.read_text() == token
+        assert path.stat().st_mode & 0o077 == 0
+        assert "remote cache on (write: false)" in r.stdout
+    else:
+        assert github_env.read_text() == ""
+        assert "local cache only" in r.stdout

@@ -1,0 +1,197 @@
+"""The shared remote cache, end to end: a real BuildGrid server (`./inv cache`'s
+adapter, on a free port, data in a temp dir) and real `./pants` runs against it, each
+with its own empty local store (`--local-store-dir`), so only the remote cache can
+make a result come back.
+
+- credentials: the writer token writes; the reader token (what pull requests get)
+  and a client without a token cannot write; the reader then gets the writer's
+  results ("cached remotely");
+- the server killed during a build: the build completes, Pants warns;
+- corrupted and evicted CAS blobs: no wrong result is used (Pants verifies digests),
+  the build reruns what it must and succeeds.
+
+Each Pants run is `test shared/core::` (two small test files), about 20-30 s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "build-support"))
+
+from release import cache  # noqa: E402
+from release.adapters import buildgrid  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+TARGET = "shared/core::"
+PANTS_TIMEOUT = 600
+
+
+def _server(tmp_path_factory, name):
+    data = tmp_path_factory.mktemp(name)
+    settings = cache.ServerSettings("127.0.0.1", free_port(), str(data))
+    buildgrid.start(settings, buildgrid.ensure_bgd())
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    settings = _server(tmp_path_factory, "cache")
+    yield settings
+    buildgrid.stop(Path(settings.data_dir))
+
+
+def _env(settings, role, write):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_REMOTE")}
+    env.pop("ECOTRACK_CACHE_WRITE", None)
+    env[cache.ADDRESS_VAR] = settings.address
+    env[cache.TOKEN_FILE_VAR] = settings.token_path(role)
+    if write:
+        env[cache.WRITE_VAR] = "true"
+    return env
+
+
+def _cmd(store: Path, *extra):
+    return [
+        "./pants",
+        "--no-pantsd",
+        f"--local-store-dir={store}",
+        "--stats-log",
+        *extra,
+        "test",
+        TARGET,
+    ]
+
+
+def _stats(output: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"^\s+(\w+): (\d+)$", output, re.M)}
+
+
+def pants(store, env, *extra):
+    r = subprocess.run(
+        _cmd(store, *extra),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PANTS_TIMEOUT,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    return out, _stats(out)
+
+
+def test_without_the_writer_token_nothing_is_written(server, tmp_path):
+    before = buildgrid.usage(Path(server.data_dir))
+    # The reader token, even with writes asked for (as a PR build could try).
+    out, stats = pants(tmp_path / "store-reader", _env(server, "reader", write=True))
+    assert "read-write" in out  # the client did try to write ...
+    assert stats["remote_cache_write_attempts"] > 0
+    assert stats["remote_cache_write_successes"] == 0  # ... and was refused
+    assert stats["remote_cache_read_errors"] == 0  # reading is allowed
+    # No token at all: the same flags by hand, without the bearer token.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_REMOTE")}
+    env.pop(cache.ADDRESS_VAR, None)
+    flags = cache.pants_flags(
+        {
+            "PANTS_REMOTE_CACHE_READ": "true",
+            "PANTS_REMOTE_CACHE_WRITE": "true",
+            "PANTS_REMOTE_STORE_ADDRESS": server.address,
+            "PANTS_REMOTE_INSTANCE_NAME": "",
+        }
+    )
+    out, stats = pants(tmp_path / "store-anon", env, *flags)
+    assert stats["remote_cache_write_successes"] == 0
+    assert stats["remote_cache_write_errors"] > 0
+    assert "Unauthenticated" in out
+    after = buildgrid.usage(Path(server.data_dir))
+    assert after.writes == before.writes == 0
+    assert after.denied > before.denied
+    assert after.cas_blobs == 0  # not one blob either
+
+
+def test_writer_fills_the_cache_and_a_fresh_reader_gets_it(server, tmp_path):
+    _, stats = pants(tmp_path / "store-w", _env(server, "writer", write=True))
+    assert stats["remote_cache_write_successes"] > 0
+    assert stats["remote_cache_write_errors"] == 0
+    out, stats = pants(tmp_path / "store-r", _env(server, "reader", write=False))
+    assert "read-only" in out
+    assert out.count("(cached remotely)") == 2, out[-2000:]
+    assert stats["remote_cache_requests_cached"] == stats["remote_cache_requests"] > 0
+    assert buildgrid.usage(Path(server.data_dir)).hits > 0
+
+
+def test_server_killed_during_a_build_the_build_completes(tmp_path_factory, tmp_path):
+    settings = _server(tmp_path_factory, "cache-kill")
+    try:
+        proc = subprocess.Popen(
+            _cmd(tmp_path / "store"),
+            cwd=ROOT,
+            env=_env(settings, "writer", write=True),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines, killed_at = [], None
+        for line in proc.stdout:
+            lines.append(line)
+            # Pants is building (its first processes are done, the tests are not).
+            if killed_at is None and "Completed:" in line:
+                state = buildgrid.running(Path(settings.data_dir))
+                os.killpg(state.pid, signal.SIGKILL)
+                killed_at = len(lines)
+        rc = proc.wait(timeout=PANTS_TIMEOUT)
+        out = "".join(lines)
+        assert killed_at is not None, out[-2000:]
+        assert rc == 0, out[-3000:]
+        after_kill = "".join(lines[killed_at:])
+        assert "succeeded" in after_kill  # the tests ran after the kill
+        assert re.search(r"\[WARN\] Failed to (read from|write to) remote cache", out)
+        # And the next build, with the server still gone: one line, local only.
+        time.sleep(0.5)
+        out, _ = pants(tmp_path / "store2", _env(settings, "writer", write=True))
+        assert "does not answer: local cache only" in out
+        assert "Failed to" not in out
+    finally:
+        buildgrid.stop(Path(settings.data_dir))
+
+
+def _blobs(settings):
+    objects = Path(settings.data_dir) / "cas"
+    return [
+        p
+        for p in objects.rglob("*")
+        if p.is_file() and "tmp" not in p.relative_to(objects).parts
+    ]
+
+
+def test_corrupted_cas_blobs_are_never_used(server, tmp_path):
+    blobs = _blobs(server)
+    assert blobs, "the writer test should have filled the cache"
+    for blob in blobs:  # same size, different bytes: only a digest check sees it
+        data = bytearray(blob.read_bytes())
+        if data:
+            data[-1] ^= 0xFF
+            blob.write_bytes(bytes(data))
+    out, stats = pants(tmp_path / "store", _env(server, "reader", write=False))
+    assert "(cached remotely)" not in out, out[-2000:]
+    assert out.count("succeeded") >= 2
+    assert stats["remote_cache_requests_cached"] == 0
+
+
+def test_evicted_cas_blobs_are_never_used(server, tmp_path):
+    for blob in _blobs(server):  # the action cache still names them
+        blob.unlink()
+    out, stats = pants(tmp_path / "store", _env(server, "reader", write=False))
+    assert "(cached remotely)" not in out, out[-2000:]
+    assert out.count("succeeded") >= 2
+    assert stats["remote_cache_requests_cached"] == 0
