@@ -316,6 +316,8 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
         "project": PROJECT,
         "manifest": MANIFEST,
         "port": "proxy port when the proxy is (re)created (default: as it runs)",
+        "hosts": "another hosts file for a fleet (default: the environment's "
+        "gitops/environments/<env>/hosts.yaml, when it has one)",
         "canary": "canary first: start this many new replicas of the one --service "
         "beside the old, watch them, then promote or abort (exit 1)",
         "canary_window": "seconds to watch the canary (default: 60)",
@@ -339,17 +341,22 @@ def deploy(
     canary=0,
     canary_window=60.0,
     max_error_rate=0.01,
+    hosts="",
 ):
     """Make the Docker host run the manifest: plan, then a health-gated rolling update.
 
     Per HTTP service: new replicas beside the old, wait until healthy, switch the
     proxy, drain, stop and remove the old by ID; the worker restarts stop-first. A
     failed health gate removes the new containers and exits 1. Exit 4: locked.
+    With hosts.yaml (a fleet): host by host in batches, one lock; the first failed
+    host stops the deploy (exit 1, naming it) and later hosts are untouched.
     """
     from release import deploy_cmd
 
     if int(canary):
         from release import canary_cmd
+
+        deploy_cmd.refuse_fleet(env, hosts, "--canary")
 
         code = canary_cmd.command(
             env,
@@ -378,6 +385,7 @@ def deploy(
             project,
             manifest,
             int(port),
+            hosts,
         )
     )
     _exit(code)
@@ -407,10 +415,12 @@ def lock(c, action, env="local", project="", host=""):
         "project": PROJECT,
         "host": HOST,
         "manifest": MANIFEST,
+        "hosts": "another hosts file for a fleet (default: the environment's "
+        "gitops/environments/<env>/hosts.yaml, when it has one)",
     }
 )
 @handles_errors
-def drift(c, env="local", json=False, project="", host="", manifest=""):
+def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""):
     """Compare the manifest (desired) with the Docker host (live): exit 0 in sync,
     1 drifted.
 
@@ -420,7 +430,7 @@ def drift(c, env="local", json=False, project="", host="", manifest=""):
     """
     from release import drift_cmd
 
-    code = drift_cmd.run(env, json, project, host, manifest)
+    code = drift_cmd.run(env, json, project, host, manifest, hosts)
     _exit(code)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console, notify, rollout
+import json
+import sys
+
+from release import console, fleet, fleet_rollout, notify, rollout
 from release.adapters import deploy_lock
 from release.errors import UsageError
 from release.manifest import load
-from release.layout import check_env, project_name
+from release.layout import GITOPS, check_env, project_name
 from release.adapters import docker_host
 
 
@@ -27,6 +30,7 @@ class DeployRequest:
     project: str = ""
     manifest: str = ""  # another manifest file
     port: int = 0  # of the proxy, when it is (re)created
+    hosts: str = ""  # another hosts file (default: gitops/environments/<env>/hosts.yaml)
 
 
 def deploy(request: DeployRequest) -> int:
@@ -45,6 +49,9 @@ def deploy(request: DeployRequest) -> int:
     loaded = load(Path(r.manifest), r.env) if r.manifest else None
     if r.health_timeout <= 0:
         raise UsageError("--health-timeout must be positive")
+    hosts = fleet.find(GITOPS.root, r.env, r.hosts)
+    if hosts is not None:
+        return deploy_to_fleet(r, hosts, loaded, reporter)
     try:
         result = rollout.deploy(
             r.env,
@@ -62,6 +69,70 @@ def deploy(request: DeployRequest) -> int:
         reporter.result(exc.result)
         raise
     reporter.result(result)
+    return result.exit_code
+
+
+def refuse_fleet(env: str, hosts: str, what: str) -> None:
+    """Refuses what has no fleet form yet (the canary) on a fleet environment."""
+    described = fleet.find(GITOPS.root, check_env(env), hosts)
+    if described is not None:
+        raise UsageError(
+            f"{what} drives one Docker host; {described.source} describes a fleet"
+        )
+
+
+def render_fleet(result: fleet_rollout.FleetResult, reporter, as_json: bool) -> None:
+    for _, r in result.hosts:
+        if as_json:
+            reporter.notify_result(r)
+        else:
+            reporter.result(r)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    rows = [
+        [
+            h.name,
+            h.endpoint,
+            "in sync" if r.plan.in_sync else f"{len(r.plan.changes)} change(s)",
+            "dry run" if r.dry_run else ("ok" if r.ok else "FAILED"),
+            f"{r.duration:.1f}s",
+        ]
+        for h, r in result.hosts
+    ] + [[h.name, h.endpoint, "-", "untouched", "-"] for h in result.untouched]
+    console.table(
+        f"fleet {result.environment} ({result.project}): "
+        + ("dry run" if result.dry_run else ("ok" if result.ok else "FAILED")),
+        ["host", "endpoint", "plan", "result", "duration"],
+        rows,
+    )
+
+
+def deploy_to_fleet(r: DeployRequest, hosts, loaded, reporter) -> int:
+    """The environment names several hosts (hosts.yaml): roll them in batches."""
+    if r.host:
+        raise UsageError(
+            f"--host names one Docker host, but {hosts.source} describes the "
+            "environment's fleet: drop --host (or --hosts)"
+        )
+    try:
+        result = fleet_rollout.deploy_fleet(
+            r.env,
+            hosts,
+            services=r.services,
+            manifest=loaded,
+            project=r.project,
+            dry_run=r.dry_run,
+            health_timeout=r.health_timeout,
+            parallel=r.parallel,
+            proxy_port=r.port or None,
+            reporter=reporter,
+        )
+    except fleet_rollout.FleetDeployFailed as exc:
+        render_fleet(exc.result, reporter, r.as_json)
+        raise
+    render_fleet(result, reporter, r.as_json)
     return result.exit_code
 
 

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console, drift
+from release import console, drift, fleet
 from release.deploy import resolve
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
@@ -74,6 +74,53 @@ def observe(
     return Observation(report, manifest, desired, units, state, tuple(foreign))
 
 
+def run_fleet(env, described, as_json, project, host, loaded) -> int:
+    """Drift per host of the environment's fleet: exit 1 if any host drifted."""
+    if host:
+        from release.errors import UsageError
+
+        raise UsageError(
+            f"--host names one Docker host, but {described.source} describes the "
+            "environment's fleet: drop --host (or --hosts)"
+        )
+    reports = []
+    for h in described.hosts:
+        obs = observe(env, project=project, host=h.endpoint, manifest=loaded)
+        reports.append((h, obs.report))
+        if not as_json:
+            console.info(f"host {h.name} ({h.endpoint})")
+            render(obs.report)
+    if as_json:
+        console.data(
+            json.dumps(
+                {
+                    "environment": env,
+                    "in_sync": all(r.in_sync for _, r in reports),
+                    "hosts": [
+                        {"name": h.name, "endpoint": h.endpoint, **r.to_dict()}
+                        for h, r in reports
+                    ],
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        console.table(
+            f"fleet {env}: drift per host",
+            ["host", "endpoint", "state"],
+            [
+                [
+                    h.name,
+                    h.endpoint,
+                    "in sync" if r.in_sync else f"{len(r.findings)} finding(s)",
+                ]
+                for h, r in reports
+            ],
+        )
+    return max((r.exit_code for _, r in reports), default=0)
+
+
 def render(report: drift.DriftReport, as_json: bool = False) -> None:
     if as_json:
         console.data(json.dumps(report.to_dict(), indent=2, sort_keys=True))
@@ -112,9 +159,17 @@ def render(report: drift.DriftReport, as_json: bool = False) -> None:
 
 
 def run(
-    env: str, as_json: bool, project: str = "", host: str = "", manifest: str = ""
+    env: str,
+    as_json: bool,
+    project: str = "",
+    host: str = "",
+    manifest: str = "",
+    hosts: str = "",
 ) -> int:
     loaded = load(Path(manifest), env) if manifest else None
+    described = fleet.find(GITOPS.root, env, hosts)
+    if described is not None:
+        return run_fleet(env, described, as_json, project, host, loaded)
     obs = observe(env, project=project, host=host or None, manifest=loaded)
     render(obs.report, as_json)
     return obs.report.exit_code
