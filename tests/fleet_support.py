@@ -24,6 +24,7 @@ Everything is removed on exit: processes by their pid, namespaces, data roots.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import socket
@@ -40,7 +41,8 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 FORWARDER = r"""
 import ctypes, os, socket, sys, threading
 libc = ctypes.CDLL(None, use_errno=True)
-lport, cport, listen_in, connect_in = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+lport, cport = int(sys.argv[1]), int(sys.argv[2])
+listen_in, connect_in = sys.argv[3], sys.argv[4]
 def enter(path):
     fd = os.open(path, os.O_RDONLY)
     if libc.setns(fd, 0x40000000) != 0:
@@ -159,7 +161,8 @@ class FleetHost:
             ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
             check=True,
         )
-        (self.root / "daemon.json").write_text("{}\n")
+        config = self.fleet.daemon_config.get(self.name, {})
+        (self.root / "daemon.json").write_text(json.dumps(config) + "\n")
         log = open(self.root / "dockerd.log", "ab")
         self.dockerd = subprocess.Popen(
             [
@@ -193,7 +196,14 @@ class FleetHost:
 
     def wait_engine(self) -> None:
         deadline = time.monotonic() + 90
-        probe = ["docker", "-H", self.socket, "version", "--format", "{{.Server.Version}}"]
+        probe = [
+            "docker",
+            "-H",
+            self.socket,
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ]
         while time.monotonic() < deadline:
             if subprocess.run(probe, capture_output=True).returncode == 0:
                 return
@@ -270,8 +280,15 @@ class Fleet:
     """`with Fleet(3, registry_port) as fleet:` N hosts, their sshds, a front HAProxy
     on 127.0.0.1:fleet.front_port, and the hosts.yaml that describes them."""
 
-    def __init__(self, n: int, registry_port: int, batch_size: int = 1):
+    def __init__(
+        self,
+        n: int,
+        registry_port: int,
+        batch_size: int = 1,
+        daemon_config: dict[str, dict] | None = None,
+    ):
         self.n = n
+        self.daemon_config = dict(daemon_config or {})  # host name → daemon.json
         self.registry_port = registry_port
         self.batch_size = batch_size
         self.run = uuid.uuid4().hex[:6]
@@ -342,8 +359,7 @@ class Fleet:
             "fall 2 rise 2"
             for h in self.hosts
         )
-        cfg.write_text(
-            f"""global
+        cfg.write_text(f"""global
     maxconn 512
 defaults
     mode http
@@ -359,8 +375,7 @@ frontend front
 backend hosts
     balance roundrobin
 {servers}
-"""
-        )
+""")
         log = open(self.dir / "front.log", "ab")
         self.front = subprocess.Popen(
             [HAPROXY, "-db", "-f", str(cfg)],

@@ -30,7 +30,9 @@ class DeployRequest:
     project: str = ""
     manifest: str = ""  # another manifest file
     port: int = 0  # of the proxy, when it is (re)created
-    hosts: str = ""  # another hosts file (default: gitops/environments/<env>/hosts.yaml)
+    hosts: str = (
+        ""  # another hosts file (default: gitops/environments/<env>/hosts.yaml)
+    )
 
 
 def deploy(request: DeployRequest) -> int:

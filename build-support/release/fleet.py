@@ -72,9 +72,7 @@ def parse(data, source: str = HOSTS_FILE) -> Fleet:
         raise _fail(source, "(top)", "must be a mapping with a 'hosts' list")
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
-        raise _fail(
-            source, unknown[0], f"unknown key (known: {', '.join(TOP_KEYS)})"
-        )
+        raise _fail(source, unknown[0], f"unknown key (known: {', '.join(TOP_KEYS)})")
     raw_hosts = data.get("hosts")
     if not isinstance(raw_hosts, list) or not raw_hosts:
         raise _fail(source, "hosts", "must be a non-empty list of hosts")
@@ -114,17 +112,13 @@ def parse(data, source: str = HOSTS_FILE) -> Fleet:
         if port.isdigit() and not 0 < int(port) < 65536:
             raise _fail(source, f"{key}.endpoint", f"port {port} is out of range")
         if endpoint in seen_endpoints:
-            raise _fail(
-                source, f"{key}.endpoint", f"duplicate endpoint '{endpoint}'"
-            )
+            raise _fail(source, f"{key}.endpoint", f"duplicate endpoint '{endpoint}'")
         labels = raw.get("labels", {}) or {}
         if not isinstance(labels, dict) or not all(
             isinstance(k, str) and isinstance(v, (str, int, float, bool))
             for k, v in labels.items()
         ):
-            raise _fail(
-                source, f"{key}.labels", "must be a mapping of names to values"
-            )
+            raise _fail(source, f"{key}.labels", "must be a mapping of names to values")
         seen_names.add(name)
         seen_endpoints.add(endpoint)
         hosts.append(FleetHost(name, endpoint, {k: str(v) for k, v in labels.items()}))

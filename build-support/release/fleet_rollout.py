@@ -59,9 +59,7 @@ class FleetResult:
             "environment": self.environment,
             "project": self.project,
             "dry_run": self.dry_run,
-            "result": (
-                "dry-run" if self.dry_run else ("ok" if self.ok else "failed")
-            ),
+            "result": ("dry-run" if self.dry_run else ("ok" if self.ok else "failed")),
             "exit_code": self.exit_code,
             "failed_host": self.failed_host,
             "hosts": [
@@ -95,9 +93,7 @@ def _run_host(host: FleetHost, s: DeploySession, result: DeployResult, opts) -> 
     started = time.monotonic()
     engine = s.engine(health_timeout, drain_timeout)
     try:
-        result.outcomes = apply(
-            engine, s.plan, s.units_by_service, s.desired, parallel
-        )
+        result.outcomes = apply(engine, s.plan, s.units_by_service, s.desired, parallel)
     except ReleaseError as exc:
         result.error = str(exc)
     result.duration = time.monotonic() - started
@@ -196,8 +192,7 @@ def deploy_fleet(
                 else:
                     with ThreadPoolExecutor(len(results)) as pool:
                         futures = [
-                            pool.submit(_run_host, h, s, r, opts)
-                            for h, s, r in results
+                            pool.submit(_run_host, h, s, r, opts) for h, s, r in results
                         ]
                         for f in futures:
                             f.result()
