@@ -12,11 +12,12 @@ engine between any two of its calls.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from release.adapters.proxy import by_addr
+from release.adapters.proxy import Server, by_addr
 from release.deploy import steps as S
 from release.deploy.platform import (
     DEFAULT_CPU_SHARES,
@@ -57,6 +58,23 @@ class Run:
         return [*self.rollout.keep, *self.new]
 
 
+class SerializedProxy:
+    """The proxy's admin API with one call at a time: services rolling side by side
+    (apply's lanes) share it, and HAProxy's runtime socket takes one command per
+    connection."""
+
+    def __init__(self, admin: ProxyAdmin, lock: threading.RLock):
+        self.admin, self.lock = admin, lock
+
+    def servers(self, backend: str) -> list[Server]:
+        with self.lock:
+            return self.admin.servers(backend)
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
+        with self.lock:
+            self.admin.set_state(backend, names, state)
+
+
 @dataclass
 class Engine:
     platform: Platform
@@ -64,6 +82,13 @@ class Engine:
     health_timeout: float = 120.0
     drain_timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep  # between polls (tests: no wait)
+    proxy_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def proxy_admin(self) -> ProxyAdmin | None:
+        """The platform's proxy admin API, its calls serialized across lanes."""
+        with self.proxy_lock:
+            admin = self.platform.proxy()
+        return None if admin is None else SerializedProxy(admin, self.proxy_lock)
 
     def step(self, service: str, step: str, message: str) -> None:
         self.reporter.step(service, step, message)
@@ -90,7 +115,7 @@ class Engine:
         """Carries out `rollout`'s steps; `gate` is the judge step's decision (a
         canary's), raising StepFailed to withdraw."""
         p = self.platform
-        proxy = p.proxy() if unit.role == ROLE_HTTP else None
+        proxy = self.proxy_admin() if unit.role == ROLE_HTTP else None
         run = Run(unit, config_hash, rollout, proxy, gate=gate)
         try:
             for name in rollout.steps:
@@ -405,7 +430,7 @@ class Engine:
     def take_back(self, unit: Unit, config_hash: str, rollout: S.Rollout) -> None:
         """Drains and removes what was started since `rollout` was planned (a canary
         whose promotion failed): the service is as it was before."""
-        run = Run(unit, config_hash, rollout, self.platform.proxy())
+        run = Run(unit, config_hash, rollout, self.proxy_admin())
         initial = rollout.initial_ids
         run.new = [
             c for c in self.platform.containers(unit.service) if c.id not in initial
