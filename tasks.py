@@ -124,6 +124,19 @@ def lint(c):
 
 
 @task(
+    positional=["names"],
+    help={
+        "names": "comma-separated: loadgen,rollout,affected (default), publish, gitops"
+    },
+)
+@handles_errors
+def bench(c, names=""):
+    """Run the benches (`./inv bench [NAME,...]`): tables on stdout,
+    bench/results/<name>.json and a PNG per case beside it. Exit 1: a target missed."""
+    _exit(suite.bench([n for n in names.split(",") if n]))
+
+
+@task(
     help={
         "unit_only": "skip the end-to-end tests (no Docker needed)",
         "e2e_only": "run only the end-to-end tests",

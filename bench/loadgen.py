@@ -23,7 +23,6 @@ import argparse
 import csv
 import http.server
 import io
-import json
 import shutil
 import subprocess
 import sys
