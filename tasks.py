@@ -126,7 +126,8 @@ def lint(c):
 @task(
     positional=["names"],
     help={
-        "names": "comma-separated: loadgen,rollout,affected (default), publish, gitops"
+        "names": "comma-separated: loadgen,rollout,change_to_live,affected (default), "
+        "publish, gitops"
     },
 )
 @handles_errors

@@ -75,7 +75,7 @@ def verdict(
     body: bytes,
     expect: Callable[[bytes], bool] | None = None,
 ) -> str:
-    """"" when the response counts as a success, else why not."""
+    """ "" when the response counts as a success, else why not."""
     served = SERVED_BY in headers
     if status >= 400 or status < 200:
         return f"HTTP {status}" + ("" if served else " (proxy)")
@@ -223,9 +223,7 @@ class _Generator:
                     conn = _Conn(*await asyncio.open_connection(self.host, self.port))
                 conn.writer.write(self.request_bytes(keep))
                 await conn.writer.drain()
-                status, headers, body, server_keeps = await _read_response(
-                    conn.reader
-                )
+                status, headers, body, server_keeps = await _read_response(conn.reader)
             error = verdict(status, headers, body, self.expect)
             if keep and server_keeps and not self.stopping:
                 self.idle.append(conn)
@@ -257,7 +255,8 @@ class _Generator:
                     pass
             # Sent now even if late (the lag is recorded); its latency counts from
             # `at`, so time the generator itself lost is never hidden.
-            task = asyncio.ensure_future(self.one(i, start_wall + (at - start_mono), at))
+            wall = start_wall + (at - start_mono)
+            task = asyncio.ensure_future(self.one(i, wall, at))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             i += 1
@@ -371,7 +370,7 @@ class Load:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- what happened -------------------------------------------------------------------
+    # -- what happened ---------------------------------------------------------------
 
     @property
     def failures(self) -> list[Result]:

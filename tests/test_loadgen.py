@@ -14,7 +14,6 @@ import pytest
 from tests import loadgen
 from tests.loadgen import Load, Result
 
-
 # -- pure parts -----------------------------------------------------------------------
 
 

@@ -46,8 +46,8 @@ def end_to_end(pytest_args: list[str]) -> None:
 
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
-BENCHES = ("loadgen", "rollout", "affected", "publish", "gitops")
-DEFAULT_BENCHES = ("loadgen", "rollout", "affected")
+BENCHES = ("loadgen", "rollout", "change_to_live", "affected", "publish", "gitops")
+DEFAULT_BENCHES = ("loadgen", "rollout", "change_to_live", "affected")
 
 
 def bench(names: list[str]) -> int:
