@@ -271,13 +271,7 @@ def main() -> int:
                 explain(records, start, end, quiet.times)
             return row
 
-        if "cases" in parts:
-            for rate in rates:
-                for name, action in cases:
-                    rows.append(measured(name, rate, action))
-            deploy(manifest())  # (d) left the service on v3 outside the deploy
-
-        if "full" in parts:
+        def full_deploys(full: dict) -> list[dict]:
             singles = {}
             for name in names:
                 t0 = time.monotonic()
@@ -305,7 +299,7 @@ def main() -> int:
                 lambda: deploy(manifest(), parallel=1),
             )
             slowest = max(singles, key=singles.get)
-            full = {
+            full |= {
                 "singles_s": singles,
                 "slowest": slowest,
                 "slowest_s": singles[slowest],
@@ -314,7 +308,21 @@ def main() -> int:
                 "parallel": default_parallel(),
                 "ratio": row["duration_s"] / singles[slowest],
             }
-            rows += [row, sequential]
+            return [row, sequential]
+
+        if "cases" in parts:
+            for rate in rates:
+                for name, action in cases:
+                    rows.append(measured(name, rate, action))
+            deploy(manifest())  # (d) left the service on v3 outside the deploy
+
+        if "full" in parts:
+            try:
+                rows += full_deploys(full)
+            except rollout.DeployFailed as exc:
+                full["error"] = str(exc)
+                print(f"bench: full deploy failed: {exc}", file=sys.stderr)
+
     finally:
         ids = docker(
             "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"
