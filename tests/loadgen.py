@@ -14,7 +14,11 @@ service's base app sets, shared/common/http.py; HAProxy's own error pages lack i
 or `expect(body)` says the body is wrong.
 
 `keepalive` is the share of requests sent on a reused keep-alive connection (0.0: a
-new connection for every request, as most clients behind a proxy do).
+new connection for every request). When the server closed a kept-alive connection
+before answering a byte (the keep-alive race every HTTP client meets), the request is
+sent again on a new connection, as browsers and urllib3 do, and marked `retried`
+(counted per window as `stale_keepalive_retries`); any other failure on a reused
+connection, and every failure on a new one, counts.
 
     with Load(port, "/waste/version", rate=100) as load:
         ...
@@ -53,6 +57,11 @@ class Result(NamedTuple):
     latency: float  # seconds from due to the end of the response (or the failure)
     error: str  # "" when it succeeded
     lag: float = 0.0  # seconds the generator was late in sending it
+    retried: bool = False  # sent again after a kept-alive connection went stale
+
+
+class _Stale(Exception):
+    """A reused keep-alive connection closed before any byte of the answer."""
 
 
 # -- the pure parts: schedule, connection choice, verdict, statistics ----------------
@@ -110,6 +119,7 @@ def window(results: Sequence[Result], start: float, end: float) -> dict:
         "max": max(latencies, default=float("nan")),
         "rate": len(inside) / max(end - start, 1e-9),
         "max_lag_ms": max((r.lag * 1000 for r in inside), default=0.0),
+        "stale_keepalive_retries": sum(1 for r in inside if r.retried),
     }
 
 
@@ -212,32 +222,51 @@ class _Generator:
 
     async def one(self, i: int, due_wall: float, due_mono: float) -> None:
         keep = reuses(i, self.keepalive)
-        conn: _Conn | None = None
         lag = time.monotonic() - due_mono
-        error = ""
+        error, retried = "", False
         try:
             async with asyncio.timeout(self.timeout):
-                if keep and self.idle:
-                    conn = self.idle.pop()
-                else:
-                    conn = _Conn(*await asyncio.open_connection(self.host, self.port))
-                conn.writer.write(self.request_bytes(keep))
-                await conn.writer.drain()
-                status, headers, body, server_keeps = await _read_response(conn.reader)
-            error = verdict(status, headers, body, self.expect)
-            if keep and server_keeps and not self.stopping:
-                self.idle.append(conn)
-                conn = None
+                reused = self.idle.pop() if keep and self.idle else None
+                try:
+                    error = await self.exchange(reused, keep)
+                except _Stale:
+                    # The server closed a kept-alive connection before answering a
+                    # byte (the keep-alive race): like every HTTP client, send the
+                    # (idempotent) request again on a new connection; recorded.
+                    retried = True
+                    error = await self.exchange(None, keep)
         except TimeoutError:
             error = "timeout"
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError) as exc:
             error = type(exc).__name__
+        self.results.append(
+            Result(due_wall, time.monotonic() - due_mono, error, max(0.0, lag), retried)
+        )
+
+    async def exchange(self, conn: "_Conn | None", keep: bool) -> str:
+        """One request and its verdict; raises _Stale when a reused connection was
+        closed before any byte of an answer."""
+        reused = conn is not None
+        if conn is None:
+            conn = _Conn(*await asyncio.open_connection(self.host, self.port))
+        try:
+            try:
+                conn.writer.write(self.request_bytes(keep))
+                await conn.writer.drain()
+                status, headers, body, server_keeps = await _read_response(conn.reader)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                partial = getattr(exc, "partial", b"")
+                if reused and not partial:
+                    raise _Stale() from None
+                raise
+            error = verdict(status, headers, body, self.expect)
+            if keep and server_keeps and not self.stopping:
+                self.idle.append(conn)
+                conn = None
+            return error
         finally:
             if conn is not None:
                 conn.close()
-        self.results.append(
-            Result(due_wall, time.monotonic() - due_mono, error, max(0.0, lag))
-        )
 
     async def run(self, stop: asyncio.Event, started: Callable[[], None]) -> None:
         start_mono, start_wall = time.monotonic(), time.time()

@@ -101,7 +101,7 @@ class Server:
     """HTTP/1.1 on 127.0.0.1 in threads; every request that arrives during
     [stall_from, stall_from + 1 s) is answered only when the stall ends."""
 
-    def __init__(self, marker: bool = True, status: int = 200):
+    def __init__(self, marker: bool = True, status: int = 200, close: bool = False):
         self.stall_from = float("inf")
         self.connections = 0
         self.requests = 0
@@ -129,6 +129,8 @@ class Server:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                if close:  # claims keep-alive, then closes: the keep-alive race
+                    self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -204,3 +206,15 @@ def test_the_child_process_mode_runs_the_same_generator(server):
         time.sleep(1.0)
     assert 40 <= len(load.results) <= 60 and load.failures == []
     assert server.connections == len(load.results)
+
+
+def test_a_stale_keepalive_connection_is_retried_not_failed():
+    s = Server(close=True)
+    try:
+        with Load(s.port, "/", rate=50.0, keepalive=1.0) as load:
+            time.sleep(1.0)
+    finally:
+        s.close()
+    assert load.failures == [], load.failures[:3]
+    assert sum(r.retried for r in load.results) >= len(load.results) // 2
+    assert load.window(0, 1e12)["stale_keepalive_retries"] > 0
