@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -131,11 +132,14 @@ def main() -> int:
         sh(["git", "commit", "-q", "-am", f"{CHANGED}: a one-line change"], repo)
         sha = sh(["git", "rev-parse", "HEAD"], repo).strip()
         print("bench: one-line change → ./inv up ...", file=sys.stderr)
-        started = time.monotonic()
-        runs["one"] = timed_up(repo, env, port, project)
-        runs["one"]["serving_after_s"] = serving(port, sha) + (
-            time.monotonic() - started - runs["one"]["wall"]
+        live: list[float] = []
+        watcher = threading.Thread(
+            target=lambda: live.append(serving(port, sha, timeout=600)), daemon=True
         )
+        watcher.start()  # from here: when does the new commit first answer?
+        runs["one"] = timed_up(repo, env, port, project)
+        watcher.join(timeout=30)
+        runs["one"]["serving_after_s"] = live[0] if live else float("nan")
     finally:
         sh(
             [
@@ -167,8 +171,9 @@ def main() -> int:
         print(f"{name:<34}{r['wall']:>8.1f}  {stages(r['lines'], r['wall'])}")
     print(
         f"\nchange-to-live {one['wall']:.1f}s = {ratio:.0%} of the full pipeline "
-        f"{full['wall']:.1f}s (targets ≤ 20 % and ≤ 30 s); the new commit answered "
-        f"through the proxy {one['serving_after_s']:.1f}s after the change's up started"
+        f"{full['wall']:.1f}s (targets ≤ 20 % and ≤ 30 s); the new commit first "
+        f"answered through the proxy {one['serving_after_s']:.1f}s after `./inv up` "
+        "started (the rest: old replicas retired, every service checked)"
     )
     print(f"load average: {os.getloadavg()[0]:.1f}")
     ok = ratio <= 0.2 and one["wall"] <= 30
