@@ -272,7 +272,7 @@ def main() -> int:
             return row
 
         def full_deploys(full: dict) -> list[dict]:
-            singles = {}
+            singles = full.setdefault("singles_s", {})
             for name in names:
                 t0 = time.monotonic()
                 r = deploy(
@@ -354,7 +354,7 @@ def main() -> int:
     ok = all(
         r["during"]["failed"] == 0 and r["during"]["p99"] <= 2 * r["before"]["p99"]
         for r in gated
-    ) and (not full or full["ratio"] <= 1.5)
+    ) and (not full or full.get("ratio", 9) <= 1.5)
     report.write_json(
         "rollout",
         {
@@ -378,6 +378,13 @@ def main() -> int:
 
 
 def print_full(full: dict) -> None:
+    if "error" in full:
+        print(
+            f"\nfull deploy of every unit FAILED: {full['error'].splitlines()[0]}; "
+            "singles: "
+            + ", ".join(f"{k} {x:.1f}s" for k, x in full.get("singles_s", {}).items())
+        )
+        return
     print(
         f"\nfull deploy of every unit: {full['full_parallel_s']:.1f}s with --parallel "
         f"{full['parallel']}, {full['full_sequential_s']:.1f}s with --parallel 1; "
