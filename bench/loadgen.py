@@ -63,9 +63,13 @@ class Server:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 1024
+        class Threading(http.server.ThreadingHTTPServer):
+            # listen(5), the default, drops SYNs whenever this process is slow to
+            # accept: the client then retries after 1 s, a stall of the bench's own.
+            request_queue_size = 1024
+            daemon_threads = True
+
+        self.httpd = Threading(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
