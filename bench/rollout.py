@@ -126,6 +126,9 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--keepalive", type=float, default=0.0)
     parser.add_argument("--parts", default="cases,full")
+    parser.add_argument(
+        "--parallel", type=int, default=0, help="lanes of (e); 0: the deploy's default"
+    )
     parser.add_argument("--out", default=str(report.RESULTS / "rollout.json"))
     parser.add_argument(
         "--explain", action="store_true", help="print the slowest requests per case"
@@ -288,10 +291,12 @@ def main() -> int:
                     f"{singles[name]:.1f}s",
                     file=sys.stderr,
                 )
+            lanes = args.parallel or default_parallel()
+            full["parallel"] = lanes
             row = measured(
-                "(e) full deploy of every unit, default --parallel",
+                f"(e) full deploy of every unit, --parallel {lanes}",
                 rates[0],
-                lambda: deploy(manifest(**v["v3"])),
+                lambda: deploy(manifest(**v["v3"]), parallel=lanes),
             )
             sequential = measured(
                 "(f) full deploy of every unit, --parallel 1",
@@ -305,7 +310,6 @@ def main() -> int:
                 "slowest_s": singles[slowest],
                 "full_parallel_s": row["duration_s"],
                 "full_sequential_s": sequential["duration_s"],
-                "parallel": default_parallel(),
                 "ratio": row["duration_s"] / singles[slowest],
             }
             return [row, sequential]

@@ -76,7 +76,8 @@ def deploy(
         engine = s.engine(health_timeout, drain_timeout)
         units = s.units_by_service
         try:
-            lanes = parallel or default_parallel()
+            remote = target.where.startswith(("ssh://", "tcp://"))
+            lanes = parallel or default_parallel(local=not remote)
             result.outcomes = apply(engine, s.plan, units, s.desired, lanes)
         except KeyboardInterrupt:
             result.error = "interrupted"

@@ -52,10 +52,19 @@ def _skipped(s: ServicePlan) -> Outcome:
     return Outcome(s.service, s.action, "-", "-")
 
 
-def default_parallel() -> int:
-    """Lanes a deploy runs side by side unless told: each roll starts containers
-    and waits on health checks, so a few at once suit even a small host."""
-    return max(1, min(4, os.cpu_count() or 1))
+def default_parallel(
+    cpus: int | None = None, load: float | None = None, local: bool = True
+) -> int:
+    """Lanes a deploy runs side by side unless told: min(4, CPUs), less the CPUs
+    other work keeps busy when the host is this machine (1-minute load average).
+    New replicas warm up at a low CPU weight (engine.py), so on a saturated host
+    several at once miss their health checks' timeouts; then one lane."""
+    cpus = cpus or os.cpu_count() or 1
+    lanes = min(4, cpus)
+    if local:
+        busy = os.getloadavg()[0] if load is None else load
+        lanes = min(lanes, max(1, int(cpus - busy + 0.5)))
+    return max(1, lanes)
 
 
 def apply(

@@ -81,6 +81,11 @@ def deploy(parallel: int, **kwargs):
 
 def test_default_is_a_safe_number():
     assert 1 <= default_parallel() <= 4
+    assert default_parallel(cpus=2, load=0.1) == 2
+    assert default_parallel(cpus=8, load=0.5) == 4
+    assert default_parallel(cpus=8, load=5.2) == 3
+    assert default_parallel(cpus=2, load=20.0) == 1  # a saturated host: one lane
+    assert default_parallel(cpus=2, load=20.0, local=False) == 2  # a remote host
 
 
 def test_concurrency_never_exceeds_n_and_all_roll():
