@@ -42,8 +42,23 @@ from bench.publish import copy_repository, free_port, sh, stop_pid_file  # noqa:
 CHANGED = "recycling"
 
 
-def timed_up(repo: Path, env: dict, port: int, project: str) -> dict:
-    """`./inv up`, each output line with its second from the start."""
+def timed_up(repo: Path, env: dict, port: int, project: str, attempts: int = 1) -> dict:
+    """`./inv up`, each output line with its second from the start. With attempts
+    > 1, a failed `up` (e.g. health checks timing out on a saturated host) is run
+    again, as a user would: the times add up and the failures are counted."""
+    total: dict = {"wall": 0.0, "lines": [], "failed_attempts": 0}
+    for attempt in range(attempts):
+        r = _timed_up(repo, env, port, project, last=attempt == attempts - 1)
+        offset = total["wall"]
+        total["lines"] += [(t + offset, x) for t, x in r["lines"]]
+        total["wall"] += r["wall"]
+        if r["ok"]:
+            return total
+        total["failed_attempts"] += 1
+    return total
+
+
+def _timed_up(repo: Path, env: dict, port: int, project: str, last: bool) -> dict:
     started = time.monotonic()
     proc = subprocess.Popen(
         [str(repo / "inv"), "up", "--port", str(port), "--project", project],
@@ -58,10 +73,12 @@ def timed_up(repo: Path, env: dict, port: int, project: str) -> dict:
         lines.append((round(time.monotonic() - started, 2), line.rstrip()))
     code = proc.wait()
     wall = time.monotonic() - started
-    if code:
+    if code and last:
         tail = "\n".join(f"{t:6.1f} {x}" for t, x in lines[-40:])
         sys.exit(f"./inv up failed ({code}):\n{tail}")
-    return {"wall": wall, "lines": lines}
+    if code:
+        print(f"bench: ./inv up failed ({code}); again", file=sys.stderr)
+    return {"wall": wall, "lines": lines, "ok": code == 0}
 
 
 def serving(port: int, sha: str, timeout: float = 60) -> float:
@@ -124,7 +141,7 @@ def main() -> int:
     try:
         sh([str(repo / "pants"), "list", "services::"], repo)  # warm pantsd
         print("bench: full pipeline (./inv up, empty manifest) ...", file=sys.stderr)
-        runs["full"] = timed_up(repo, env, port, project)
+        runs["full"] = timed_up(repo, env, port, project, attempts=3)
         main_py = repo / "services" / CHANGED / f"{CHANGED}_service" / "main.py"
         main_py.write_text(
             main_py.read_text() + f"# bench: a one-line change {uuid.uuid4().hex}\n"
@@ -137,7 +154,7 @@ def main() -> int:
             target=lambda: live.append(serving(port, sha, timeout=600)), daemon=True
         )
         watcher.start()  # from here: when does the new commit first answer?
-        runs["one"] = timed_up(repo, env, port, project)
+        runs["one"] = timed_up(repo, env, port, project, attempts=2)
         watcher.join(timeout=30)
         runs["one"]["serving_after_s"] = live[0] if live else float("nan")
     finally:
@@ -169,6 +186,8 @@ def main() -> int:
     print(f"\n{'run':<34}{'wall s':>8}  stages (s)")
     for name, r in (("full pipeline (all images)", full), ("one-line change", one)):
         print(f"{name:<34}{r['wall']:>8.1f}  {stages(r['lines'], r['wall'])}")
+        if r["failed_attempts"]:
+            print(f"{'':<34}  ({r['failed_attempts']} failed attempt(s) included)")
     print(
         f"\nchange-to-live {one['wall']:.1f}s = {ratio:.0%} of the full pipeline "
         f"{full['wall']:.1f}s (targets ≤ 20 % and ≤ 30 s); the new commit first "
