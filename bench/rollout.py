@@ -241,13 +241,15 @@ def main() -> int:
             print(f"bench: {name} at {rate:.0f} req/s ...", file=sys.stderr, flush=True)
             load = Load(port, path, rate, keepalive=args.keepalive, process=True)
             load.start()
-            time.sleep(args.before + 1)
-            start = time.time()
-            quiet.times = [(start, "start")]
-            action()
-            end = time.time()
-            time.sleep(2)
-            records = load.stop()
+            try:
+                time.sleep(args.before + 1)
+                start = time.time()
+                quiet.times = [(start, "start")]
+                action()
+                end = time.time()
+                time.sleep(2)
+            finally:  # a failed action must not leave the generator running
+                records = load.stop()
             row = {
                 "case": name,
                 "rate": rate,

@@ -429,6 +429,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        # Never outlive the process that started it (a bench that died).
+        parent = os.getppid()
+
+        def orphaned() -> None:
+            if os.getppid() != parent:
+                stop.set()
+            else:
+                loop.call_later(1.0, orphaned)
+
+        loop.call_later(1.0, orphaned)
         if a.duration:
             loop.call_later(a.duration, stop.set)
 
