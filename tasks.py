@@ -124,6 +124,20 @@ def lint(c):
 
 
 @task(
+    positional=["names"],
+    help={
+        "names": "comma-separated: loadgen,rollout,change_to_live,affected (default), "
+        "publish, gitops"
+    },
+)
+@handles_errors
+def bench(c, names=""):
+    """Run the benches (`./inv bench [NAME,...]`): tables on stdout,
+    bench/results/<name>.json and a PNG per case beside it. Exit 1: a target missed."""
+    _exit(suite.bench([n for n in names.split(",") if n]))
+
+
+@task(
     help={
         "unit_only": "skip the end-to-end tests (no Docker needed)",
         "e2e_only": "run only the end-to-end tests",
@@ -311,7 +325,9 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
         "dry_run": "print the plan only: exit 2 when there are changes, 0 in sync",
         "host": HOST,
         "json": "print the result as JSON on stdout (progress goes to stderr)",
-        "parallel": "roll services side by side (each API still before its worker)",
+        "parallel": "roll up to N services side by side, each API still before its "
+        "worker (default 0: min(4, CPUs), fewer on a busy local host; 1: one after "
+        "another)",
         "health_timeout": "seconds new containers get to turn healthy (default: 120)",
         "project": PROJECT,
         "manifest": MANIFEST,
@@ -333,7 +349,7 @@ def deploy(
     dry_run=False,
     host="",
     json=False,
-    parallel=False,
+    parallel=0,
     health_timeout=120.0,
     project="",
     manifest="",
@@ -380,7 +396,7 @@ def deploy(
             dry_run,
             host,
             json,
-            parallel,
+            int(parallel),
             float(health_timeout),
             project,
             manifest,

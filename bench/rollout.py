@@ -1,11 +1,14 @@
-"""Benchmark: requests lost and latency while a service is redeployed (loopback only).
+"""Benchmark: requests lost and latency while services are redeployed (loopback only).
 
-    .venv/bin/python bench/rollout.py [--service recycling] [--rate 120] [--before 15]
+    .venv/bin/python bench/rollout.py [--service recycling] [--rates 120,300]
+        [--before 10] [--parts cases,full] [--out bench/results/rollout.json]
 
-A load generator (a separate process, so the deploy's own CPU does not stall it)
-sends --rate requests per second through the proxy to one service for the whole run,
-counting failures (connection errors, timeouts, 5xx) and latency. For each case it
-measures a window before and the window during the action:
+The open-loop load generator (tests/loadgen.py, in a child process so the deploy's own
+CPU does not stall it; a new connection per request) sends each rate's requests per
+second through the proxy to one service on a fixed schedule, whatever the responses,
+and counts failures strictly (connection errors, timeouts, non-2xx, responses not
+from the service, e.g. HAProxy's own pages). Latency is from each request's scheduled
+time. For each rate and case it measures a window before and the window during:
 
   (a) rolling deploy of a new version        ./inv deploy (release.rollout.deploy)
   (b) deploy of a version failing its health check: automatic rollback
@@ -13,30 +16,34 @@ measures a window before and the window during the action:
       after its manifest commit; the commit itself is not made here)
   (d) naive baseline: `docker compose up -d` of a new image (recreate in place)
 
+`full` (under load at the first rate): each of the 6 units' services rolled alone,
+one deploy each (the slowest is the reference), then one deploy of all of them with
+the default --parallel, and one with --parallel 1 (one after another).
+
 Everything runs in a Compose project, registry and state dir of its own, removed at
-the end. Bounded: about two minutes; sends traffic only to 127.0.0.1.
+the end; a PNG per case goes beside the JSON. Sends traffic only to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import signal
 import socket
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build-support"))
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from tests.loadgen import Load  # noqa: E402
 
 from release import images, rollout  # noqa: E402
 from release.deploy import resolve  # noqa: E402
@@ -47,99 +54,9 @@ from release.adapters.registry_local import (  # noqa: E402
 )
 from release.deploy.events import Reporter  # noqa: E402
 from release.manifest import Manifest, ServiceEntry  # noqa: E402
-from release.layout import Service  # noqa: E402
+from release.deploy.apply import default_parallel  # noqa: E402
+from release.layout import services  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
-
-# -- the load generator (runs as a child process: bench/rollout.py --load ...) --------
-
-
-def load(port: int, path: str, rate: float, out: str, threads: int = 4) -> None:
-    """Sends `rate` requests/s over `threads` keep-alive connections until SIGTERM;
-    writes [start time, latency s, ok, error] per request as JSON to `out`."""
-    records: list = []
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    interval = threads / rate
-
-    def worker(offset: float) -> None:
-        conn = None
-        due = time.perf_counter() + offset
-        while not stop.is_set():
-            started, t0 = time.time(), time.perf_counter()
-            error = ""
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", path)
-                response = conn.getresponse()
-                response.read()
-                if response.status >= 500:
-                    error = f"HTTP {response.status}"
-            except (OSError, http.client.HTTPException) as exc:
-                error = type(exc).__name__
-                conn.close() if conn else None
-                conn = None
-            records.append((started, time.perf_counter() - t0, not error, error))
-            due += interval
-            time.sleep(max(0.0, due - time.perf_counter()))
-
-    workers = [
-        threading.Thread(target=worker, args=(i * interval / threads,))
-        for i in range(threads)
-    ]
-    for w in workers:
-        w.start()
-    while not stop.is_set():
-        time.sleep(0.1)
-    for w in workers:
-        w.join()
-    Path(out).write_text(json.dumps(records))
-
-
-class Load:
-    def __init__(self, port: int, path: str, rate: float, workdir: Path):
-        self.out = workdir / f"load-{uuid.uuid4().hex[:6]}.json"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--load",
-                str(port),
-                path,
-                str(rate),
-                str(self.out),
-            ]
-        )
-
-    def stop(self) -> list:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-        return json.loads(self.out.read_text())
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def window(records: list, start: float, end: float) -> dict:
-    inside = [r for r in records if start <= r[0] < end]
-    latencies = [r[1] * 1000 for r in inside]
-    errors: dict[str, int] = {}
-    for r in inside:
-        if not r[2]:
-            errors[r[3]] = errors.get(r[3], 0) + 1
-    return {
-        "requests": len(inside),
-        "failed": sum(errors.values()),
-        "errors": errors,
-        "p50": percentile(latencies, 0.50),
-        "p99": percentile(latencies, 0.99),
-        "rate": len(inside) / max(end - start, 1e-9),
-    }
-
 
 # -- setup: a registry, images with digests, a stack ---------------------------------
 
@@ -204,14 +121,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--service", default="recycling")
     parser.add_argument("--path", default="", help="default: /<service>/guidelines")
-    parser.add_argument("--rate", type=float, default=120.0)
-    parser.add_argument("--before", type=float, default=15.0)
+    parser.add_argument("--rates", default="120,300", help="req/s, comma-separated")
+    parser.add_argument("--before", type=float, default=10.0)
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--keepalive", type=float, default=0.0)
+    parser.add_argument("--parts", default="cases,full")
+    parser.add_argument(
+        "--parallel", type=int, default=0, help="lanes of (e); 0: the deploy's default"
+    )
+    parser.add_argument("--out", default=str(report.RESULTS / "rollout.json"))
     parser.add_argument(
         "--explain", action="store_true", help="print the slowest requests per case"
     )
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    parts = set(args.parts.split(","))
     service, path = args.service, args.path or f"/{args.service}/guidelines"
+    out = Path(args.out)
     ensure_engine()
     workdir = Path(tempfile.mkdtemp(prefix="ecotrack-bench-rollout-"))
     os.environ["XDG_STATE_HOME"] = str(workdir / "state")
@@ -222,49 +148,70 @@ def main() -> int:
     )
     made: list[str] = []
     quiet = Steps()  # progress on stderr, nothing on stdout; steps timed
-    rows = []
+    rows: list[dict] = []
+    full: dict = {}
+    names = [s.name for s in services()]
     try:
-        built = images.build_images([Service(service)], include_proxy=True, quiet=True)
+        built = images.build_images(services(), include_proxy=True, quiet=True)
         registry.ensure_running()
-        v1 = entry(registry, built[service], f"ecotrack/{service}", "v1", "1.0.0")
         proxy = entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0")
         proxy = ServiceEntry(**{**proxy.__dict__, "replicas": 1})
-        local = {
-            "v2": derive(built[service], f"ecotrack-bench/{service}:v2"),
-            "bad": derive(
-                built[service],
-                f"ecotrack-bench/{service}:bad",
-                "HEALTHCHECK --interval=2s --timeout=2s --retries=2 --start-period=1s "
-                'CMD ["false"]\n',
-            ),
-            "v3": derive(built[service], f"ecotrack-bench/{service}:v3"),
-        }
-        made += local.values()
-        v2 = entry(registry, local["v2"], f"ecotrack/{service}", "v2", "1.1.0")
-        bad = entry(registry, local["bad"], f"ecotrack/{service}", "bad", "1.2.0")
-        v3 = entry(registry, local["v3"], f"ecotrack/{service}", "v3", "1.3.0")
+        v: dict[str, dict[str, ServiceEntry]] = {"v1": {}, "v2": {}, "v3": {}}
+        for name in names:
+            v["v1"][name] = entry(
+                registry, built[name], f"ecotrack/{name}", "v1", "1.0.0"
+            )
+            for tag, version in (("v2", "1.1.0"), ("v3", "1.3.0")):
+                local = derive(built[name], f"ecotrack-bench/{name}:{tag}")
+                made.append(local)
+                v[tag][name] = entry(registry, local, f"ecotrack/{name}", tag, version)
+        local_bad = derive(
+            built[service],
+            f"ecotrack-bench/{service}:bad",
+            "HEALTHCHECK --interval=2s --timeout=2s --retries=2 --start-period=1s "
+            'CMD ["false"]\n',
+        )
+        made.append(local_bad)
+        bad = entry(registry, local_bad, f"ecotrack/{service}", "bad", "1.2.0")
 
-        def manifest(e: ServiceEntry) -> Manifest:
-            e = ServiceEntry(**{**e.__dict__, "replicas": args.replicas})
-            return Manifest("local", {"proxy": proxy, service: e})
-
-        def deploy(m: Manifest):
-            return rollout.deploy(
+        def manifest(**changed: ServiceEntry) -> Manifest:
+            entries = {**v["v1"], **changed}
+            return Manifest(
                 "local",
+                {
+                    "proxy": proxy,
+                    **{
+                        n: ServiceEntry(**{**e.__dict__, "replicas": args.replicas})
+                        for n, e in entries.items()
+                    },
+                },
+            )
+
+        current = manifest()
+
+        def deploy(m: Manifest, only: tuple[str, ...] = (), parallel: int = 0):
+            nonlocal current
+            result = rollout.deploy(
+                "local",
+                services=only,
                 manifest=m,
                 project=project,
                 proxy_port=port,
                 health_timeout=90,
                 reporter=quiet,
+                parallel=parallel,
             )
+            current = m
+            return result
 
-        deploy(manifest(v1))
+        print("bench: deploying every service at v1 ...", file=sys.stderr, flush=True)
+        deploy(current)
 
         def naive() -> None:
             compose = resolve.resolve(
                 "local",
                 project,
-                manifest(v3),
+                manifest(**{service: v["v3"][service]}),
                 resolve.read_units("local"),
                 docker_host.snapshot(docker_host.connect(), project),
                 workdir,
@@ -275,32 +222,113 @@ def main() -> int:
 
         def expect_failure() -> None:
             try:
-                deploy(manifest(bad))
+                deploy(manifest(**{service: bad}), (service,))
             except rollout.DeployFailed:
                 return
             raise SystemExit("case (b): the bad version was not refused")
 
         cases = [
-            ("(a) rolling deploy 1.0.0 → 1.1.0", lambda: deploy(manifest(v2))),
+            (
+                "(a) rolling deploy 1.0.0 → 1.1.0",
+                lambda: deploy(manifest(**{service: v["v2"][service]}), (service,)),
+            ),
             ("(b) failing health check → auto rollback", expect_failure),
-            ("(c) rollback 1.1.0 → 1.0.0", lambda: deploy(manifest(v1))),
+            ("(c) rollback 1.1.0 → 1.0.0", lambda: deploy(manifest(), (service,))),
             ("(d) naive compose up -d (recreate)", naive),
         ]
-        for name, action in cases:
-            print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            load_run = Load(port, path, args.rate, workdir)
-            time.sleep(args.before + 1)
-            start = time.time()
-            quiet.times = [(start, "start")]
-            action()
-            end = time.time()
-            time.sleep(2)
-            records = load_run.stop()
-            before = window(records, start - args.before, start)
-            during = window(records, start, end)
-            rows.append((name, before, during, end - start))
+
+        def measured(name: str, rate: float, action) -> dict:
+            print(f"bench: {name} at {rate:.0f} req/s ...", file=sys.stderr, flush=True)
+            load = Load(port, path, rate, keepalive=args.keepalive, process=True)
+            load.start()
+            try:
+                time.sleep(args.before + 1)
+                start = time.time()
+                quiet.times = [(start, "start")]
+                action()
+                end = time.time()
+                time.sleep(2)
+            finally:  # a failed action must not leave the generator running
+                records = load.stop()
+            row = {
+                "case": name,
+                "rate": rate,
+                "before": load.window(start - args.before, start),
+                "during": load.window(start, end),
+                "duration_s": end - start,
+                "series": load.series(start - args.before - 1),
+                "phases": [(t - start, label) for t, label in quiet.times],
+            }
+            png = out.parent / f"rollout-{int(rate)}-{report.slug(name)}.png"
+            row["plot"] = str(
+                report.plot_case(
+                    png,
+                    f"{name}: {rate:.0f} req/s open-loop to {path}, "
+                    f"{row['during']['failed']} failed of {row['during']['requests']}",
+                    records,
+                    start,
+                    end,
+                    quiet.times[1:],
+                    before=args.before,
+                )
+            )
             if args.explain:
                 explain(records, start, end, quiet.times)
+            return row
+
+        def full_deploys(full: dict) -> list[dict]:
+            singles = full.setdefault("singles_s", {})
+            for name in names:
+                t0 = time.monotonic()
+                r = deploy(
+                    manifest(
+                        **{n: v["v2"][n] for n in singles} | {name: v["v2"][name]}
+                    ),
+                    (name,),
+                )
+                singles[name] = time.monotonic() - t0
+                units = [o.service for o in r.outcomes if o.result == "ok"]
+                print(
+                    f"bench: {name} alone ({', '.join(units)}): "
+                    f"{singles[name]:.1f}s",
+                    file=sys.stderr,
+                )
+            lanes = args.parallel or default_parallel()
+            full["parallel"] = lanes
+            row = measured(
+                f"(e) full deploy of every unit, --parallel {lanes}",
+                rates[0],
+                lambda: deploy(manifest(**v["v3"]), parallel=lanes),
+            )
+            sequential = measured(
+                "(f) full deploy of every unit, --parallel 1",
+                rates[0],
+                lambda: deploy(manifest(), parallel=1),
+            )
+            slowest = max(singles, key=singles.get)
+            full |= {
+                "singles_s": singles,
+                "slowest": slowest,
+                "slowest_s": singles[slowest],
+                "full_parallel_s": row["duration_s"],
+                "full_sequential_s": sequential["duration_s"],
+                "ratio": row["duration_s"] / singles[slowest],
+            }
+            return [row, sequential]
+
+        if "cases" in parts:
+            for rate in rates:
+                for name, action in cases:
+                    rows.append(measured(name, rate, action))
+            deploy(manifest())  # (d) left the service on v3 outside the deploy
+
+        if "full" in parts:
+            try:
+                rows += full_deploys(full)
+            except rollout.DeployFailed as exc:
+                full["error"] = str(exc)
+                print(f"bench: full deploy failed: {exc}", file=sys.stderr)
+
     finally:
         ids = docker(
             "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"
@@ -308,15 +336,15 @@ def main() -> int:
         if ids:
             docker("rm", "-f", *ids)
         for kind in ("volume", "network"):
-            names = docker(
+            found = docker(
                 kind,
                 "ls",
                 "-q",
                 "--filter",
                 f"label=com.docker.compose.project={project}",
             ).split()
-            if names:
-                subprocess.run(["docker", kind, "rm", *names], capture_output=True)
+            if found:
+                subprocess.run(["docker", kind, "rm", *found], capture_output=True)
         registry.stop()
         subprocess.run(["docker", "rmi", "-f", *made], capture_output=True)
         refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
@@ -325,17 +353,62 @@ def main() -> int:
             subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args, path)
-    ok = all(r[2]["failed"] == 0 and r[2]["p99"] <= 2 * r[1]["p99"] for r in rows[:3])
+    if full:
+        print_full(full)
+    load_avg = os.getloadavg()
+    gated = [r for r in rows if r["case"][:3] in ("(a)", "(b)", "(c)")]
+    ok = all(
+        r["during"]["failed"] == 0 and r["during"]["p99"] <= 2 * r["before"]["p99"]
+        for r in gated
+    ) and (not full or full.get("ratio", 9) <= 1.5)
+    report.write_json(
+        "rollout",
+        {
+            "service": service,
+            "path": path,
+            "rates": rates,
+            "keepalive": args.keepalive,
+            "cpus": os.cpu_count(),
+            "load_average_at_end": load_avg,
+            "cases": rows,
+            "full": full,
+            "targets_met": ok,
+        },
+        out,
+    )
+    print(
+        f"\nwrote {out} and {len(rows)} plots beside it; load average at the end: "
+        f"{load_avg[0]:.1f}"
+    )
     return 0 if ok else 1
+
+
+def print_full(full: dict) -> None:
+    if "error" in full:
+        print(
+            f"\nfull deploy of every unit FAILED: {full['error'].splitlines()[0]}; "
+            "singles: "
+            + ", ".join(f"{k} {x:.1f}s" for k, x in full.get("singles_s", {}).items())
+        )
+        return
+    print(
+        f"\nfull deploy of every unit: {full['full_parallel_s']:.1f}s with --parallel "
+        f"{full['parallel']}, {full['full_sequential_s']:.1f}s with --parallel 1; "
+        f"slowest single-service roll {full['slowest']} {full['slowest_s']:.1f}s "
+        f"(×{full['ratio']:.2f}, target ≤ 1.5); singles: "
+        + ", ".join(f"{k} {x:.1f}s" for k, x in full["singles_s"].items())
+    )
 
 
 def explain(records, start, end, times) -> None:
     """The slowest requests of a case, each with the step that was running."""
-    inside = sorted((r for r in records if start <= r[0] < end), key=lambda r: -r[1])
-    for t, latency, _ok, error in inside[:12]:
-        step = [label for at, label in times if at <= t]
+    inside = sorted(
+        (r for r in records if start <= r.at < end), key=lambda r: -r.latency
+    )
+    for r in inside[:12]:
+        step = [label for at, label in times if at <= r.at]
         print(
-            f"    {t - start:6.2f}s {latency * 1000:7.1f}ms {error or 'ok':<10} "
+            f"    {r.at - start:6.2f}s {r.latency * 1000:7.1f}ms {r.error or 'ok':<10} "
             f"after: {step[-1] if step else '-'}",
             file=sys.stderr,
         )
@@ -343,37 +416,38 @@ def explain(records, start, end, times) -> None:
 
 def print_table(rows, args, path) -> None:
     print(
-        f"\nrollout benchmark: {args.rate:.0f} req/s to {path} through HAProxy, "
-        f"{args.replicas} replicas, {os.cpu_count()} CPUs, loopback\n"
+        f"\nrollout benchmark: open-loop to {path} through HAProxy (keep-alive share "
+        f"{args.keepalive}), {args.replicas} replicas, {os.cpu_count()} CPUs, "
+        "loopback\n"
     )
     header = (
-        f"{'case':<44} {'failed':>7} {'requests':>9} {'p50 before':>11} "
+        f"{'case':<50} {'rate':>5} {'failed':>7} {'requests':>9} {'p50 before':>11} "
         f"{'p50 during':>11} {'p99 before':>11} {'p99 during':>11} {'p99 ×':>6} "
         f"{'duration':>9}"
     )
     print(header)
     print("-" * len(header))
-    for name, before, during, duration in rows:
+    for row in rows:
+        before, during = row["before"], row["during"]
         ratio = during["p99"] / before["p99"] if before["p99"] else float("nan")
         print(
-            f"{name:<44} {during['failed']:>7} {during['requests']:>9} "
+            f"{row['case']:<50} {row['rate']:>5.0f} {during['failed']:>7} "
+            f"{during['requests']:>9} "
             f"{before['p50']:>9.1f}ms {during['p50']:>9.1f}ms "
             f"{before['p99']:>9.1f}ms {during['p99']:>9.1f}ms {ratio:>6.2f} "
-            f"{duration:>8.1f}s"
+            f"{row['duration_s']:>8.1f}s"
         )
         if during["errors"]:
-            print(f"{'':<44} errors: {during['errors']}")
-    rates = [during["rate"] for _, _, during, _ in rows]
-    print(
-        f"\nload during the cases: {min(rates):.0f}-{max(rates):.0f} req/s "
-        f"(mean {statistics.mean(rates):.0f}); targets: 0 failed in (a)-(c) and p99 "
-        "during ≤ 2× p99 before"
-    )
+            print(f"{'':<50} errors: {during['errors']}")
+    if rows:
+        rates = [r["during"]["rate"] for r in rows]
+        print(
+            f"\nachieved rate during the cases: {min(rates):.0f}-{max(rates):.0f} "
+            f"req/s (mean {statistics.mean(rates):.0f}); targets: 0 failed in (a)-(c) "
+            "and p99 "
+            "during ≤ 2× p99 before"
+        )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--load":
-        port, path, rate, out = sys.argv[2:6]
-        load(int(port), path, float(rate), out)
-    else:
-        sys.exit(main())
+    sys.exit(main())

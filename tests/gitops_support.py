@@ -307,10 +307,8 @@ class GitopsStack:
 class Load(loadgen.Load):
     """The shared load generator, aimed at this stack's service by default."""
 
-    def __init__(
-        self, port: int, path: str = PATH, rate: float = 40.0, threads: int = 4
-    ):
-        super().__init__(port, path, rate, threads)
+    def __init__(self, port: int, path: str = PATH, rate: float = 40.0, **kwargs):
+        super().__init__(port, path, rate, **kwargs)
 
 
 # -- a webhook receiver that records what it is sent ---------------------------------

@@ -90,7 +90,7 @@ def files_containing(value: bytes, paths) -> list[str]:
 
 def test_secret_comes_from_the_host_and_leaks_nowhere(stack, releases):
     m = manifest(releases)
-    first = deploy(stack, m, "--parallel")  # auth, users, recycling side by side
+    first = deploy(stack, m, "--parallel", "3")  # auth, users, recycling side by side
     assert all(f"{s} " in first.stdout for s in ("auth", "users", "recycling"))
     deploy(stack, m, "--dry-run", "--json")
     secret = jwt_secret(stack)

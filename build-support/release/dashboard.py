@@ -109,6 +109,19 @@ def shown(services: Sequence[Mapping]) -> list[Mapping]:
     return [s for s in services if s.get("sync") != "UNKNOWN" or s.get("replicas")]
 
 
+def _table(columns: Sequence[str], rows: Sequence[str]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _tr(cells: Sequence[str], service: str | None = None) -> str:
+    """A row of cells (HTML already escaped), tagged with its service if given."""
+    tag = f'<tr data-service="{_e(service)}">' if service is not None else "<tr>"
+    return tag + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
 def _services(services: Sequence[Mapping], events: Sequence[Mapping] = ()) -> str:
     latest: dict[str, Mapping] = {}
     for e in events:  # newest first
@@ -120,38 +133,42 @@ def _services(services: Sequence[Mapping], events: Sequence[Mapping] = ()) -> st
         if s.get("desired_version") and s.get("desired_version") != s.get("version"):
             version += f' <span class="muted">→ {_e(s["desired_version"])}</span>'
         drift = ", ".join(s.get("kinds") or []) or "-"
-        rows.append(
-            f'<tr data-service="{_e(s["service"])}">'
-            f"<td><b>{_e(s['service'])}</b></td>"
-            f"<td>{badge(s['sync'])}</td><td>{badge(s['health'])}</td>"
-            f"<td>{version}</td><td><code>{_e(short(s.get('digest')))}</code></td>"
-            f"<td>{_e(s.get('replicas', 0))}/{_e(s.get('desired_replicas', 0))}</td>"
-            f"<td>{_e(drift)}</td><td>{last_cell}</td>"
-            f"<td>{_metrics_cell(s.get('metrics'))}</td></tr>"
-        )
-    return (
-        '<section id="services"><h2>Services</h2><table><thead><tr>'
-        "<th>service</th><th>sync</th><th>health</th><th>version</th>"
-        "<th>digest</th><th>replicas</th><th>drift</th><th>last deploy</th>"
-        "<th>traffic (since start)</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></section>"
-    )
+        cells = [
+            f"<b>{_e(s['service'])}</b>",
+            badge(s["sync"]),
+            badge(s["health"]),
+            version,
+            f"<code>{_e(short(s.get('digest')))}</code>",
+            f"{_e(s.get('replicas', 0))}/{_e(s.get('desired_replicas', 0))}",
+            _e(drift),
+            last_cell,
+            _metrics_cell(s.get("metrics")),
+        ]
+        rows.append(_tr(cells, s["service"]))
+    columns = ["service", "sync", "health", "version", "digest", "replicas"]
+    columns += ["drift", "last deploy", "traffic (since start)"]
+    return f'<section id="services"><h2>Services</h2>{_table(columns, rows)}</section>'
 
 
 def _findings(findings: Sequence[Mapping]) -> str:
     if not findings:
         return ""
-    rows = "".join(
-        f"<tr><td>{_e(f['service'])}</td><td>{_e(f['kind'])}</td>"
-        f"<td><code>{_e(f.get('container') or '-')}</code></td>"
-        f"<td>{_e(f.get('expected'))}</td><td>{_e(f.get('actual'))}</td></tr>"
+    rows = [
+        _tr(
+            [
+                _e(f["service"]),
+                _e(f["kind"]),
+                f"<code>{_e(f.get('container') or '-')}</code>",
+                _e(f.get("expected")),
+                _e(f.get("actual")),
+            ]
+        )
         for f in findings
-    )
+    ]
+    columns = ["service", "kind", "container", "expected", "found"]
     return (
-        '<section id="drift" class="alert"><h2>Drift</h2><table><thead><tr>'
-        "<th>service</th><th>kind</th><th>container</th><th>expected</th>"
-        f"<th>found</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        '<section id="drift" class="alert"><h2>Drift</h2>'
+        f"{_table(columns, rows)}</section>"
     )
 
 
@@ -210,40 +227,46 @@ def timeline_svg(services: Sequence[str], events: Sequence[Mapping]) -> str:
 def _history(events: Sequence[Mapping]) -> str:
     if not events:
         return '<p class="muted">no history yet</p>'
-    rows = "".join(
-        f'<tr data-service="{_e(e["service"])}"><td>{_when(e.get("when"))}</td>'
-        f"<td>{_e(e['service'])}</td><td>{badge(e['action'])}</td>"
-        f"<td>{_e(e.get('from_version') or '-')} → "
-        f"{_e(e.get('to_version') or '(removed)')}</td>"
-        f"<td><code>{_e(short(e.get('to_digest')))}</code></td>"
-        f"<td>{_e(e.get('who'))}</td><td><code>{_e(e['commit'][:12])}</code></td>"
-        f"<td>{_e(e.get('subject'))}</td></tr>"
+    rows = [
+        _tr(
+            [
+                _when(e.get("when")),
+                _e(e["service"]),
+                badge(e["action"]),
+                f"{_e(e.get('from_version') or '-')} → "
+                f"{_e(e.get('to_version') or '(removed)')}",
+                f"<code>{_e(short(e.get('to_digest')))}</code>",
+                _e(e.get("who")),
+                f"<code>{_e(e['commit'][:12])}</code>",
+                _e(e.get("subject")),
+            ],
+            e["service"],
+        )
         for e in events
-    )
-    return (
-        "<table><thead><tr><th>when</th><th>service</th><th>change</th>"
-        "<th>version</th><th>digest</th><th>who</th><th>commit</th><th>message</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
-    )
+    ]
+    columns = ["when", "service", "change", "version", "digest", "who", "commit"]
+    return _table([*columns, "message"], rows)
 
 
 def _attempts(attempts: Sequence[Mapping]) -> str:
     if not attempts:
         return '<p class="muted">no deploys by the agent yet</p>'
-    rows = "".join(
-        f"<tr><td>{_when(a.get('started_at'))}</td><td><code>"
-        f"{_e(a['commit'][:12])}</code></td><td>{_e(a.get('trigger'))}</td>"
-        f"<td>{_e(', '.join(a.get('services') or []) or 'all')}</td>"
-        f"<td>{badge(a['result'])}</td><td>{_e(a.get('duration_s', 0))}s</td>"
-        f"<td>{_e((a.get('reason') or '').splitlines()[0] if a.get('reason') else '')}"
-        "</td></tr>"
+    rows = [
+        _tr(
+            [
+                _when(a.get("started_at")),
+                f"<code>{_e(a['commit'][:12])}</code>",
+                _e(a.get("trigger")),
+                _e(", ".join(a.get("services") or []) or "all"),
+                badge(a["result"]),
+                f"{_e(a.get('duration_s', 0))}s",
+                _e((a.get("reason") or "").splitlines()[0] if a.get("reason") else ""),
+            ]
+        )
         for a in reversed(list(attempts))
-    )
-    return (
-        "<table><thead><tr><th>started</th><th>commit</th><th>trigger</th>"
-        "<th>services</th><th>result</th><th>duration</th><th>reason</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table>"
-    )
+    ]
+    columns = ["started", "commit", "trigger", "services", "result", "duration"]
+    return _table([*columns, "reason"], rows)
 
 
 def render(status: Mapping) -> str:

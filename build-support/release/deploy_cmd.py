@@ -25,7 +25,7 @@ class DeployRequest:
     dry_run: bool = False
     host: str = ""
     as_json: bool = False
-    parallel: bool = False
+    parallel: int = 0  # lanes at most; 0: a safe number for the host
     health_timeout: float = 120.0
     project: str = ""
     manifest: str = ""  # another manifest file
@@ -51,6 +51,8 @@ def deploy(request: DeployRequest) -> int:
     loaded = load(Path(r.manifest), r.env) if r.manifest else None
     if r.health_timeout <= 0:
         raise UsageError("--health-timeout must be positive")
+    if r.parallel < 0:
+        raise UsageError("--parallel must be 0 (a safe default) or more")
     hosts = fleet.find(GITOPS.root, r.env, r.hosts)
     if hosts is not None:
         return deploy_to_fleet(r, hosts, loaded, reporter)

@@ -10,17 +10,16 @@ look like ours from one more listing of the engine. Exit 0 in sync, 1 drifted.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from release import console, drift, fleet
-from release.deploy import resolve
+from release.adapters import docker_host
+from release.deploy.session import DeploySession, Target
+from release.desired import Desired, Unit
+from release.layout import GITOPS, GitopsTree
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
-from release.desired import Desired, Unit
-from release.layout import GITOPS, GitopsTree, check_env, project_name
-from release.adapters import docker_host
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,14 @@ def observe(
     gitops: GitopsTree = GITOPS,
     client=None,
 ) -> Observation:
-    check_env(env)
-    project = project_name(env, project)
-    if manifest is None:
-        manifest = load(gitops.manifest(env), env)
-    units = resolve.read_units(env, gitops)
-    client = client or docker_host.connect(host or None)
-    state = docker_host.snapshot(client, project)
-    with tempfile.TemporaryDirectory(prefix="ecotrack-drift-") as tmp:
-        _, desired = resolve.resolve(
-            env, project, manifest, units, state, Path(tmp), host or "", gitops=gitops
-        )
-    foreign = foreign_containers(client, project, desired)
-    report = drift.detect(env, project, desired, state, foreign, units)
-    return Observation(report, manifest, desired, units, state, tuple(foreign))
+    target = Target.of(env, project, host)
+    session = DeploySession(
+        target, manifest, locked=False, gitops=gitops, client=client, quiet=True
+    )
+    with session as s:
+        foreign = foreign_containers(s.client, target.project, s.desired)
+    report = drift.detect(env, target.project, s.desired, s.state, foreign, s.units)
+    return Observation(report, s.manifest, s.desired, s.units, s.state, tuple(foreign))
 
 
 def run_fleet(env, described, as_json, project, host, loaded) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from release.deploy.apply import apply
+from release.deploy.apply import apply, default_parallel
 from release.deploy.results import (  # noqa: F401 (the deploy's public names)
     DeployError,
     DeployFailed,
@@ -39,7 +39,7 @@ def deploy(
     dry_run: bool = False,
     health_timeout: float = 120.0,
     drain_timeout: float = 30.0,
-    parallel: bool = False,
+    parallel: int = 0,
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
     reporter: Reporter | None = None,
@@ -52,6 +52,8 @@ def deploy(
     containers removed, the old ones serving, the attempt recorded), LockError
     (exit 4) when another deploy holds the lock, other ReleaseErrors for bad input.
     With dry_run it only plans: `result.exit_code` is 2 with changes, 0 in sync.
+    `parallel`: services rolled side by side at most (1: one after another in the
+    plan's order; 0: deploy/apply.default_parallel()).
     """
     target = Target.of(env, project, host, proxy_port=proxy_port, proxy_bind=proxy_bind)
     session = DeploySession(
@@ -74,7 +76,9 @@ def deploy(
         engine = s.engine(health_timeout, drain_timeout)
         units = s.units_by_service
         try:
-            result.outcomes = apply(engine, s.plan, units, s.desired, parallel)
+            remote = target.where.startswith(("ssh://", "tcp://"))
+            lanes = parallel or default_parallel(local=not remote)
+            result.outcomes = apply(engine, s.plan, units, s.desired, lanes)
         except KeyboardInterrupt:
             result.error = "interrupted"
         except ReleaseError as exc:

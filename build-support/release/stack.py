@@ -144,7 +144,7 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
         proxy_port=opts.proxy_port,
         proxy_bind=opts.proxy_bind,
         health_timeout=opts.health_timeout,
-        parallel=True,
+        parallel=0,  # side by side, as many as suit the host
         reporter=Reporter(),
     )
     with console.step(f"checking every service through the proxy at {opts.base_url}"):

@@ -42,3 +42,45 @@ def end_to_end(pytest_args: list[str]) -> None:
             cwd=ROOT,
             capture=False,
         )
+
+
+BENCH_DIR = ROOT / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+BENCHES = ("loadgen", "rollout", "change_to_live", "affected", "publish", "gitops")
+DEFAULT_BENCHES = ("loadgen", "rollout", "change_to_live", "affected")
+
+
+def bench(names: list[str]) -> int:
+    """Runs bench/<name>.py for each name (default: DEFAULT_BENCHES); each writes
+    bench/results/<name>.json and its PNGs, or, if it does not take --out, its
+    output is kept there. Returns the worst exit code (1: a target not met)."""
+    import json
+
+    from release.errors import UsageError
+
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise UsageError(f"unknown bench {', '.join(unknown)} ({', '.join(BENCHES)})")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    worst = 0
+    for name in names or DEFAULT_BENCHES:
+        script = BENCH_DIR / f"{name}.py"
+        out = RESULTS_DIR / f"{name}.json"
+        writes_json = "--out" in script.read_text()
+        command = [sys.executable, str(script)]
+        command += ["--out", str(out)] if writes_json else []
+        console.info(f"bench {name}: {' '.join(command[1:])}")
+        r = proc.run(command, cwd=ROOT, check=False)
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        if not writes_json:
+            out.write_text(
+                json.dumps({"exit_code": r.returncode, "stdout": r.stdout}, indent=2)
+            )
+        console.info(
+            f"bench {name}: exit {r.returncode}"
+            + (" (a target not met)" if r.returncode == 1 else "")
+            + f"; results in {out.relative_to(ROOT)}"
+        )
+        worst = max(worst, r.returncode)
+    return worst

@@ -35,6 +35,7 @@ from common.settings import Settings
 ReadyCheck = Callable[[], None]
 
 MAX_BODY_BYTES = 64 * 1024
+SERVED_BY = "X-Served-By"  # on every response the service itself produced
 _QUIET_PATHS = ("/health/live", "/health/ready", "/metrics")
 
 
@@ -156,6 +157,9 @@ def create_base_app(
                 "duration_ms": round(elapsed * 1000, 2),
             },
         )
+        # Marks responses the service produced, as opposed to the proxy's own error
+        # pages: the load generator (tests/loadgen.py) counts the others as failures.
+        response.headers[SERVED_BY] = service_name
         return response
 
     @app.exception_handler(ApiError)

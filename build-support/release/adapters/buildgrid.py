@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import cache, project
+from release import cache, layout
 from release.errors import ConfigError, ReleaseError
 
 BUILDGRID_VERSION = "0.4.4"
@@ -34,7 +34,7 @@ class CacheServerError(ReleaseError):
 
 
 def default_data_dir() -> Path:
-    return project.state_dir() / "cache"
+    return layout.state_dir() / "cache"
 
 
 def bgd_venv() -> Path:

@@ -97,3 +97,27 @@ def test_falls_back_to_python_without_socat():
         ["set server waste/waste1 state maint"],
         ["set server waste/waste2 state maint"],
     ]
+
+
+class ShortFirst(FakeContainer):
+    """Answers the first `short` execs with the output cut after one command."""
+
+    def __init__(self, answers, short):
+        super().__init__(answers)
+        self.short = short
+
+    def exec_run(self, cmd, **kwargs):
+        code, out = super().exec_run(cmd, **kwargs)
+        if self.short:
+            self.short -= 1
+            out = out[: out.index(p._END.encode()) + len(p._END) + 1]
+        return code, out
+
+
+def test_an_answer_cut_short_is_asked_again(monkeypatch):
+    monkeypatch.setattr(p.time, "sleep", lambda s: None)
+    c = ShortFirst(["", ""], short=2)
+    p.Proxy(c).set_state("waste", ["waste1", "waste2"], "ready")
+    assert len(c.calls) == 3
+    with pytest.raises(p.ProxyError, match="answered 1 of 2"):
+        p.Proxy(ShortFirst(["", ""], short=3)).set_state("waste", ["a", "b"], "ready")

@@ -8,9 +8,10 @@ covers create, roll, scale and remove alike.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 
 from release.deploy.engine import Engine
 from release.deploy.results import Outcome, StepFailed
@@ -52,23 +53,41 @@ def _skipped(s: ServicePlan) -> Outcome:
     return Outcome(s.service, s.action, "-", "-")
 
 
+def default_parallel(
+    cpus: int | None = None, load: float | None = None, local: bool = True
+) -> int:
+    """Lanes a deploy runs side by side unless told: min(4, CPUs), less the CPUs
+    other work keeps busy when the host is this machine (1-minute load average).
+    New replicas warm up at a low CPU weight (engine.py), so on a saturated host
+    several at once miss their health checks' timeouts; then one lane."""
+    cpus = cpus or os.cpu_count() or 1
+    lanes = min(4, cpus)
+    if local:
+        busy = os.getloadavg()[0] if load is None else load
+        lanes = min(lanes, max(1, int(cpus - busy + 0.5)))
+    return max(1, lanes)
+
+
 def apply(
     engine: Engine,
     plan: Plan,
     units: Mapping[str, Unit],
     desired: Mapping[str, Desired],
-    parallel: bool = False,
+    parallel: int = 1,
 ) -> list[Outcome]:
-    """One service at a time in the plan's order (a failure stops the rest); with
-    `parallel`, one lane per manifest entry (API, then its worker) after the proxy,
-    since services share nothing but the proxy's runtime API, whose per-backend
-    commands are independent. Then the proxy is tidied (see tidy_proxy)."""
-    outcomes = _apply(engine, plan, units, desired, parallel)
+    """With `parallel` 1, one service at a time in the plan's order (a failure stops
+    the rest). With N > 1, the proxy first, then one lane per manifest entry (its
+    API, then its worker), up to N lanes at once: services share nothing but the
+    proxy's runtime API, whose calls the engine serializes. A failed service is
+    rolled back by the engine (only it); no lane starts after a failure, lanes under
+    way finish, and every service not started is reported as skipped. Then the
+    proxy is tidied (see tidy_proxy)."""
+    outcomes = _apply(engine, plan, units, desired, max(1, int(parallel)))
     tidy_proxy(engine, plan.services, units, desired)
     return outcomes
 
 
-def _apply(engine, plan, units, desired, parallel) -> list[Outcome]:
+def _apply(engine, plan, units, desired, parallel: int) -> list[Outcome]:
     changes = list(plan.changes)
 
     def one(s: ServicePlan) -> Outcome:
@@ -81,21 +100,71 @@ def _apply(engine, plan, units, desired, parallel) -> list[Outcome]:
             done.append(_skipped(s) if failed else one(s))
         return done
 
-    if not parallel:
+    if parallel == 1:
         return run_lane(changes)
     first = [s for s in changes if units[s.service].role == ROLE_PROXY]
     outcomes = [one(s) for s in first]
-    lanes: dict[str, list[ServicePlan]] = {}
+    lanes: list[list[ServicePlan]] = []
+    by_entry: dict[str, list[ServicePlan]] = {}
     for s in changes:
         if s not in first:
-            lanes.setdefault(s.entry, []).append(s)
+            if s.entry not in by_entry:
+                by_entry[s.entry] = []
+                lanes.append(by_entry[s.entry])
+            by_entry[s.entry].append(s)
     if any(o.result == "failed" for o in outcomes):
-        return outcomes + [_skipped(s) for lane in lanes.values() for s in lane]
-    with ThreadPoolExecutor(max_workers=max(1, len(lanes))) as pool:
-        for done in pool.map(run_lane, lanes.values()):
-            outcomes += done
+        return outcomes + [_skipped(s) for lane in lanes for s in lane]
+    outcomes += run_lanes(lanes, run_lane, parallel)
     order = {s.service: i for i, s in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order.get(o.service, 0))
+
+
+def run_lanes(
+    lanes: Sequence[Sequence[ServicePlan]],
+    run_lane: Callable[[Sequence[ServicePlan]], list[Outcome]],
+    parallel: int,
+) -> list[Outcome]:
+    """Up to `parallel` lanes at once, in order; once one has failed, the lanes not
+    yet started are skipped (the running ones finish)."""
+    queue = list(lanes)
+    lock = threading.Lock()
+    outcomes: list[Outcome] = []
+    errors: list[BaseException] = []
+    stopped = False
+
+    def worker() -> None:
+        nonlocal stopped
+        while True:
+            with lock:
+                if not queue:
+                    return
+                lane = queue.pop(0)
+                if stopped:
+                    outcomes.extend(_skipped(s) for s in lane)
+                    continue
+            try:
+                done = run_lane(lane)
+            except BaseException as exc:  # noqa: B036 (re-raised after the join)
+                with lock:
+                    errors.append(exc)
+                    stopped = True
+                return
+            with lock:
+                outcomes.extend(done)
+                if any(o.result == "failed" for o in done):
+                    stopped = True
+
+    workers = [
+        threading.Thread(target=worker, name=f"deploy-lane-{i}")
+        for i in range(min(parallel, len(lanes)))
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return outcomes
 
 
 def tidy_proxy(
@@ -107,7 +176,7 @@ def tidy_proxy(
     """After a deploy: slots a killed run left held go back to `ready` for services
     that are in sync (their running containers are all current)."""
     p = engine.platform
-    proxy = p.proxy()
+    proxy = engine.proxy_admin()
     if proxy is None:
         return
     for s in services:

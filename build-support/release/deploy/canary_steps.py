@@ -38,7 +38,7 @@ class CanarySteps:
     def take_back(self, unit: Unit, config_hash: str, rollout: S.Rollout) -> None:
         """Drains and removes what was started since `rollout` was planned (a canary
         whose promotion failed): the service is as it was before."""
-        run = Run(unit, config_hash, rollout, self.platform.proxy())
+        run = Run(unit, config_hash, rollout, self.proxy_admin())
         initial = rollout.initial_ids
         run.new = [
             c for c in self.platform.containers(unit.service) if c.id not in initial

@@ -13,11 +13,12 @@ rollout in progress (Run) in run.py.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
-from release.adapters.proxy import by_addr
+from release.adapters.proxy import Server, by_addr
 from release.deploy import steps as S
 from release.deploy.canary_steps import CanarySteps
 from release.deploy.platform import (
@@ -39,6 +40,23 @@ SWITCH_TIMEOUT = 45.0  # new replicas UP in the proxy's own checks
 FORGET_TIMEOUT = 15.0  # the proxy's DNS drops removed replicas
 
 
+class SerializedProxy:
+    """The proxy's admin API with one call at a time: services rolling side by side
+    (apply's lanes) share it, and HAProxy's runtime socket takes one command per
+    connection."""
+
+    def __init__(self, admin: ProxyAdmin, lock: threading.RLock):
+        self.admin, self.lock = admin, lock
+
+    def servers(self, backend: str) -> list[Server]:
+        with self.lock:
+            return self.admin.servers(backend)
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
+        with self.lock:
+            self.admin.set_state(backend, names, state)
+
+
 @dataclass
 class Engine(CanarySteps):
     platform: Platform
@@ -46,6 +64,13 @@ class Engine(CanarySteps):
     health_timeout: float = 120.0
     drain_timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep  # between polls (tests: no wait)
+    proxy_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def proxy_admin(self) -> ProxyAdmin | None:
+        """The platform's proxy admin API, its calls serialized across lanes."""
+        with self.proxy_lock:
+            admin = self.platform.proxy()
+        return None if admin is None else SerializedProxy(admin, self.proxy_lock)
 
     def step(self, service: str, step: str, message: str) -> None:
         self.reporter.step(service, step, message)
@@ -72,7 +97,7 @@ class Engine(CanarySteps):
         """Carries out `rollout`'s steps; `gate` is the judge step's decision (a
         canary's), raising StepFailed to withdraw."""
         p = self.platform
-        proxy = p.proxy() if unit.role == ROLE_HTTP else None
+        proxy = self.proxy_admin() if unit.role == ROLE_HTTP else None
         run = Run(unit, config_hash, rollout, proxy, gate=gate)
         try:
             for name in rollout.steps:

@@ -13,6 +13,8 @@ a SIGKILL between two calls. Killed is a BaseException, so no abort runs.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -48,12 +50,16 @@ class FakePlatform:
     host: str = "fake"
     kill_after: int | None = None
     failing: frozenset[str] = frozenset()  # config hashes that turn unhealthy
+    latency: float = 0.0  # seconds each call takes (lanes then overlap in time)
     calls: int = 0
     log: list[str] = field(default_factory=list)
     _containers: dict[str, LiveContainer] = field(default_factory=dict)
     _looks: dict[str, int] = field(default_factory=dict)  # inspections since start
     _slots: dict[str, list[Slot]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    proxy_calls_at_once: int = 0  # the most admin calls that overlapped (must be 1)
+    _in_admin: int = 0
 
     def __post_init__(self) -> None:
         for backend in self.proxied:
@@ -78,10 +84,23 @@ class FakePlatform:
     # -- the platform ------------------------------------------------------------------
 
     def _call(self, what: str) -> None:
-        if self.kill_after is not None and self.calls >= self.kill_after:
-            raise Killed(f"killed before call {self.calls + 1}: {what}")
-        self.calls += 1
-        self.log.append(what)
+        with self._lock:
+            if self.kill_after is not None and self.calls >= self.kill_after:
+                raise Killed(f"killed before call {self.calls + 1}: {what}")
+            self.calls += 1
+            self.log.append(what)
+        if self.latency:
+            time.sleep(self.latency)
+
+    def _admin_call(self, what: str) -> None:
+        with self._lock:
+            self._in_admin += 1
+            self.proxy_calls_at_once = max(self.proxy_calls_at_once, self._in_admin)
+        try:
+            self._call(what)
+        finally:
+            with self._lock:
+                self._in_admin -= 1
 
     def containers(self, service: str) -> tuple[LiveContainer, ...]:
         self._call(f"containers {service}")
@@ -138,14 +157,14 @@ class FakePlatform:
     # the proxy's admin API (ProxyAdmin)
 
     def servers(self, backend: str) -> list[Server]:
-        self._call(f"servers {backend}")
+        self._admin_call(f"servers {backend}")
         return [self._server(backend, s) for s in self._slots[backend]]
 
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         wanted = set(names)
         if not wanted:
             return
-        self._call(f"set_state {backend} {state} {len(wanted)}")
+        self._admin_call(f"set_state {backend} {state} {len(wanted)}")
         for s in self._slots[backend]:
             if s.name in wanted:
                 s.forced = ADMIN[state]

@@ -4,7 +4,8 @@ deploy lock, the live snapshot, desired state and plan, the deploy log.
     with DeploySession(Target.of("prod"), services=("waste",)) as s:
         s.plan ...  s.engine() ...  s.log({...})
 
-Used by `./inv deploy` (rollout.py) and the canary (canary.py). Leaving the block
+Used by `./inv deploy` (rollout.py), the canary (canary.py), drift (drift_cmd.py)
+and so the agent, which does both. Leaving the block
 releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ctrl-C.
 """
 
@@ -74,6 +75,8 @@ class DeploySession:
     locked: bool = True  # hold the environment's deploy lock (not for a dry run)
     lock_label: str = ""  # what kind of deploy the lock names ("canary")
     gitops: GitopsTree = GITOPS  # the agent passes its clone's
+    client: object = None  # a docker SDK client to reuse (the agent keeps one)
+    quiet: bool = False  # only looking (drift): no notes on the terminal
 
     # filled in on entry
     units: tuple[Unit, ...] = ()
@@ -93,7 +96,7 @@ class DeploySession:
             raise UsageError(
                 f"the manifest is for '{self.manifest.environment}', not for '{env}'"
             )
-        if not self.manifest.services:
+        if not self.manifest.services and not self.quiet:
             self.reporter.note(
                 f"the {env} manifest names no services yet (./inv publish records them)"
             )
@@ -109,9 +112,10 @@ class DeploySession:
 
     def __enter__(self) -> "DeploySession":
         self.check()
-        if not self.target.host:
-            ensure_engine()
-        self.client = docker_host.connect(self.target.host or None)
+        if self.client is None:
+            if not self.target.host:
+                ensure_engine()
+            self.client = docker_host.connect(self.target.host or None)
         self.started_at = now()
         self._held = None
         if self.locked:

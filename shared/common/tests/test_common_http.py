@@ -173,3 +173,19 @@ def test_request_is_logged_with_duration(client, caplog):
     record = next(r for r in caplog.records if r.getMessage() == "request")
     assert (record.method, record.path, record.status) == ("POST", "/items", 201)
     assert record.duration_ms >= 0
+
+
+def test_every_response_says_which_service_served_it(client):
+    for response in (
+        client.get("/health/live"),
+        client.get("/items/3"),  # an ApiError
+        client.get("/nope"),  # a 404 of the router
+        client.post("/items", content=b"x" * (70 * 1024)),  # 413 before routing
+    ):
+        assert response.headers["X-Served-By"] == "demo", response.status_code
+
+
+def test_an_unhandled_error_is_marked_too():
+    response = TestClient(make_app(), raise_server_exceptions=False).get("/boom")
+    assert response.status_code == 500
+    assert response.headers["X-Served-By"] == "demo"
