@@ -146,3 +146,52 @@ def test_unhealthy_container(gitops):
     assert drift.UNHEALTHY in found(report)
     service = next(s for s in report.services if s.service == SERVICE)
     assert service.health == "DEGRADED"
+
+
+def test_observing_leaves_sigterm_to_the_caller(gitops):
+    """The agent observes the host every pass with its own SIGTERM handler in place;
+    a read-only look must not swap in the deploy's abort-on-SIGTERM handler, or a
+    SIGTERM during the look kills the agent with 130 instead of a clean stop."""
+    import signal
+
+    from release import drift_cmd
+    from release.adapters import docker_host
+    from release.deploy.session import DeploySession, Target
+
+    seen = []
+
+    class Recording:  # a real client that notes the SIGTERM handler at each use
+        def __init__(self, real):
+            self._real = real
+
+        def __getattr__(self, name):
+            seen.append(signal.getsignal(signal.SIGTERM))
+            return getattr(self._real, name)
+
+    def callers_handler(signum, frame):  # pragma: no cover - never delivered
+        pass
+
+    previous = signal.signal(signal.SIGTERM, callers_handler)
+    try:
+        drift_cmd.observe(
+            "local",
+            project=gitops.project,
+            manifest=gitops.baseline,
+            client=Recording(docker_host.connect()),
+        )
+        assert seen and all(h is callers_handler for h in seen)
+        assert signal.getsignal(signal.SIGTERM) is callers_handler
+
+        # A session that changes the host does take SIGTERM over while it holds the lock.
+        seen.clear()
+        with DeploySession(
+            Target.of("local", gitops.project, None),
+            gitops.baseline,
+            client=Recording(docker_host.connect()),
+            quiet=True,
+        ):
+            pass
+        assert seen and any(h is not callers_handler for h in seen)
+        assert signal.getsignal(signal.SIGTERM) is callers_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -121,7 +121,10 @@ class DeploySession:
         if self.locked:
             self._held = self._lock()
         self._previous = None
-        if threading.current_thread() is threading.main_thread():
+        # Only a session that changes the host turns SIGTERM into a clean abort (lock
+        # released, rollback); a read-only look leaves SIGTERM to its caller, e.g. the
+        # agent, whose own handler ends its loop between passes.
+        if self.locked and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _on_sigterm)
         self._tmp = tempfile.TemporaryDirectory(prefix="ecotrack-deploy-")
         try:
