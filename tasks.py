@@ -466,6 +466,8 @@ def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""
         "health_timeout": "seconds new containers get to turn healthy (default: 120)",
         "state_dir": "where the agent keeps its clone and state "
         "(default: ~/.local/state/ecotrack/agent/<project>)",
+        "hosts": "a hosts file for a fleet (default: the environment's "
+        "gitops/environments/<env>/hosts.yaml in the watched repository, if any)",
     }
 )
 @handles_errors
@@ -482,12 +484,15 @@ def agent(
     host="",
     health_timeout=120.0,
     state_dir="",
+    hosts="",
 ):
     """Pull-based GitOps: watch a branch and keep the host running its manifest.
 
     Deploys a new commit's changed services with the rollout engine, once per commit
     (a failed one waits for a new commit or a manual deploy); --self-heal repairs
-    drift. Logs JSON lines; serves /status, /metrics and a dashboard.
+    drift. Logs JSON lines; serves /status, /metrics and a dashboard. With a fleet
+    (hosts.yaml) it observes every host and deploys host by host in batches; the
+    status and the dashboard show each host.
     """
     from release import agent as reconcile
     from release.agent_config import AgentConfig
@@ -505,6 +510,7 @@ def agent(
             host=host,
             health_timeout=float(health_timeout),
             home=Path(state_dir) if state_dir else None,
+            hosts=hosts,
         )
     )
     _exit(code)

@@ -303,6 +303,76 @@ def test_drift_and_dry_run_per_host(fleet, stack, releases):
     assert stack.run("drift", m).returncode == 0
 
 
+def test_the_agent_watches_every_host_and_deploys_the_fleet(
+    fleet, stack, releases, tmp_path
+):
+    """The pull agent on a fleet: the hosts file is part of the watched repository,
+    the status and the dashboard show each host, a pushed commit rolls the fleet."""
+    from tests.gitops_support import AgentProcess, commit_manifest, make_gitops_repo
+
+    repo = tmp_path / "remote"
+    make_gitops_repo(repo, manifest(releases, "1.3.0"), "release(local): 1.3.0")
+    hosts = repo / "gitops" / "environments" / "local" / "hosts.yaml"
+    hosts.write_text(stack.hosts_file.read_text())
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "fleet"], check=True)
+    c0 = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    agent = AgentProcess(stack, repo, tmp_path / "agent").start()
+    try:
+        status = agent.wait(
+            lambda s: s["synced_commit"] == c0 and s["sync"] == "IN_SYNC",
+            180,
+            "the fleet in sync",
+        )
+        names = [h["name"] for h in status["hosts"]]
+        assert names == [h.name for h in fleet.hosts]
+        assert all(h["sync"] == "IN_SYNC" for h in status["hosts"])
+
+        # A replica stopped on host 3: the fleet is out of sync there, and only there.
+        h3 = fleet.hosts[2]
+        label = f"label=com.docker.compose.project={stack.project}"
+        victim = h3.docker(
+            "ps",
+            "-q",
+            "--filter",
+            label,
+            "--filter",
+            "label=com.docker.compose.service=recycling",
+        ).split()[0]
+        h3.docker("stop", victim)
+        status = agent.wait(
+            lambda s: s["hosts"][2]["sync"] == "OUT_OF_SYNC", 120, "drift on host 3"
+        )
+        assert [h["sync"] for h in status["hosts"][:2]] == ["IN_SYNC"] * 2
+        assert {f["host"] for f in status["findings"]} == {h3.name}
+        code, page = agent.get("/")
+        assert code == 200 and f'data-host="{h3.name}"' in page
+
+        # A pushed commit is rolled out host by host, under load, without a failure.
+        with Load(fleet.front_port, PATH, rate=40) as load:
+            c1 = commit_manifest(
+                repo, manifest(releases, "1.1.0"), "release(local): 1.1.0"
+            )
+            status = agent.wait(
+                lambda s: s["synced_commit"] == c1 and s["sync"] == "IN_SYNC",
+                400,
+                "the pushed commit on every host",
+            )
+            time.sleep(1)
+        assert load.failures == [], load.failures[:5]
+        assert [stack.versions(h) for h in fleet.hosts] == [["1.1.0", "1.1.0"]] * 3
+        assert {
+            s["version"]
+            for h in status["hosts"]
+            for s in h["services"]
+            if s["service"] == "recycling"
+        } == {"1.1.0"}
+    finally:
+        assert agent.stop() == 0, agent.output()[-3000:]
+
+
 def test_hosts_file_errors_are_one_line(stack, releases, tmp_path):
     bad = tmp_path / "hosts.yaml"
     bad.write_text("hosts:\n  - name: web-1\n    endpoint: tcp://10.0.0.1:2375\n")

@@ -1,9 +1,10 @@
-"""`./inv agent`: a pull-based reconciler for one environment on one Docker host.
+"""`./inv agent`: a pull-based reconciler for one environment, on its Docker host or
+its fleet of hosts (agent_target.py).
 
 Every interval:
 
     fetch the branch → check out its head → desired (manifest + Compose files)
-      → observe the host (drift_cmd.observe) → decide (agent_state.decide)
+      → observe the host(s) (agent_target) → decide (agent_state.decide)
       → deploy / repair through the rollout engine, or wait → record → publish status
 
 The agent owns a clone of the repository under its state directory and reads only
@@ -30,7 +31,6 @@ import time
 import traceback
 
 from release import agent_state, drift, drift_cmd, notify, rollout
-from release.adapters import docker_host
 from release.adapters.agent_clone import Checkout
 from release.adapters.deploy_lock import LockError
 from release.agent_config import AgentConfig, parse_listen, repo_location
@@ -38,8 +38,9 @@ from release.agent_desired import changed_since, manifest_at
 from release.agent_events import ACTOR, AgentReporter, EventLog
 from release.agent_metrics import AgentMetrics
 from release.agent_status import StatusBoard
+from release.agent_target import AgentTarget, per_host
 from release.errors import ConfigError, EngineError, ReleaseError, UsageError
-from release.layout import GitopsTree, check_env
+from release.layout import check_env
 
 
 class Agent:
@@ -70,7 +71,7 @@ class Agent:
         self.board = StatusBoard(
             config, self.project, self.checkout, self.home, self.state
         )
-        self._client = None
+        self.target = AgentTarget(config, self.project, self.checkout)
         self._lockfile = None
 
     @property
@@ -99,11 +100,6 @@ class Agent:
         f.write(str(os.getpid()))
         f.flush()
         self._lockfile = f
-
-    def client(self):
-        if self._client is None:
-            self._client = docker_host.connect(self.config.host or None)
-        return self._client
 
     def run(self) -> int:
         """The loop (or one pass with `once`); returns the exit code."""
@@ -174,7 +170,7 @@ class Agent:
             return self._tick_error("manifest", exc)
         key = self.checkout.desired_key(head, self.env)
         try:
-            obs = self.observe(manifest)
+            obs = self.target.observe(manifest)
         except ReleaseError as exc:
             return self._tick_error("observe", exc)
         report = obs.report
@@ -205,7 +201,7 @@ class Agent:
         if decision.action in ("deploy", "heal"):
             code = self.deploy(decision, manifest, head, key, obs)
             try:
-                obs = self.observe(manifest)
+                obs = self.target.observe(manifest)
             except ReleaseError as exc:
                 return self._tick_error("observe", exc)
         elif decision.action == "adopt":
@@ -230,16 +226,6 @@ class Agent:
             status["sync"] = status["health"] = "UNKNOWN"
         self.board.publish(status)
         return 1
-
-    def observe(self, manifest) -> drift_cmd.Observation:
-        return drift_cmd.observe(
-            self.env,
-            project=self.project,
-            host=self.config.host or None,
-            manifest=manifest,
-            gitops=GitopsTree(self.checkout.gitops),
-            client=self.client(),
-        )
 
     def announce_drift(self, report: drift.DriftReport, head: str) -> None:
         if not report.findings:
@@ -291,20 +277,12 @@ class Agent:
         started = time.monotonic()
         result = None
         try:
-            result = rollout.deploy(
-                self.env,
-                services=decision.services,
-                manifest=manifest,
-                project=self.project,
-                host=self.config.host or None,
-                health_timeout=self.config.health_timeout,
-                reporter=reporter,
-                gitops=GitopsTree(self.checkout.gitops),
-            )
+            result = self.target.deploy(decision.services, manifest, reporter)
             outcome, reason = "ok", ""
         except rollout.DeployFailed as exc:
             result = exc.result
-            outcome = "interrupted" if result.error == "interrupted" else "failed"
+            interrupted = any(r.error == "interrupted" for r in per_host(result))
+            outcome = "interrupted" if interrupted else "failed"
             reason = str(exc)
         except (LockError, EngineError) as exc:
             # Not this commit's fault: no attempt is recorded, the next pass retries.
@@ -321,13 +299,15 @@ class Agent:
         failed = []
         versions = {}
         if result is not None:
-            attempt.services = [o.service for o in result.outcomes] or list(
+            outcomes = [o for r in per_host(result) for o in r.outcomes]
+            attempt.services = list(dict.fromkeys(o.service for o in outcomes)) or list(
                 decision.services
             )
-            failed = [o.service for o in result.outcomes if o.result == "failed"]
+            failed = sorted({o.service for o in outcomes if o.result == "failed"})
             versions = {
                 s.service: (s.desired.version, s.desired.digest)
-                for s in result.plan.services
+                for r in per_host(result)
+                for s in r.plan.services
                 if s.desired
             }
         self.state.finish(
@@ -347,7 +327,8 @@ class Agent:
             reason=reason.splitlines()[0] if reason else "",
         )
         if result is not None:
-            reporter.notify_result(result)
+            for r in per_host(result):
+                reporter.notify_result(r)
         else:
             self.notifier.send(
                 notify.Notice(

@@ -24,6 +24,7 @@ class AgentConfig:
     host: str = ""  # Docker host (default: DOCKER_HOST or local)
     health_timeout: float = 120.0
     home: Path | None = None  # state directory (default: <state dir>/agent/<project>)
+    hosts: str = ""  # a fleet's hosts file (default: the checkout's hosts.yaml, if any)
 
     @property
     def project_name(self) -> str:

@@ -22,6 +22,28 @@ def worst(healths: list[str]) -> str:
     return min(healths, key=lambda h: order.get(h, 0)) if healths else "UNKNOWN"
 
 
+def hosts_of(obs) -> list[dict]:
+    """A fleet's hosts, each with its own sync, health and services ([] for one
+    host: the top level is that host)."""
+    if not isinstance(obs, drift_cmd.FleetObservation):
+        return []
+    out = []
+    for h, o in obs.hosts:
+        managed = [s for s in o.report.services if s.sync != "UNKNOWN"]
+        out.append(
+            {
+                "name": h.name,
+                "endpoint": h.endpoint,
+                "labels": dict(h.labels),
+                "sync": "OUT_OF_SYNC" if o.report.findings else "IN_SYNC",
+                "health": worst([s.health for s in managed]),
+                "findings": len(o.report.findings),
+                "services": [s.to_dict() for s in o.report.services],
+            }
+        )
+    return out
+
+
 class StatusBoard:
     """The last published status (safe to read from another thread) and how a pass
     builds the next one from its observation of the host and the agent's state."""
@@ -66,6 +88,7 @@ class StatusBoard:
             "failed_services": state.failed_services,
             "services": [],
             "findings": [],
+            "hosts": [],
             "history": [],
             "attempts": [asdict(a) for a in state.attempts[-20:]],
             "agent": self.agent_info(),
@@ -97,8 +120,8 @@ class StatusBoard:
         """Each HTTP service's request metrics, summed over its running replicas
         (read from their /metrics on the project's network; local engine only)."""
         host = docker_host.endpoint(self.config.host)
-        if host.startswith("ssh://"):
-            return {}
+        if host.startswith("ssh://") or isinstance(obs, drift_cmd.FleetObservation):
+            return {}  # the containers' IPs are only reachable from the local engine
         out = {}
         for unit in obs.units:
             if unit.role != ROLE_HTTP:
@@ -149,6 +172,7 @@ class StatusBoard:
             "health": worst([s.health for s in managed]),
             "services": services,
             "findings": [f.to_dict() for f in report.findings],
+            "hosts": hosts_of(obs),
             "history": self.history_events(head),
             "attempts": [asdict(a) for a in state.attempts[-20:]],
             "events": recent_events[-30:],

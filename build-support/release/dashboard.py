@@ -150,12 +150,43 @@ def _services(services: Sequence[Mapping], events: Sequence[Mapping] = ()) -> st
     return f'<section id="services"><h2>Services</h2>{_table(columns, rows)}</section>'
 
 
+def _hosts(hosts: Sequence[Mapping]) -> str:
+    """A fleet: one row per host, with what each of its services runs there."""
+    if not hosts:
+        return ""
+    rows = []
+    for h in hosts:
+        runs = "<br>".join(
+            f"{_e(s['service'])} {_e(s.get('version') or '-')} "
+            f"<code>{_e(short(s.get('digest')))}</code> "
+            f"{_e(s.get('replicas', 0))}/{_e(s.get('desired_replicas', 0))}"
+            for s in shown(h.get("services") or [])
+        )
+        cells = [
+            f"<b>{_e(h['name'])}</b>",
+            f"<code>{_e(h.get('endpoint'))}</code>",
+            badge(h.get("sync", "UNKNOWN")),
+            badge(h.get("health", "UNKNOWN")),
+            _e(h.get("findings", 0)),
+            runs or "-",
+        ]
+        rows.append(
+            f'<tr data-host="{_e(h["name"])}">'
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
+    columns = ["host", "endpoint", "sync", "health", "drift", "services (live)"]
+    return f'<section id="hosts"><h2>Hosts</h2>{_table(columns, rows)}</section>'
+
+
 def _findings(findings: Sequence[Mapping]) -> str:
     if not findings:
         return ""
+    hosts = any(f.get("host") for f in findings)
     rows = [
         _tr(
-            [
+            ([_e(f.get("host") or "-")] if hosts else [])
+            + [
                 _e(f["service"]),
                 _e(f["kind"]),
                 f"<code>{_e(f.get('container') or '-')}</code>",
@@ -165,7 +196,8 @@ def _findings(findings: Sequence[Mapping]) -> str:
         )
         for f in findings
     ]
-    columns = ["service", "kind", "container", "expected", "found"]
+    columns = ["host"] if hosts else []
+    columns += ["service", "kind", "container", "expected", "found"]
     return (
         '<section id="drift" class="alert"><h2>Drift</h2>'
         f"{_table(columns, rows)}</section>"
@@ -320,7 +352,8 @@ def render(status: Mapping) -> str:
         f"every {_e(agent.get('interval'))}s · last check "
         f"{_when(agent.get('last_tick_at'))}</div></header><main>"
         f'<section><div class="cards">{cards}</div></section>{alert}'
-        f"{_services(services, events)}{_findings(status.get('findings') or [])}"
+        f"{_services(services, events)}{_hosts(status.get('hosts') or [])}"
+        f"{_findings(status.get('findings') or [])}"
         '<section id="timeline"><h2>Timeline per service</h2>'
         f"{timeline_svg(names, events)}</section>"
         '<section id="history"><h2>History (git log of the manifest)</h2>'

@@ -68,9 +68,12 @@ class Finding:
     container: str = ""  # container name, "" for a service-level finding
     expected: str = ""
     actual: str = ""
+    host: str = ""  # the fleet host it was found on ("" for a single-host report)
 
     def describe(self) -> str:
         where = f"{self.service}" + (f" ({self.container})" if self.container else "")
+        if self.host:
+            where = f"{self.host}: {where}"
         return f"{where}: {self.kind}: expected {self.expected}, found {self.actual}"
 
     def to_dict(self) -> dict:
@@ -118,7 +121,9 @@ class DriftReport:
         """Identifies this set of differences (to notify once per new drift)."""
         return "|".join(
             sorted(
-                f"{f.service}:{f.kind}:{f.expected}:{f.actual}" for f in self.findings
+                (f"{f.host}/" if f.host else "")
+                + f"{f.service}:{f.kind}:{f.expected}:{f.actual}"
+                for f in self.findings
             )
         )
 

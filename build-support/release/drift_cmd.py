@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console, drift, fleet
+from release import console, drift, fleet, fleet_drift
 from release.adapters import docker_host
 from release.deploy.session import DeploySession, Target
 from release.desired import Desired, Unit
@@ -67,6 +67,54 @@ def observe(
     return Observation(report, s.manifest, s.desired, s.units, s.state, tuple(foreign))
 
 
+@dataclass(frozen=True)
+class FleetObservation:
+    """One look at every host of a fleet: each host's observation, and the fleet's
+    report folded from theirs (fleet_drift.merge) for decisions."""
+
+    report: drift.DriftReport
+    hosts: tuple[tuple[fleet.FleetHost, Observation], ...]
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.hosts[0][1].manifest
+
+    @property
+    def units(self) -> tuple[Unit, ...]:
+        return self.hosts[0][1].units
+
+
+def observe_fleet(
+    env: str,
+    described: fleet.Fleet,
+    *,
+    project: str = "",
+    manifest: Manifest | None = None,
+    gitops: GitopsTree = GITOPS,
+    clients: dict | None = None,
+) -> FleetObservation:
+    """Observes the hosts one after another (`clients`: open clients by endpoint,
+    reused across passes by the agent)."""
+    looks = []
+    for h in described.hosts:
+        client = (clients or {}).get(h.endpoint)
+        obs = observe(
+            env,
+            project=project,
+            host=h.endpoint,
+            manifest=manifest,
+            gitops=gitops,
+            client=client,
+        )
+        manifest = manifest or obs.manifest  # read once, the same for every host
+        looks.append((h, obs))
+    first = looks[0][1].report
+    report = fleet_drift.merge(
+        env, first.project, [(h.name, o.report) for h, o in looks]
+    )
+    return FleetObservation(report, tuple(looks))
+
+
 def run_fleet(env, described, as_json, project, host, loaded) -> int:
     """Drift per host of the environment's fleet: exit 1 if any host drifted."""
     if host:
@@ -76,13 +124,12 @@ def run_fleet(env, described, as_json, project, host, loaded) -> int:
             f"--host names one Docker host, but {described.source} describes the "
             "environment's fleet: drop --host (or --hosts)"
         )
-    reports = []
-    for h in described.hosts:
-        obs = observe(env, project=project, host=h.endpoint, manifest=loaded)
-        reports.append((h, obs.report))
-        if not as_json:
+    looked = observe_fleet(env, described, project=project, manifest=loaded)
+    reports = [(h, obs.report) for h, obs in looked.hosts]
+    if not as_json:
+        for h, report in reports:
             console.info(f"host {h.name} ({h.endpoint})")
-            render(obs.report)
+            render(report)
     if as_json:
         console.data(
             json.dumps(

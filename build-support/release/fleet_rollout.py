@@ -16,13 +16,12 @@ the old one. `./inv drift` then shows the mixed fleet, and re-running the deploy
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from release.deploy.apply import apply
+from release.deploy.apply import default_parallel
 from release.deploy.events import Reporter
 from release.deploy.results import DeployFailed, DeployResult
 from release.deploy.session import DeploySession, Target
@@ -89,25 +88,8 @@ def _session(env, project, host, manifest, services, reporter, locked, gitops, k
 
 
 def _run_host(host: FleetHost, s: DeploySession, result: DeployResult, opts) -> None:
-    health_timeout, drain_timeout, parallel = opts
-    started = time.monotonic()
-    engine = s.engine(health_timeout, drain_timeout)
-    try:
-        result.outcomes = apply(engine, s.plan, s.units_by_service, s.desired, parallel)
-    except ReleaseError as exc:
-        result.error = str(exc)
-    result.duration = time.monotonic() - started
-    failed = [o for o in result.outcomes if o.result == "failed"]
-    s.log(
-        {
-            "result": "ok" if result.ok else "failed",
-            "fleet_host": host.name,
-            "reason": result.error
-            or (f"{failed[0].service}: {failed[0].detail}" if failed else ""),
-            "duration_s": round(result.duration, 2),
-            "services": [o.to_dict() for o in result.outcomes],
-        }
-    )
+    health_timeout, drain_timeout, lanes = opts
+    s.roll(result, health_timeout, drain_timeout, lanes, fleet_host=host.name)
 
 
 def _failure(host: FleetHost, result: DeployResult) -> str:
@@ -128,7 +110,7 @@ def deploy_fleet(
     dry_run: bool = False,
     health_timeout: float = 120.0,
     drain_timeout: float = 30.0,
-    parallel: bool = False,
+    parallel: int = 0,
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
     reporter: Reporter | None = None,
@@ -141,7 +123,8 @@ def deploy_fleet(
     kw = {"proxy_port": proxy_port, "proxy_bind": proxy_bind}
     out = FleetResult(env, project, dry_run)
     batches = fleet.batches()
-    opts = (health_timeout, drain_timeout, parallel)
+    # Hosts are remote engines: the same safe default as `./inv deploy --host ssh://`.
+    opts = (health_timeout, drain_timeout, parallel or default_parallel(local=False))
     with ExitStack() as stack:
         lock_holder = None
         for n, batch in enumerate(batches):

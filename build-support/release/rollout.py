@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from release.deploy.apply import apply, default_parallel
+from release.deploy.apply import default_parallel
 from release.deploy.results import (  # noqa: F401 (the deploy's public names)
     DeployError,
     DeployFailed,
@@ -24,7 +24,6 @@ from release.deploy.results import (  # noqa: F401 (the deploy's public names)
 )
 from release.deploy.session import DeploySession, Target
 from release.deploy.events import Reporter
-from release.errors import ReleaseError
 from release.manifest import Manifest
 from release.layout import GITOPS, GitopsTree
 
@@ -73,28 +72,11 @@ def deploy(
         if dry_run:
             result.duration = time.monotonic() - started
             return result
-        engine = s.engine(health_timeout, drain_timeout)
-        units = s.units_by_service
-        try:
-            remote = target.where.startswith(("ssh://", "tcp://"))
-            lanes = parallel or default_parallel(local=not remote)
-            result.outcomes = apply(engine, s.plan, units, s.desired, lanes)
-        except KeyboardInterrupt:
-            result.error = "interrupted"
-        except ReleaseError as exc:
-            result.error = str(exc)
-        result.duration = time.monotonic() - started
-        failed = [o for o in result.outcomes if o.result == "failed"]
-        s.log(
-            {
-                "result": "ok" if result.ok else "failed",
-                "reason": result.error
-                or (f"{failed[0].service}: {failed[0].detail}" if failed else ""),
-                "duration_s": round(result.duration, 2),
-                "services": [o.to_dict() for o in result.outcomes],
-            }
-        )
+        remote = target.where.startswith(("ssh://", "tcp://"))
+        lanes = parallel or default_parallel(local=not remote)
+        s.roll(result, health_timeout, drain_timeout, lanes, started)
     if not result.ok:
+        failed = [o for o in result.outcomes if o.result == "failed"]
         first = failed[0] if failed else None
         message = (
             f"{first.service}: {first.detail}"

@@ -138,3 +138,52 @@ def test_last_deploy_falls_back_to_the_manifest_history_and_idle_units_hide():
     row = page.split('<tr data-service="waste">')[1].split("</tr>")[0]
     assert "released by ci" in row and "cccccccccccc" in row
     assert 'data-service="users"' not in page
+
+
+def test_a_fleet_shows_each_host_and_where_drift_is():
+    waste = status()["services"][0]
+    old = {**waste, "version": "1.2.0", "digest": D1, "sync": "OUT_OF_SYNC"}
+    s = status(
+        sync="OUT_OF_SYNC",
+        hosts=[
+            {
+                "name": "web-1",
+                "endpoint": "ssh://deploy@10.0.1.11",
+                "sync": "IN_SYNC",
+                "health": "HEALTHY",
+                "findings": 0,
+                "services": [waste],
+            },
+            {
+                "name": "web-2",
+                "endpoint": "ssh://deploy@10.0.1.12",
+                "sync": "OUT_OF_SYNC",
+                "health": "HEALTHY",
+                "findings": 1,
+                "services": [old],
+            },
+        ],
+        findings=[
+            {
+                "host": "web-2",
+                "service": "waste",
+                "kind": "image",
+                "container": "p-waste-1",
+                "expected": "1.3.0",
+                "actual": "1.2.0",
+            }
+        ],
+    )
+    page = dashboard.render(s)
+    hosts = page[
+        page.index('id="hosts"') : page.index("</section>", page.index('id="hosts"'))
+    ]
+    web1 = hosts[hosts.index('data-host="web-1"') : hosts.index('data-host="web-2"')]
+    web2 = hosts[hosts.index('data-host="web-2"') :]
+    assert "1.3.0" in web1 and "222222222222" in web1 and "IN_SYNC" in web1
+    assert "1.2.0" in web2 and "111111111111" in web2 and "OUT_OF_SYNC" in web2
+    drift = page[page.index('id="drift"') :]
+    assert "<th>host</th>" in drift and "<td>web-2</td>" in drift
+    # One host: no hosts section, no host column.
+    single = dashboard.render(status())
+    assert 'id="hosts"' not in single

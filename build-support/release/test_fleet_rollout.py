@@ -19,14 +19,15 @@ FLEET = fleet.parse(
 
 
 class FakeSession:
-    def __init__(self, endpoint, locked, log, changes=True):
+    """A DeploySession's surface as the fleet uses it; `roll` stands for the
+    engine's rollout on that host (failing where the test says)."""
+
+    def __init__(self, endpoint, locked, log, failing):
         self.endpoint, self.locked, self.events = endpoint, locked, log
+        self.failing = failing
         self.plan = Plan("prod", "p", ())
-        self.changes = changes
         self.manifest = object()
         self.started_at = "t"
-        self.units_by_service = {}
-        self.desired = {}
 
     def __enter__(self):
         self.events.append(("open", self.endpoint, self.locked))
@@ -35,11 +36,13 @@ class FakeSession:
     def __exit__(self, *exc):
         self.events.append(("close", self.endpoint))
 
-    def engine(self, *a):
-        return self.endpoint
-
-    def log(self, entry):
-        self.events.append(("log", self.endpoint, entry["result"]))
+    def roll(self, result, health_timeout, drain_timeout, lanes, **log_fields):
+        self.events.append(("apply", self.endpoint))
+        bad = self.endpoint in self.failing
+        result.outcomes = [
+            Outcome("web", "roll", "1", "2", 1.0, "failed" if bad else "ok", "x")
+        ]
+        self.events.append(("log", self.endpoint, "ok" if result.ok else "failed"))
 
 
 @pytest.fixture
@@ -48,15 +51,9 @@ def fake(monkeypatch):
     failing: set[str] = set()
 
     def session(env, project, host, manifest, services, reporter, locked, *rest):
-        return FakeSession(host.endpoint, locked, events)
-
-    def apply(engine, plan, units, desired, parallel):
-        events.append(("apply", engine))
-        bad = engine in failing
-        return [Outcome("web", "roll", "1", "2", 1.0, "failed" if bad else "ok", "x")]
+        return FakeSession(host.endpoint, locked, events, failing)
 
     monkeypatch.setattr(fleet_rollout, "_session", session)
-    monkeypatch.setattr(fleet_rollout, "apply", apply)
     return events, failing
 
 

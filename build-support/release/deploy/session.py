@@ -15,6 +15,7 @@ import datetime as dt
 import signal
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from release import deploy_log
 from release.adapters import deploy_lock
 from release.adapters.compose_host import ComposeHost
 from release.adapters.docker_engine import ensure_engine
+from release.deploy.apply import apply
 from release.deploy.engine import Engine
 from release.deploy.resolve import read_units, resolve
 from release.deploy.events import Reporter
-from release.errors import UsageError
+from release.deploy.results import DeployResult
+from release.errors import ReleaseError, UsageError
 from release.manifest import Manifest, load
 from release.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit
 from release.plan import Plan, make_plan, select
@@ -200,6 +203,42 @@ class DeploySession:
 
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
         return Engine(self.platform(), self.reporter, health_timeout, drain_timeout)
+
+    def roll(
+        self,
+        result: DeployResult,
+        health_timeout: float,
+        drain_timeout: float,
+        lanes: int,
+        started: float | None = None,
+        **log_fields,
+    ) -> None:
+        """Carries out the plan through the engine, fills `result` (outcomes, error,
+        duration from `started`) and writes its deploy-log line. Never raises for a
+        failed service: the engine rolled it back, `result.ok` says so. Ctrl-C or
+        SIGTERM ends with result.error "interrupted" after the engine's rollback."""
+        started = time.monotonic() if started is None else started
+        engine = self.engine(health_timeout, drain_timeout)
+        try:
+            result.outcomes = apply(
+                engine, self.plan, self.units_by_service, self.desired, lanes
+            )
+        except KeyboardInterrupt:
+            result.error = "interrupted"
+        except ReleaseError as exc:
+            result.error = str(exc)
+        result.duration = time.monotonic() - started
+        failed = [o for o in result.outcomes if o.result == "failed"]
+        self.log(
+            {
+                "result": "ok" if result.ok else "failed",
+                **log_fields,
+                "reason": result.error
+                or (f"{failed[0].service}: {failed[0].detail}" if failed else ""),
+                "duration_s": round(result.duration, 2),
+                "services": [o.to_dict() for o in result.outcomes],
+            }
+        )
 
     def log(self, entry: dict) -> None:
         """One line in the deploy log, with who, where and when filled in."""
