@@ -323,7 +323,7 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
     try:
         status = agent.wait(
             lambda s: s["synced_commit"] == c0 and s["sync"] == "IN_SYNC",
-            180,
+            600,  # in sync already after the tests above; a first install alone
             "the fleet in sync",
         )
         names = [h["name"] for h in status["hosts"]]

@@ -17,7 +17,7 @@ the old one. `./inv drift` then shows the mixed fleet, and re-running the deploy
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -90,6 +90,25 @@ def _session(env, project, host, manifest, services, reporter, locked, gitops, k
 def _run_host(host: FleetHost, s: DeploySession, result: DeployResult, opts) -> None:
     health_timeout, drain_timeout, lanes = opts
     s.roll(result, health_timeout, drain_timeout, lanes, fleet_host=host.name)
+
+
+def _run_batch(results, opts) -> None:
+    """A batch's hosts side by side. Ctrl-C/SIGTERM reaches only this (the main)
+    thread: every host's roll is cancelled and waited for, so each host ends rolled
+    back and "interrupted" before the caller releases the environment's lock."""
+    with ThreadPoolExecutor(len(results)) as pool:
+        futures = [pool.submit(_run_host, h, s, r, opts) for h, s, r in results]
+        try:
+            for f in futures:
+                f.result()
+        except KeyboardInterrupt:
+            for _, s, _ in results:
+                s.cancel()
+            while not all(f.done() for f in futures):
+                try:
+                    wait(futures)
+                except KeyboardInterrupt:
+                    continue
 
 
 def _failure(host: FleetHost, result: DeployResult) -> str:
@@ -173,12 +192,7 @@ def deploy_fleet(
                     host, s, r = results[0]
                     _run_host(host, s, r, opts)
                 else:
-                    with ThreadPoolExecutor(len(results)) as pool:
-                        futures = [
-                            pool.submit(_run_host, h, s, r, opts) for h, s, r in results
-                        ]
-                        for f in futures:
-                            f.result()
+                    _run_batch(results, opts)
                 for host, _, r in results:
                     if not r.ok and not out.failed_host:
                         out.failed_host = host.name

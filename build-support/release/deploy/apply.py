@@ -114,7 +114,7 @@ def _apply(engine, plan, units, desired, parallel: int) -> list[Outcome]:
             by_entry[s.entry].append(s)
     if any(o.result == "failed" for o in outcomes):
         return outcomes + [_skipped(s) for lane in lanes for s in lane]
-    outcomes += run_lanes(lanes, run_lane, parallel)
+    outcomes += run_lanes(lanes, run_lane, parallel, engine.cancelled)
     order = {s.service: i for i, s in enumerate(changes)}
     return sorted(outcomes, key=lambda o: order.get(o.service, 0))
 
@@ -123,16 +123,26 @@ def run_lanes(
     lanes: Sequence[Sequence[ServicePlan]],
     run_lane: Callable[[Sequence[ServicePlan]], list[Outcome]],
     parallel: int,
+    cancelled: threading.Event,
 ) -> list[Outcome]:
     """Up to `parallel` lanes at once, in order; once one has failed, the lanes not
-    yet started are skipped (the running ones finish)."""
+    yet started are skipped (the running ones finish). Ctrl-C or SIGTERM (which
+    only the main thread receives) sets `cancelled`: the running lanes abort their
+    service (the engine's rollback), then KeyboardInterrupt is raised here, so
+    nothing rolls on after the caller has released the deploy lock."""
     queue = list(lanes)
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
     stopped = False
 
-    def worker() -> None:
+    def worker(finished: threading.Event) -> None:
+        try:
+            work()
+        finally:
+            finished.set()
+
+    def work() -> None:
         nonlocal stopped
         while True:
             with lock:
@@ -154,17 +164,41 @@ def run_lanes(
                 if any(o.result == "failed" for o in done):
                     stopped = True
 
-    workers = [
-        threading.Thread(target=worker, name=f"deploy-lane-{i}")
-        for i in range(min(parallel, len(lanes)))
+    # Waited for through Events, not Thread.join: on 3.11 a join interrupted by
+    # Ctrl-C marks a still-running thread as finished (CPython gh-90882).
+    lanes_at_once = min(parallel, len(lanes))
+    finished = [threading.Event() for _ in range(lanes_at_once)]
+    threads = [
+        threading.Thread(target=worker, args=(done,), name=f"deploy-lane-{i}")
+        for i, done in enumerate(finished)
     ]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    try:
+        for t in threads:
+            t.start()
+        for done in finished:
+            done.wait()
+    except KeyboardInterrupt:
+        with lock:
+            stopped = True  # a lane that starts from now on skips its services
+        cancelled.set()
+        _wait_through_signals(threads, finished)
+        raise
     if errors:
         raise errors[0]
     return outcomes
+
+
+def _wait_through_signals(
+    threads: Sequence[threading.Thread], finished: Sequence[threading.Event]
+) -> None:
+    """Waits for the aborting lanes (a thread the interrupt kept from starting has
+    nothing to wait for); a second Ctrl-C must not leave them behind."""
+    for t, done in zip(threads, finished):
+        while not done.is_set() and t.is_alive():
+            try:
+                done.wait(0.1)
+            except KeyboardInterrupt:
+                continue
 
 
 def tidy_proxy(

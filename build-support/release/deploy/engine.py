@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from release.adapters.proxy import Server, by_addr
+from release.adapters.proxy import by_addr
 from release.deploy import steps as S
 from release.deploy.canary_steps import CanarySteps
 from release.deploy.platform import (
@@ -26,6 +26,7 @@ from release.deploy.platform import (
     WARMUP_CPU_SHARES,
     Platform,
     ProxyAdmin,
+    SerializedProxy,
 )
 from release.deploy.results import StepFailed
 from release.deploy.run import Run, names
@@ -40,23 +41,6 @@ SWITCH_TIMEOUT = 45.0  # new replicas UP in the proxy's own checks
 FORGET_TIMEOUT = 15.0  # the proxy's DNS drops removed replicas
 
 
-class SerializedProxy:
-    """The proxy's admin API with one call at a time: services rolling side by side
-    (apply's lanes) share it, and HAProxy's runtime socket takes one command per
-    connection."""
-
-    def __init__(self, admin: ProxyAdmin, lock: threading.RLock):
-        self.admin, self.lock = admin, lock
-
-    def servers(self, backend: str) -> list[Server]:
-        with self.lock:
-            return self.admin.servers(backend)
-
-    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
-        with self.lock:
-            self.admin.set_state(backend, names, state)
-
-
 @dataclass
 class Engine(CanarySteps):
     platform: Platform
@@ -65,6 +49,20 @@ class Engine(CanarySteps):
     drain_timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep  # between polls (tests: no wait)
     proxy_lock: threading.RLock = field(default_factory=threading.RLock)
+    # Set when Ctrl-C/SIGTERM reached the main thread while lanes roll in others
+    # (signals only interrupt the main thread): each lane aborts at its next step.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _aborting: threading.local = field(default_factory=threading.local)
+
+    def pause(self, seconds: float) -> None:
+        """The wait between two polls, and where a cancelled lane stops."""
+        self.sleep(seconds)
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        # An abort in progress (this thread's) runs to its end: it is the way out.
+        if self.cancelled.is_set() and not getattr(self._aborting, "on", False):
+            raise KeyboardInterrupt
 
     def proxy_admin(self) -> ProxyAdmin | None:
         """The platform's proxy admin API, its calls serialized across lanes."""
@@ -101,12 +99,17 @@ class Engine(CanarySteps):
         run = Run(unit, config_hash, rollout, proxy, gate=gate)
         try:
             for name in rollout.steps:
+                self.check_cancelled()
                 getattr(self, name)(run)
         except (StepFailed, ReleaseError, KeyboardInterrupt) as exc:
             culprit = getattr(exc, "container", "")
             detail = p.failure_detail(culprit) if culprit else ""
-            for name in rollout.on_failure:
-                getattr(self, name)(run)
+            self._aborting.on = True
+            try:
+                for name in rollout.on_failure:
+                    getattr(self, name)(run)
+            finally:
+                self._aborting.on = False
             if isinstance(exc, KeyboardInterrupt):
                 raise
             raise StepFailed(f"{exc}" + (f"\n{detail}" if detail else "")) from None
@@ -194,7 +197,7 @@ class Engine(CanarySteps):
             f"{service} healthy",
             lambda: health_probe([self.platform.inspect(c.id) for c in containers]),
             self.health_timeout,
-            sleep=self.sleep,
+            sleep=self.pause,
         )
         self.step(service, S.WAIT_HEALTHY, f"{n}/{n} healthy in {took:.1f}s")
         for c in containers:  # idempotent
@@ -236,7 +239,7 @@ class Engine(CanarySteps):
             return Probe(len(up) == len(ips), detail=f"{len(up)}/{len(ips)} UP")
 
         took = wait_for(
-            f"{backend} UP in the proxy", probe, SWITCH_TIMEOUT, sleep=self.sleep
+            f"{backend} UP in the proxy", probe, SWITCH_TIMEOUT, sleep=self.pause
         )
         return took, ips
 
@@ -269,7 +272,7 @@ class Engine(CanarySteps):
 
         try:
             took = wait_for(
-                f"{backend} drained", probe, timeout, interval=0.2, sleep=self.sleep
+                f"{backend} drained", probe, timeout, interval=0.2, sleep=self.pause
             )
             message = f"0 requests in flight on {len(ips)} after {took:.1f}s"
         except StepFailed as exc:
@@ -323,7 +326,7 @@ class Engine(CanarySteps):
                 f"{backend} forgets removed replicas",
                 probe,
                 FORGET_TIMEOUT,
-                sleep=self.sleep,
+                sleep=self.pause,
             )
         except StepFailed:
             pass  # those slots stay in maintenance; the next deploy releases them

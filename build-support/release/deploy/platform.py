@@ -8,6 +8,7 @@ Containers are always addressed by ID.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -57,3 +58,20 @@ class Platform(Protocol):
 
     def failure_detail(self, container_id: str) -> str:
         """Its last health check output and log lines, for an error message."""
+
+
+class SerializedProxy:
+    """The proxy's admin API with one call at a time: services rolling side by side
+    (apply's lanes) share it, and HAProxy's runtime socket takes one command per
+    connection."""
+
+    def __init__(self, admin: ProxyAdmin, lock: threading.RLock):
+        self.admin, self.lock = admin, lock
+
+    def servers(self, backend: str) -> list[Server]:
+        with self.lock:
+            return self.admin.servers(backend)
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
+        with self.lock:
+            self.admin.set_state(backend, names, state)

@@ -87,6 +87,8 @@ class DeploySession:
     desired: dict[str, Desired] = field(default_factory=dict)
     plan: Plan | None = None
     started_at: str = ""
+    # Set by cancel() from the main thread: a roll in another thread aborts.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def check(self) -> None:
         """Everything that can be refused before touching the host (once)."""
@@ -202,7 +204,13 @@ class DeploySession:
         )
 
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
-        return Engine(self.platform(), self.reporter, health_timeout, drain_timeout)
+        return Engine(
+            self.platform(),
+            self.reporter,
+            health_timeout,
+            drain_timeout,
+            cancelled=self.cancelled,
+        )
 
     def roll(
         self,
@@ -239,6 +247,11 @@ class DeploySession:
                 "services": [o.to_dict() for o in result.outcomes],
             }
         )
+
+    def cancel(self) -> None:
+        """Aborts a `roll` running in another thread at its next step (its services
+        rolled back by the engine); the roll then ends "interrupted"."""
+        self.cancelled.set()
 
     def log(self, entry: dict) -> None:
         """One line in the deploy log, with who, where and when filled in."""

@@ -130,3 +130,43 @@ def test_a_failure_rolls_back_that_service_only_and_stops_new_lanes():
     back = p.state().for_service(first)
     assert {c.config_hash for c in back} == {OLD} and len(back) == 2  # rolled back
     assert [s.name for s in p.slots(first) if s.forced] == []
+
+
+def test_ctrl_c_aborts_the_lanes_before_apply_returns():
+    # Signals reach only the main thread, which waits for the lanes: the lanes must
+    # abort too (their services rolled back), and be done before apply raises, or
+    # they would keep rolling after the deploy lock is released.
+    import signal
+
+    import pytest
+
+    p, plan, want = setup(latency=0.005)
+    main = threading.main_thread().ident
+
+    class InterruptMidway(Watch):
+        sent = False
+
+        def step(self, service, step, message):
+            super().step(service, step, message)
+            with self.lock:
+                rolling = len(self.active - {"proxy"})
+                if step == "wait_healthy" and rolling >= 2 and not self.sent:
+                    self.sent = True
+                    signal.pthread_kill(main, signal.SIGINT)
+
+    watch = InterruptMidway()
+    engine = Engine(p, watch, health_timeout=5, drain_timeout=1, sleep=lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        apply(engine, plan, UNITS, want, 2)
+    assert watch.sent
+    assert [t.name for t in threading.enumerate() if "deploy-lane" in t.name] == []
+    rolled_back = []
+    for name, u in UNITS.items():
+        hashes = [c.config_hash for c in p.state().for_service(name)]
+        assert len(hashes) == u.replicas and len(set(hashes)) == 1, (name, hashes)
+        if hashes[0] == OLD:
+            rolled_back.append(name)
+    assert len(rolled_back) >= 2  # the two in flight, and those never started
+    assert [s.name for b in HTTP for s in p.slots(b) if s.forced] == []
+    started_after = watch.events[watch.events.index(("start", rolled_back[0])) :]
+    assert len([e for e in started_after if e[0] == "start"]) <= 2
