@@ -59,6 +59,14 @@ def observe(
     gitops: GitopsTree = GITOPS,
     client=None,
 ) -> Observation:
+    described = fleet.find(gitops.root, env)
+    if isinstance(described, SwarmEnv):
+        # The agent observes and heals through the Compose path: on a Swarm it would
+        # heal the manager with Compose containers. Refused, one line, every pass.
+        raise UsageError(
+            f"{described.source} describes a Swarm: the agent drives Compose hosts; "
+            f"use ./inv drift --env {env} and ./inv deploy --env {env}"
+        )
     target = Target.of(env, project, host)
     session = DeploySession(
         target, manifest, locked=False, gitops=gitops, client=client, quiet=True

@@ -60,3 +60,20 @@ def test_errors_are_one_line(data, message):
     with pytest.raises(ConfigError) as err:
         fleet.parse(data, "f.yaml")
     assert str(err.value) == message
+
+
+def test_observe_refuses_a_swarm_environment(tmp_path):
+    """The agent's look (drift_cmd.observe) heals through Compose: never a Swarm."""
+    from release import drift_cmd
+    from release.errors import UsageError
+    from release.layout import GitopsTree
+
+    hosts = tmp_path / "environments" / "staging" / "hosts.yaml"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text("target: swarm\nmanager: unix:///run/docker.sock\n")
+    with pytest.raises(UsageError) as err:
+        drift_cmd.observe("staging", gitops=GitopsTree(tmp_path))
+    assert str(err.value) == (
+        f"{hosts} describes a Swarm: the agent drives Compose hosts; "
+        "use ./inv drift --env staging and ./inv deploy --env staging"
+    )
