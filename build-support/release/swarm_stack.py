@@ -32,6 +32,11 @@ from release.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit, flag_env
 from release.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
 
 NETWORK = "backend"
+DNS_HOLD = "30s"
+# Between one task's successor turning healthy and the next old task stopping: the
+# proxy learns of a new task by DNS (every second) and checks it once before it
+# gets traffic; a loaded node needs a few seconds for that.
+TASK_DELAY = "5s"
 LABEL_PROXY_CONFIG = "io.ecotrack.proxy-config"
 PROXY_CONFIG_TARGET = "/usr/local/etc/haproxy/haproxy.cfg"
 # Compose keys that mean the same in a stack file; the rest (restart, ports,
@@ -61,10 +66,16 @@ class ProxyConfig:
 
 def proxy_config(haproxy_cfg: str, stack: str) -> ProxyConfig:
     """The Compose proxy's haproxy.cfg with every `server-template NAME N svc:port`
-    resolving `tasks.svc` (one A record per task, no VIP), and failed connections to
-    a task that just went away retried on another. Configs are immutable in Swarm:
+    resolving `tasks.svc` (one A record per task, no VIP), a DNS failure keeping the
+    servers it knows, and failed connections to a task that just went away retried
+    on another. Configs are immutable in Swarm:
     the name carries the content's hash, so a change is a new config."""
     text = _SERVER_TEMPLATE.sub(r"\1tasks.\2:\3", haproxy_cfg)
+    # A slow or failed answer from Docker's DNS (a loaded node) must not put every
+    # server in maintenance: keep the last answer; health checks still mark a gone
+    # task down within two seconds.
+    for status in ("refused", "timeout", "other"):
+        text = re.sub(rf"(\n\s*hold {status}) \S+", rf"\1 {DNS_HOLD}", text)
     text = text.replace(
         "    option redispatch\n",
         "    option redispatch\n    retry-on conn-failure empty-response\n",
@@ -107,7 +118,7 @@ def container_port(spec: Mapping, default: int = 8080) -> int:
 def _update(order: str, monitor: int, failure_action: str) -> dict:
     return {
         "parallelism": 1,
-        "delay": "0s",
+        "delay": TASK_DELAY,
         "order": order,
         "failure_action": failure_action,
         "monitor": f"{monitor}s",

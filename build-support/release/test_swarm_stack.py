@@ -98,7 +98,7 @@ def test_rolling_update_settings_and_endpoints():
     assert auth["endpoint_mode"] == "dnsrr"
     assert auth["update_config"] == {
         "parallelism": 1,
-        "delay": "0s",
+        "delay": "5s",
         "order": "start-first",
         "failure_action": "rollback",
         "monitor": "7s",
@@ -125,6 +125,8 @@ def test_proxy_resolves_tasks_of_each_service():
     assert "server-template auth 10 tasks.auth:8000" in proxy.text
     assert " auth:8000" not in proxy.text
     assert "retry-on conn-failure empty-response" in proxy.text
+    assert "hold timeout 30s" in proxy.text and "hold other 30s" in proxy.text
+    assert "hold obsolete 2s" in proxy.text  # a task gone from DNS goes soon
     assert proxy.name.startswith("ecotrack-prod-haproxy-")
 
 
