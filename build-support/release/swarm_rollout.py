@@ -16,6 +16,7 @@ line says `rolled_back`.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,8 @@ OK = "ok"
 ROLLED = "rolled_back"
 FAILED = "failed"
 POLL = 1.0
+# Swarm's reason for a rollback ends with the ID of the task that failed
+_TASK = re.compile(r"\btask ([a-z0-9]{25})$")
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,10 @@ def _wait(
             o.result = FAILED
             if p.status == ROLLED:
                 why = reasons.get(name) or p.detail
-                errors = swarm_host.task_errors(client, service.id) if service else ()
+                task = _TASK.search(why)
+                error = swarm_host.task_error(client, task.group(1)) if task else ""
                 o.detail = f"swarm rolled back: {why}" + (
-                    f" ({errors[0]})" if errors else ""
+                    f" ({error})" if error else ""
                 )
                 reporter.step(name, "abort", o.detail)
             elif p.status == WAIT:

@@ -6,7 +6,6 @@ the env files it names on this machine) and the docker SDK for what runs there
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from release.adapters import proc
@@ -80,20 +79,13 @@ def snapshot(client, stack: str) -> SwarmState:
     return parse(stack, services, tasks)
 
 
-def task_errors(client, service_id: str, limit: int = 3) -> Sequence[str]:
-    """The latest failed tasks' errors of a service (why an update failed)."""
+def task_error(client, task_id: str) -> str:
+    """Why one task ended ("" when it cannot be read): Swarm names the task that
+    made it roll back, not its error."""
     import docker
 
     try:
-        tasks = client.api.tasks(filters={"service": service_id})
+        status = client.api.inspect_task(task_id).get("Status") or {}
     except docker.errors.DockerException:
-        return ()
-    failed = [
-        t
-        for t in tasks
-        if (t.get("Status") or {}).get("State") in ("failed", "rejected")
-    ]
-    failed.sort(key=lambda t: t.get("UpdatedAt", ""), reverse=True)
-    return tuple(
-        (t.get("Status") or {}).get("Err", "") or "failed" for t in failed[:limit]
-    )
+        return ""
+    return status.get("Err") or ""
