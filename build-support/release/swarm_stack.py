@@ -33,6 +33,8 @@ from release.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
 
 NETWORK = "backend"
 DNS_HOLD = "30s"
+CHECK_FALL = 5
+CHECK_TIMEOUT = "5s"
 # Between one task's successor turning healthy and the next old task stopping: the
 # proxy learns of a new task by DNS (every second) and checks it once before it
 # gets traffic; a loaded node needs a few seconds for that.
@@ -76,6 +78,15 @@ def proxy_config(haproxy_cfg: str, stack: str) -> ProxyConfig:
     # task down within two seconds.
     for status in ("refused", "timeout", "other"):
         text = re.sub(rf"(\n\s*hold {status}) \S+", rf"\1 {DNS_HOLD}", text)
+    # Patient health checks: Swarm takes a stopping task out of DNS and its refused
+    # connections are retried, so a check need not be quick to catch it; quick
+    # checks on a loaded node marked every healthy task down at once.
+    text = re.sub(r"(\n\s*default-server .*?)\bfall \d+", rf"\1fall {CHECK_FALL}", text)
+    text = text.replace(
+        "    timeout server 30s\n",
+        f"    timeout server 30s\n    timeout check {CHECK_TIMEOUT}\n",
+        1,
+    )
     text = text.replace(
         "    option redispatch\n",
         "    option redispatch\n    retry-on conn-failure empty-response\n",
