@@ -133,6 +133,11 @@ class SwarmStack:
         keep = ("UP", "DOWN", "DNS", "maintenance", "no server")
         return "\n".join(x for x in out.splitlines() if any(k in x for k in keep))
 
+    def history(self) -> str:
+        return self.node.docker(
+            "service", "ps", f"{self.project}_recycling", "--no-trunc", check=False
+        )
+
     def get(self) -> int:
         import http.client
 
@@ -166,7 +171,9 @@ def test_rolling_update_under_load(node, stack):
     with Load(node.proxy_port, PATH, rate=40) as load:
         r = stack.deploy_ok(stack.manifest(v2))
         time.sleep(2)
-    assert load.failures == [], (load.failures[:3], stack.proxy_events()[-3000:])
+    if load.failures:  # shown by pytest with the failure: what the proxy saw
+        print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
+    assert load.failures == [], load.failures[:3]
     assert len(load.results) > 100
     assert "1 change(s): recycling (roll)" in r.stdout, r.stdout
     assert "swarm_update" in r.stdout
@@ -196,7 +203,9 @@ def test_failing_healthcheck_rolls_back(node, stack):
     error = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1, r.stderr
     assert error[0].startswith("error: recycling: swarm rolled back: "), error
-    assert load.failures == [], (load.failures[:3], stack.proxy_events()[-3000:])
+    if load.failures:  # shown by pytest with the failure: what the proxy saw
+        print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
+    assert load.failures == [], load.failures[:3]
     tasks = stack.tasks()
     digest = old.image.split("@", 1)[1]
     assert len(tasks) == 2 and all(i.endswith(digest) for _, i in tasks), tasks
