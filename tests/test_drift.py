@@ -182,7 +182,7 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
         assert seen and all(h is callers_handler for h in seen)
         assert signal.getsignal(signal.SIGTERM) is callers_handler
 
-        # A session that changes the host does take SIGTERM over while it holds the lock.
+        # A session that changes the host takes SIGTERM over while it holds the lock.
         seen.clear()
         with DeploySession(
             Target.of("local", gitops.project, None),
