@@ -203,6 +203,7 @@ def test_failing_healthcheck_rolls_back(node, stack):
     error = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1, r.stderr
     assert error[0].startswith("error: recycling: swarm rolled back: "), error
+    print("deploy said:", error[0])  # shown with -rA
     if load.failures:  # shown by pytest with the failure: what the proxy saw
         print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
     assert load.failures == [], load.failures[:3]
