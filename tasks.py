@@ -332,7 +332,7 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
         "project": PROJECT,
         "manifest": MANIFEST,
         "port": "proxy port when the proxy is (re)created (default: as it runs)",
-        "hosts": "another hosts file for a fleet (default: the environment's "
+        "hosts": "another hosts file, a fleet or a Swarm (default: the environment's "
         "gitops/environments/<env>/hosts.yaml, when it has one)",
         "canary": "canary first: start this many new replicas of the one --service "
         "beside the old, watch them, then promote or abort (exit 1)",
@@ -366,6 +366,8 @@ def deploy(
     failed health gate removes the new containers and exits 1. Exit 4: locked.
     With hosts.yaml (a fleet): host by host in batches, one lock; the first failed
     host stops the deploy (exit 1, naming it) and later hosts are untouched.
+    With hosts.yaml `target: swarm`: a stack file and `docker stack deploy`; Swarm
+    rolls start-first and rolls a failing service back (exit 1, naming it).
     """
     from release import deploy_cmd
 
@@ -431,7 +433,7 @@ def lock(c, action, env="local", project="", host=""):
         "project": PROJECT,
         "host": HOST,
         "manifest": MANIFEST,
-        "hosts": "another hosts file for a fleet (default: the environment's "
+        "hosts": "another hosts file, a fleet or a Swarm (default: the environment's "
         "gitops/environments/<env>/hosts.yaml, when it has one)",
     }
 )
@@ -442,7 +444,8 @@ def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""
 
     Finds wrong image digests, missing or extra replicas, containers outside the
     Compose project, changed Compose config, flags or env file, stopped or unhealthy
-    containers.
+    containers. On a Swarm (hosts.yaml `target: swarm`): its tasks, and a paused or
+    rolled-back update.
     """
     from release import drift_cmd
 

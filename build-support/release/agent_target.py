@@ -15,6 +15,7 @@ from release.adapters.agent_clone import Checkout
 from release.agent_config import AgentConfig
 from release.errors import UsageError
 from release.layout import GitopsTree
+from release.swarm_env import SwarmEnv
 
 
 class AgentTarget:
@@ -37,6 +38,14 @@ class AgentTarget:
 
     def fleet(self) -> fleet.Fleet | None:
         described = fleet.find(self.gitops.root, self.env, self.config.hosts)
+        if isinstance(described, SwarmEnv):
+            # The agent observes and heals through the Compose path: on a Swarm it
+            # would heal the manager with Compose containers. Refused every pass.
+            raise UsageError(
+                f"{described.source} describes a Swarm: the agent drives Compose "
+                f"hosts; use ./inv drift --env {self.env} and ./inv deploy "
+                f"--env {self.env}"
+            )
         if described is not None and self.config.host:
             raise UsageError(
                 f"--host names one Docker host, but {described.source} describes "

@@ -8,7 +8,8 @@ from pathlib import Path
 import json
 import sys
 
-from release import console, fleet, fleet_rollout, notify, rollout
+from release import console, fleet, fleet_rollout, notify, rollout, swarm_rollout
+from release.swarm_env import SwarmEnv
 from release.adapters import deploy_lock
 from release.errors import UsageError
 from release.manifest import load
@@ -54,6 +55,8 @@ def deploy(request: DeployRequest) -> int:
     if r.parallel < 0:
         raise UsageError("--parallel must be 0 (a safe default) or more")
     hosts = fleet.find(GITOPS.root, r.env, r.hosts)
+    if isinstance(hosts, SwarmEnv):
+        return deploy_to_swarm(r, hosts, loaded, reporter)
     if hosts is not None:
         return deploy_to_fleet(r, hosts, loaded, reporter)
     try:
@@ -80,8 +83,9 @@ def refuse_fleet(env: str, hosts: str, what: str) -> None:
     """Refuses what has no fleet form yet (the canary) on a fleet environment."""
     described = fleet.find(GITOPS.root, check_env(env), hosts)
     if described is not None:
+        kind = "a Swarm" if isinstance(described, SwarmEnv) else "a fleet"
         raise UsageError(
-            f"{what} drives one Docker host; {described.source} describes a fleet"
+            f"{what} drives one Docker host; {described.source} describes {kind}"
         )
 
 
@@ -137,6 +141,32 @@ def deploy_to_fleet(r: DeployRequest, hosts, loaded, reporter) -> int:
         render_fleet(exc.result, reporter, r.as_json)
         raise
     render_fleet(result, reporter, r.as_json)
+    return result.exit_code
+
+
+def deploy_to_swarm(r: DeployRequest, swarm: SwarmEnv, loaded, reporter) -> int:
+    """The environment is a Swarm (hosts.yaml `target: swarm`): Swarm rolls."""
+    if r.host:
+        raise UsageError(
+            f"--host names one Docker host, but {swarm.source} names the Swarm "
+            "manager: drop --host (or --hosts)"
+        )
+    try:
+        result = swarm_rollout.deploy_swarm(
+            r.env,
+            swarm,
+            services=r.services,
+            manifest=loaded,
+            project=r.project,
+            dry_run=r.dry_run,
+            health_timeout=r.health_timeout,
+            proxy_port=r.port or None,
+            reporter=reporter,
+        )
+    except rollout.DeployFailed as exc:
+        reporter.result(exc.result)
+        raise
+    reporter.result(result)
     return result.exit_code
 
 

@@ -17,9 +17,11 @@ from release import console, drift, fleet, fleet_drift
 from release.adapters import docker_host
 from release.deploy.session import DeploySession, Target
 from release.desired import Desired, Unit
-from release.layout import GITOPS, GitopsTree
+from release.errors import UsageError
+from release.layout import GITOPS, GitopsTree, project_name
 from release.live import LiveContainer, LiveState
 from release.manifest import Manifest, load
+from release.swarm_env import SwarmEnv
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,39 @@ def observe_fleet(
     return FleetObservation(report, tuple(looks))
 
 
+def observe_swarm(
+    env: str,
+    swarm: SwarmEnv,
+    *,
+    project: str = "",
+    manifest: Manifest | None = None,
+    gitops: GitopsTree = GITOPS,
+    client=None,
+) -> Observation:
+    """One look at a Swarm environment: the stack's tasks as the live state, and a
+    paused or rolled-back update as drift of its own (swarm_live.UPDATE)."""
+    import tempfile
+
+    from release import swarm_live, swarm_session
+    from release.adapters import swarm_host
+
+    stack = project_name(env, project)
+    client = client or docker_host.connect(swarm.manager)
+    swarm_host.require_manager(client, swarm.manager)
+    with tempfile.TemporaryDirectory(prefix="ecotrack-swarm-") as tmp:
+        view = swarm_session.look(
+            env, swarm, stack, client, Path(tmp), manifest=manifest, gitops=gitops
+        )
+    live = view.state.live
+    report = drift.detect(env, stack, view.desired, live, (), view.units)
+    extra = swarm_live.update_findings(view.state.services, view.desired, live)
+    report = swarm_live.with_update_findings(report, extra)
+    return Observation(report, view.manifest, view.desired, view.units, live, ())
+
+
 def run_fleet(env, described, as_json, project, host, loaded) -> int:
     """Drift per host of the environment's fleet: exit 1 if any host drifted."""
     if host:
-        from release.errors import UsageError
-
         raise UsageError(
             f"--host names one Docker host, but {described.source} describes the "
             "environment's fleet: drop --host (or --hosts)"
@@ -208,6 +238,15 @@ def run(
 ) -> int:
     loaded = load(Path(manifest), env) if manifest else None
     described = fleet.find(GITOPS.root, env, hosts)
+    if isinstance(described, SwarmEnv):
+        if host:
+            raise UsageError(
+                f"--host names one Docker host, but {described.source} names the "
+                "Swarm manager: drop --host (or --hosts)"
+            )
+        obs = observe_swarm(env, described, project=project, manifest=loaded)
+        render(obs.report, as_json)
+        return obs.report.exit_code
     if described is not None:
         return run_fleet(env, described, as_json, project, host, loaded)
     obs = observe(env, project=project, host=host or None, manifest=loaded)

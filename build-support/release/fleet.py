@@ -12,6 +12,8 @@ reading the file).
     front_proxy: 127.0.0.1:8080   # optional: the load balancer in front (documented)
 
 An environment without hosts.yaml is a single host (local, --host or DOCKER_HOST).
+With `target: swarm` the file describes a Swarm instead (swarm_env.py), and
+`load`/`find` return a SwarmEnv; `target: compose` (the default) is this file.
 Every error is one line naming the file and the key.
 """
 
@@ -20,15 +22,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from release.errors import ConfigError
+
+if TYPE_CHECKING:
+    from release.swarm_env import SwarmEnv
 
 HOSTS_FILE = "hosts.yaml"
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 SSH = re.compile(r"^ssh://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 UNIX = re.compile(r"^unix:///\S+$")
 FRONT = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
-TOP_KEYS = ("hosts", "batch_size", "front_proxy")
+TOP_KEYS = ("target", "hosts", "batch_size", "front_proxy")
 HOST_KEYS = ("name", "endpoint", "labels")
 
 
@@ -66,10 +72,18 @@ def _fail(source: str, key: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {key}: {message}")
 
 
-def parse(data, source: str = HOSTS_FILE) -> Fleet:
-    """A Fleet from hosts.yaml's data; ConfigError (one line: file, key) if invalid."""
+def parse(data, source: str = HOSTS_FILE) -> "Fleet | SwarmEnv":
+    """A Fleet (or, with `target: swarm`, a swarm_env.SwarmEnv) from hosts.yaml's
+    data; ConfigError (one line: file, key) if invalid."""
     if not isinstance(data, dict):
         raise _fail(source, "(top)", "must be a mapping with a 'hosts' list")
+    target = data.get("target", "compose")
+    if target == "swarm":
+        from release import swarm_env  # it reuses this module's endpoint patterns
+
+        return swarm_env.parse(data, source)
+    if target != "compose":
+        raise _fail(source, "target", f"must be compose or swarm (got {target!r})")
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise _fail(source, unknown[0], f"unknown key (known: {', '.join(TOP_KEYS)})")
@@ -135,7 +149,7 @@ def hosts_path(gitops_root: Path, env: str) -> Path:
     return gitops_root / "environments" / env / HOSTS_FILE
 
 
-def load(path: Path) -> Fleet:
+def load(path: Path) -> "Fleet | SwarmEnv":
     import yaml
 
     try:
@@ -149,7 +163,7 @@ def load(path: Path) -> Fleet:
     return parse(data, str(path))
 
 
-def find(gitops_root: Path, env: str, override: str = "") -> Fleet | None:
+def find(gitops_root: Path, env: str, override: str = "") -> "Fleet | SwarmEnv | None":
     """The environment's fleet: `override` (a hosts file) if given, else its
     hosts.yaml if it has one, else None (a single host)."""
     if override:

@@ -1,0 +1,91 @@
+"""A Swarm manager: `docker stack deploy` (the CLI, which reads the stack file and
+the env files it names on this machine) and the docker SDK for what runs there
+(services, their UpdateStatus, their tasks). The manager is any Docker endpoint
+(unix:// or ssh://); SDK and CLI errors become ReleaseErrors of one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from release.adapters import proc
+from release.errors import CommandError, EngineError
+from release.swarm_live import STACK_NAMESPACE, SwarmState, parse
+
+
+def deploy_command(stack_file: Path, stack: str) -> list[str]:
+    """Images are pinned by digest already: the CLI must not re-resolve them (it
+    would ask the registry from this machine, which the nodes may see otherwise)."""
+    return [
+        "docker",
+        "stack",
+        "deploy",
+        "--compose-file",
+        str(stack_file),
+        "--resolve-image",
+        "never",
+        stack,
+    ]
+
+
+def stack_deploy(manager: str, stack_file: Path, stack: str) -> str:
+    """Hands the stack to the manager; Swarm then rolls each changed service."""
+    try:
+        out = proc.run(
+            deploy_command(stack_file, stack),
+            env={"DOCKER_HOST": manager},
+            timeout=300,
+        )
+    except CommandError as exc:
+        first = str(exc).splitlines()
+        detail = first[-1] if len(first) > 1 else first[0]
+        raise CommandError(f"docker stack deploy {stack} failed: {detail}") from None
+    return out.stdout
+
+
+def require_manager(client, manager: str) -> None:
+    """Refuses an engine that is not a Swarm manager (one line, what to do)."""
+    import docker
+
+    try:
+        swarm = client.info().get("Swarm") or {}
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"{manager}: cannot ask the engine: {exc}") from None
+    state = swarm.get("LocalNodeState") or "unknown"
+    if state != "active" or not swarm.get("ControlAvailable"):
+        raise EngineError(
+            f"{manager} is not a Swarm manager (swarm state {state}): "
+            "run `docker swarm init` there, or name a manager"
+        )
+
+
+def _services(client, stack: str) -> list[dict]:
+    return client.api.services(filters={"label": f"{STACK_NAMESPACE}={stack}"})
+
+
+def snapshot(client, stack: str) -> SwarmState:
+    """The stack's services and the tasks Swarm wants running."""
+    import docker
+
+    try:
+        services = _services(client, stack)
+        tasks: list[dict] = []
+        for s in services:
+            tasks += client.api.tasks(
+                filters={"service": s["ID"], "desired-state": "running"}
+            )
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"cannot read stack {stack}: {exc}") from None
+    return parse(stack, services, tasks)
+
+
+def task_error(client, task_id: str) -> str:
+    """Why one task ended ("" when it cannot be read): Swarm names the task that
+    made it roll back, not its error."""
+    import docker
+
+    try:
+        status = client.api.inspect_task(task_id).get("Status") or {}
+    except docker.errors.DockerException:
+        return ""
+    return status.get("Err") or ""

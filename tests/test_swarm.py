@@ -1,0 +1,284 @@
+"""A Swarm environment: `./inv deploy --hosts FILE` with `target: swarm` renders a
+stack file and lets Swarm roll (tests/swarm_support.py: a single-node Swarm in a
+network namespace of its own, reached over ssh://).
+
+In order on one Swarm and one stack (-x stops at the first failure): the first
+deploy and a rolling update of recycling under open-loop load through the stack's
+host-mode proxy; a release whose healthcheck fails, which Swarm rolls back; drift
+in sync, then after a hand-made `docker service scale`, then healed by a deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.loadgen import Load  # noqa: E402
+from tests.rollout_support import INV, Releases, docker  # noqa: E402
+from tests.swarm_support import SwarmNode  # noqa: E402
+from release import deploy_log  # noqa: E402
+from release.manifest import ServiceEntry, dumps  # noqa: E402
+
+PATH = "/recycling/guidelines"
+# The machine runs other builds beside this test: a healthcheck that tolerates a
+# slow start and a slow probe, so a failed update here means the release.
+PATIENT_HEALTH = (
+    "HEALTHCHECK --interval=2s --timeout=10s --retries=5 --start-period=90s CMD "
+    '["/app/bin/python", "-c", "import urllib.request; '
+    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
+)
+
+
+@pytest.fixture(scope="module")
+def node(local_registry):
+    why = SwarmNode.available()
+    if why:
+        pytest.skip(f"no simulated Swarm node here: {why}")
+    port = int(local_registry.address.rsplit(":", 1)[1])
+    with SwarmNode(port) as n:
+        yield n
+
+
+@pytest.fixture(scope="module")
+def releases(local_registry, service_images):
+    r = Releases(local_registry, service_images)
+    yield r
+    r.cleanup()
+
+
+class SwarmStack:
+    def __init__(self, node: SwarmNode, releases: Releases, workdir: Path):
+        self.node = node
+        self.releases = releases
+        self.workdir = workdir
+        self.project = f"ecotrack-swarm-{uuid.uuid4().hex[:6]}"
+        self.hosts_file = node.hosts_yaml(workdir / "hosts.yaml")
+        self.entries: dict[str, ServiceEntry] = {}
+
+    def patient(self, version: str) -> ServiceEntry:
+        if version not in self.entries:
+            local = f"ecotrack-swarm-test/recycling:{version}-{uuid.uuid4().hex[:6]}"
+            docker(
+                "build",
+                "-q",
+                "-t",
+                local,
+                "-",
+                stdin=f"FROM {self.releases.base('recycling')}\n"
+                f"LABEL version={version}\n{PATIENT_HEALTH}\n",
+            )
+            self.releases.derived.append(local)
+            tag = f"v{version}-patient-{uuid.uuid4().hex[:6]}"
+            registry = self.releases.registry
+            digest = registry.push(local, "ecotrack/recycling", tag)
+            self.entries[version] = replace(
+                self.releases.entry("recycling", "1.0.0"),
+                image=f"{registry.address}/ecotrack/recycling:{tag}@{digest}",
+                version=version,
+            )
+        return self.entries[version]
+
+    def manifest(self, recycling: ServiceEntry):
+        return self.releases.manifest(recycling=recycling)
+
+    def run(self, task: str, manifest, *extra: str, timeout=900):
+        path = self.workdir / f"manifest-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(dumps(manifest))
+        args = [INV, task, "--project", self.project, "--hosts", str(self.hosts_file)]
+        return subprocess.run(
+            args + ["--manifest", str(path), *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def deploy_ok(self, manifest):
+        r = self.run("deploy", manifest)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
+        return r
+
+    def tasks(self, service: str = "recycling") -> list[tuple[str, str]]:
+        """(state, image) of every task Swarm wants running."""
+        out = self.node.docker(
+            "service",
+            "ps",
+            f"{self.project}_{service}",
+            "--filter",
+            "desired-state=running",
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}}|{{.Image}}",
+        )
+        return [
+            (line.split("|")[0].split()[0], line.split("|")[1])
+            for line in out.splitlines()
+        ]
+
+    def proxy_events(self) -> str:
+        """HAProxy's server state changes (UP, DOWN, DNS): why requests failed."""
+        out = self.node.docker(
+            "service", "logs", "--raw", f"{self.project}_proxy", check=False
+        )
+        keep = ("UP", "DOWN", "DNS", "maintenance", "no server")
+        return "\n".join(x for x in out.splitlines() if any(k in x for k in keep))
+
+    def history(self) -> str:
+        return self.node.docker(
+            "service", "ps", f"{self.project}_recycling", "--no-trunc", check=False
+        )
+
+    def get(self) -> int:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.node.proxy_port, timeout=10)
+        try:
+            conn.request("GET", PATH)
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        except OSError:
+            return 0
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def stack(node, releases, state_home, tmp_path_factory):
+    s = SwarmStack(node, releases, tmp_path_factory.mktemp("swarm"))
+    yield s
+    node.docker("stack", "rm", s.project, check=False)
+
+
+def test_rolling_update_under_load(node, stack):
+    first = stack.deploy_ok(stack.manifest(stack.patient("1.0.0")))
+    assert "stack_deploy" in first.stdout and "done" in first.stdout, first.stdout
+    deadline = time.monotonic() + 120
+    while stack.get() != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert stack.get() == 200
+    v2 = stack.patient("1.1.0")
+    with Load(node.proxy_port, PATH, rate=40) as load:
+        r = stack.deploy_ok(stack.manifest(v2))
+        time.sleep(2)
+    if load.failures:  # shown by pytest with the failure: what the proxy saw
+        print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
+    assert load.failures == [], load.failures[:3]
+    assert len(load.results) > 100
+    assert "1 change(s): recycling (roll)" in r.stdout, r.stdout
+    assert "swarm_update" in r.stdout
+    tasks = stack.tasks()
+    assert [state for state, _ in tasks] == ["Running", "Running"], tasks
+    digest = v2.image.split("@", 1)[1]
+    assert all(image.endswith(digest) for _, image in tasks), tasks
+    spec = json.loads(node.docker("service", "inspect", f"{stack.project}_recycling"))[
+        0
+    ]["Spec"]
+    assert spec["EndpointSpec"]["Mode"] == "dnsrr"
+    assert spec["UpdateConfig"]["Order"] == "start-first"
+    assert spec["UpdateConfig"]["FailureAction"] == "rollback"
+    record = deploy_log.read(stack.project)[-1]
+    assert (record["result"], record["target"]) == ("ok", "swarm"), record
+    # the environment's lock was taken on the manager and is gone
+    assert node.docker("ps", "-aq", "--filter", "name=deploy-lock") == ""
+
+
+def test_failing_healthcheck_rolls_back(node, stack):
+    old = stack.patient("1.1.0")
+    bad = stack.releases.entry("recycling", "1.2.0", healthy=False)
+    with Load(node.proxy_port, PATH, rate=40) as load:
+        r = stack.run("deploy", stack.manifest(bad), "--health-timeout", "120")
+        time.sleep(2)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    error = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, r.stderr
+    assert error[0].startswith("error: recycling: swarm rolled back: "), error
+    print("deploy said:", error[0])  # shown with -rA
+    if load.failures:  # shown by pytest with the failure: what the proxy saw
+        print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
+    assert load.failures == [], load.failures[:3]
+    tasks = stack.tasks()
+    digest = old.image.split("@", 1)[1]
+    assert len(tasks) == 2 and all(i.endswith(digest) for _, i in tasks), tasks
+    record = deploy_log.read(stack.project)[-1]
+    assert record["result"] == "rolled_back" and record["rolled_back"] == [
+        "recycling"
+    ], record
+    assert record["reason"].startswith("recycling: swarm rolled back"), record
+    # drift: the manifest still wants 1.2.0, Swarm runs 1.1.0 after its rollback
+    d = stack.run("drift", stack.manifest(bad), "--json")
+    assert d.returncode == 1, d.stdout[-3000:] + d.stderr[-2000:]
+    kinds = {f["kind"] for f in json.loads(d.stdout)["findings"]}
+    assert {"image", "update"} <= kinds, kinds
+
+
+def test_drift_in_sync_then_scaled_by_hand(node, stack):
+    m = stack.manifest(stack.patient("1.1.0"))
+    r = stack.run("drift", m)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "in sync" in r.stdout
+    node.docker("service", "scale", "--detach", f"{stack.project}_recycling=3")
+    deadline = time.monotonic() + 120
+    while len(stack.tasks()) < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+    r = stack.run("drift", m, "--json")
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    findings = json.loads(r.stdout)["findings"]
+    assert [(f["service"], f["kind"], f["expected"]) for f in findings] == [
+        ("recycling", "extra_replicas", "2")
+    ], findings
+    healed = stack.deploy_ok(m)
+    assert "recycling (scale)" in healed.stdout, healed.stdout
+    assert stack.run("drift", m).returncode == 0
+
+
+def test_swarm_file_errors_are_one_line(tmp_path):
+    bad = tmp_path / "hosts.yaml"
+    bad.write_text("target: swarm\nmanager: tcp://10.0.0.1:2375\n")
+    r = subprocess.run(
+        [INV, "deploy", "--hosts", str(bad), "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines() == [
+        f"error: {bad}: manager: must be ssh://user@host[:port] or unix:///path "
+        "(got 'tcp://10.0.0.1:2375')"
+    ]
+
+
+def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
+    """The file `docker stack deploy` reads, rendered for a manifest with auth
+    (which reads the host's env file): the JWT secret's value is not in it."""
+    from release import secrets, swarm_env, swarm_rollout, swarm_session
+    from release.adapters import docker_host
+
+    m = stack.manifest(stack.patient("1.1.0"))
+    # auth may run any image here: nothing is deployed, only rendered
+    m = replace(m, services={**m.services, "auth": m.services["recycling"]})
+    env_file = secrets.ensure_secrets(stack.project)  # what a deploy of local uses
+    value = secrets.read_env_file(env_file)["JWT_SECRET"]
+    assert len(value) >= 32
+    target = swarm_env.SwarmEnv(node.endpoint, node.fleet.proxy_port, 5)
+    client = docker_host.connect(node.endpoint)
+    view = swarm_session.look(
+        "local", target, stack.project, client, tmp_path, manifest=m
+    )
+    written = swarm_rollout._write(view, list(view.document["services"]), tmp_path)
+    text = written.read_text()
+    assert json.loads(text)["services"]["auth"]["env_file"] == [str(env_file)]
+    assert value not in text
+    assert value not in (tmp_path / "haproxy.cfg").read_text()
+    plan = {s.service: s.action for s in view.plan.services}
+    assert plan["recycling"] == "none" and plan["auth"] == "create", plan
