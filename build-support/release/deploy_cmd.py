@@ -55,28 +55,53 @@ def deploy(request: DeployRequest) -> int:
     if r.parallel < 0:
         raise UsageError("--parallel must be 0 (a safe default) or more")
     hosts = fleet.find(GITOPS.root, r.env, r.hosts)
-    if isinstance(hosts, SwarmEnv):
-        return deploy_to_swarm(r, hosts, loaded, reporter)
-    if hosts is not None:
-        return deploy_to_fleet(r, hosts, loaded, reporter)
-    try:
-        result = rollout.deploy(
-            r.env,
-            services=r.services,
-            manifest=loaded,
-            project=r.project,
-            host=r.host or None,
-            dry_run=r.dry_run,
-            health_timeout=r.health_timeout,
-            parallel=r.parallel,
-            proxy_port=r.port or None,
-            reporter=reporter,
+    common = dict(
+        services=r.services,
+        manifest=loaded,
+        project=r.project,
+        dry_run=r.dry_run,
+        health_timeout=r.health_timeout,
+        proxy_port=r.port or None,
+        reporter=reporter,
+    )
+    if isinstance(hosts, SwarmEnv):  # Swarm rolls the services itself
+        _refuse_host(r, f"{hosts.source} names the Swarm manager")
+        return _carried_out(
+            lambda: swarm_rollout.deploy_swarm(r.env, hosts, **common),
+            reporter.result,
         )
-    except rollout.DeployFailed as exc:
-        reporter.result(exc.result)
+    if hosts is not None:  # several hosts: in batches (fleet_rollout)
+        _refuse_host(r, f"{hosts.source} describes the environment's fleet")
+        return _carried_out(
+            lambda: fleet_rollout.deploy_fleet(
+                r.env, hosts, parallel=r.parallel, **common
+            ),
+            lambda result: render_fleet(result, reporter, r.as_json),
+        )
+    return _carried_out(
+        lambda: rollout.deploy(
+            r.env, host=r.host or None, parallel=r.parallel, **common
+        ),
+        reporter.result,
+    )
+
+
+def _carried_out(deploy_fn, render) -> int:
+    """Runs one of the deploys and renders its result, also when it failed."""
+    try:
+        result = deploy_fn()
+    except rollout.DeployFailed as exc:  # FleetDeployFailed too
+        render(exc.result)
         raise
-    reporter.result(result)
+    render(result)
     return result.exit_code
+
+
+def _refuse_host(r: DeployRequest, why: str) -> None:
+    if r.host:
+        raise UsageError(
+            f"--host names one Docker host, but {why}: drop --host (or --hosts)"
+        )
 
 
 def refuse_fleet(env: str, hosts: str, what: str) -> None:
@@ -115,59 +140,6 @@ def render_fleet(result: fleet_rollout.FleetResult, reporter, as_json: bool) -> 
         ["host", "endpoint", "plan", "result", "duration"],
         rows,
     )
-
-
-def deploy_to_fleet(r: DeployRequest, hosts, loaded, reporter) -> int:
-    """The environment names several hosts (hosts.yaml): roll them in batches."""
-    if r.host:
-        raise UsageError(
-            f"--host names one Docker host, but {hosts.source} describes the "
-            "environment's fleet: drop --host (or --hosts)"
-        )
-    try:
-        result = fleet_rollout.deploy_fleet(
-            r.env,
-            hosts,
-            services=r.services,
-            manifest=loaded,
-            project=r.project,
-            dry_run=r.dry_run,
-            health_timeout=r.health_timeout,
-            parallel=r.parallel,
-            proxy_port=r.port or None,
-            reporter=reporter,
-        )
-    except fleet_rollout.FleetDeployFailed as exc:
-        render_fleet(exc.result, reporter, r.as_json)
-        raise
-    render_fleet(result, reporter, r.as_json)
-    return result.exit_code
-
-
-def deploy_to_swarm(r: DeployRequest, swarm: SwarmEnv, loaded, reporter) -> int:
-    """The environment is a Swarm (hosts.yaml `target: swarm`): Swarm rolls."""
-    if r.host:
-        raise UsageError(
-            f"--host names one Docker host, but {swarm.source} names the Swarm "
-            "manager: drop --host (or --hosts)"
-        )
-    try:
-        result = swarm_rollout.deploy_swarm(
-            r.env,
-            swarm,
-            services=r.services,
-            manifest=loaded,
-            project=r.project,
-            dry_run=r.dry_run,
-            health_timeout=r.health_timeout,
-            proxy_port=r.port or None,
-            reporter=reporter,
-        )
-    except rollout.DeployFailed as exc:
-        reporter.result(exc.result)
-        raise
-    reporter.result(result)
-    return result.exit_code
 
 
 def lock_command(action: str, env: str, project: str, host: str) -> None:
