@@ -101,6 +101,10 @@ class FleetState:
         return Path(self.home) / "bin"
 
     @property
+    def run_dir(self) -> Path:
+        return Path(f"/run/{PREFIX}-{self.run}")
+
+    @property
     def hosts_file(self) -> Path:
         return Path(self.home) / "hosts.yaml"
 
@@ -126,7 +130,7 @@ def plan(spec: FleetSpec, home: Path, run: str) -> FleetState:
             name=f"host-{i}",
             netns=f"{PREFIX}-{run}-{i}",
             root=str(home / f"host-{i}"),
-            run_dir=f"/run/{PREFIX}-{run}/host-{i}",
+            run_dir=f"/run/{PREFIX}-{run}/host-{i}",  # FleetState.run_dir
             data_root=f"/var/lib/{PREFIX}-{run}-{i}",
         )
         for i in range(1, spec.hosts + 1)
@@ -170,7 +174,9 @@ def known_hosts(host_key_pub: str, ports: list[int]) -> str:
     return "".join(f"[127.0.0.1]:{p} {kind} {key}\n" for p in ports)
 
 
-def ssh_client_config(home: Path) -> str:
+def ssh_client_config(home: Path, control_dir: Path) -> str:
+    """The client side; control sockets in a short path (a unix socket's path must
+    stay under 108 bytes, and state dirs can be deep)."""
     return "\n".join(
         [
             "Host 127.0.0.1",
@@ -182,7 +188,7 @@ def ssh_client_config(home: Path) -> str:
             # One authenticated connection for all the docker calls, as Docker's
             # docs advise for ssh:// hosts.
             "  ControlMaster auto",
-            f"  ControlPath {home / 'cm-%C'}",
+            f"  ControlPath {control_dir / 'cm-%C'}",
             "  ControlPersist 60",
             "",
         ]

@@ -139,7 +139,7 @@ def _create(spec: FleetSpec, state: FleetState, say) -> None:
         pid = sshd.start(config, Path(h.root), h.ssh_port)
         h.sshd = Pid(pid, str(Path(h.root) / "sshd_config"))
         _save(state)
-    sshd.write_client(home, [h.ssh_port for h in state.hosts])
+    sshd.write_client(home, [h.ssh_port for h in state.hosts], state.run_dir)
     say(f"front HAProxy on 127.0.0.1:{state.front_port}")
     cfg = home / "front.cfg"
     cfg.write_text(fleet_sim.front_config(state))
@@ -165,5 +165,5 @@ def down(home: Path) -> FleetState | None:
             daemons.stop(f.pid, f.marker, 5)
         netns_engine.del_netns(h.netns)
         netns_engine.remove_dirs(Path(h.data_root), Path(h.run_dir))
-    netns_engine.remove_dirs(Path(f"/run/{fleet_sim.PREFIX}-{state.run}"), home)
+    netns_engine.remove_dirs(state.run_dir, home)
     return state

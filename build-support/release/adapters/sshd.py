@@ -67,12 +67,14 @@ def start(config_text: str, root: Path, port: int, timeout: float = 30) -> int:
     return proc.pid
 
 
-def write_client(home: Path, ports: list[int]) -> Path:
+def write_client(home: Path, ports: list[int], control_dir: Path | None = None) -> Path:
     """Known hosts for `ports`, the client config and the wrapper; returns the
     wrapper's directory (put it first on PATH)."""
+    control_dir = control_dir or home
+    control_dir.mkdir(parents=True, exist_ok=True)
     host_pub = (home / "host_key.pub").read_text()
     (home / "known_hosts").write_text(fleet_sim.known_hosts(host_pub, ports))
-    (home / "ssh_config").write_text(fleet_sim.ssh_client_config(home))
+    (home / "ssh_config").write_text(fleet_sim.ssh_client_config(home, control_dir))
     bin_dir = home / "bin"
     bin_dir.mkdir(exist_ok=True)
     wrapper = bin_dir / "ssh"
