@@ -59,7 +59,7 @@ def up(c, env="local", port=8080, project="", manifest=""):
 
 @task(
     help={
-        "profile": "what to check for: test (default: everything), up, build, "
+        "profile": "what to check for: test (default: everything), up, build, fleet, "
         "engine or pants",
     }
 )
