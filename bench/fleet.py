@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "build-support"))
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from bench.rollout import derive, docker, entry  # noqa: E402
+from bench.rollout import derive, entry, remove_registry  # noqa: E402
 from tests.loadgen import Load  # noqa: E402
 
 from release import fleet_sim, fleet_sim_run, images  # noqa: E402
@@ -281,34 +281,21 @@ def main() -> int:
             rows.append(measured(bench, name, action))
     finally:
         fleet_sim_run.down(fleet_home)
-        registry.stop()
-        subprocess.run(["docker", "rmi", "-f", *made], capture_output=True)
-        refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
-        pushed = [r for r in refs if r.startswith(registry.address + "/")]
-        if pushed:
-            subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
+        remove_registry(registry, made)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args)
-    load_avg = os.getloadavg()
     rolling = [r for r in rows if r["case"].startswith("(a)")]
-    ok = all(r["during"]["failed"] == 0 for r in rolling)
-    out = Path(args.out)
-    report.write_json(
+    ok = bool(rolling) and all(r["during"]["failed"] == 0 for r in rolling)
+    report.write_results(
         "fleet",
         {
             "service": service,
             "hosts": args.hosts,
             "rate": args.rate,
-            "cpus": os.cpu_count(),
-            "load_average_at_end": load_avg,
             "cases": rows,
             "targets_met": ok,
         },
-        out,
-    )
-    print(
-        f"\nwrote {out} and {len(rows)} plots beside it; load average at the end: "
-        f"{load_avg[0]:.1f}"
+        Path(args.out),
     )
     return 0 if ok else 1
 

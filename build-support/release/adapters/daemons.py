@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from release.errors import CommandError
@@ -83,11 +83,21 @@ def answers(port: int) -> bool:
         return False
 
 
-def wait_port(port: int, what: str, log: Path, timeout: float = 30) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if answers(port):
-            return
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-    raise CommandError(f"{what} does not answer on 127.0.0.1:{port}; {log}: {tail}")
+        if check():
+            return True
+        time.sleep(every)
+    return False
+
+
+def log_tail(log: Path, chars: int = 600) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def wait_port(port: int, what: str, log: Path, timeout: float = 30) -> None:
+    if not wait_until(lambda: answers(port), timeout):
+        raise CommandError(
+            f"{what} does not answer on 127.0.0.1:{port}; {log}: {log_tail(log)}"
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from release.adapters import daemons
@@ -84,15 +83,11 @@ def engine_answers(socket: str) -> bool:
 
 
 def wait_engine(name: str, socket: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if engine_answers(socket):
-            return
-        time.sleep(0.5)
-    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-    raise EngineError(
-        f"{name}'s dockerd did not answer within {START_TIMEOUT:.0f}s:" f" {tail}"
-    )
+    if not daemons.wait_until(lambda: engine_answers(socket), START_TIMEOUT, 0.5):
+        raise EngineError(
+            f"{name}'s dockerd did not answer within {START_TIMEOUT:.0f}s: "
+            + daemons.log_tail(log, 1500)
+        )
 
 
 def docker(socket: str, *args: str, check: bool = True) -> str:
