@@ -65,6 +65,11 @@ PATIENT_HEALTH = (
     '["/app/bin/python", "-c", "import urllib.request; '
     "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
 )
+PATIENT_PROXY_HEALTH = (
+    "HEALTHCHECK --interval=5s --timeout=10s --retries=5 --start-period=60s CMD "
+    '["python3", "-c", "import urllib.request; '
+    "urllib.request.urlopen('http://127.0.0.1:8080/proxy/health', timeout=8)\"]"
+)
 
 # SWARM: the Swarm target's row goes here. Add a function (bench, service) -> dict
 # of host/phase timings that updates the service on the bench's swarm under the
@@ -152,6 +157,25 @@ def host_times(phases: list, start: float, end: float) -> dict[str, float]:
     return out
 
 
+def wait_healthy(bench: Bench, timeout: float = 300) -> None:
+    """Every container of the project on every host healthy: a case starts from a
+    fleet at rest (a loaded machine can leave a health check failing for a while)."""
+    from release.adapters.netns_engine import docker
+
+    label = f"label=com.docker.compose.project={bench.project}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = [
+            docker(h.socket, "ps", "-a", "--filter", label, "--format", "{{.Status}}")
+            for h in bench.fleet.hosts
+        ]
+        lines = [line for s in statuses for line in s.splitlines()]
+        if lines and all("(healthy)" in line for line in lines):
+            return
+        time.sleep(1)
+    raise SystemExit(f"bench: not every container became healthy: {lines}")
+
+
 def wait_serving(port: int, path: str, timeout: float = 120) -> None:
     import http.client
 
@@ -174,6 +198,7 @@ def measured(bench: Bench, name: str, action) -> dict:
     args = bench.args
     path = args.path or f"/{args.service}/guidelines"
     print(f"bench: {name} at {args.rate:.0f} req/s ...", file=sys.stderr, flush=True)
+    wait_healthy(bench)
     wait_serving(bench.fleet.front_port, path)
     load = Load(bench.fleet.front_port, path, args.rate, process=True)
     load.start()
@@ -239,8 +264,12 @@ def main() -> int:
             [s for s in services() if s.name == service], include_proxy=True, quiet=True
         )
         registry.ensure_running()
+        local_proxy = derive(
+            built["proxy"], "ecotrack-bench/proxy:patient", PATIENT_PROXY_HEALTH
+        )
+        made.append(local_proxy)
         proxy = replace(
-            entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0"), replicas=1
+            entry(registry, local_proxy, "ecotrack/proxy", "v1", "1.0.0"), replicas=1
         )
         versions = {}
         for tag, version in (("v1", "1.0.0"), ("v2", "1.1.0"), ("v3", "1.2.0")):
