@@ -90,24 +90,28 @@ class Bench:
         self.at_once = workdir / "at-once.yaml"
         self.at_once.write_text(fleet_sim.hosts_yaml(fleet, len(fleet.hosts)))
 
-    def deploy(self, manifest: Manifest, hosts: Path, phases: list) -> None:
-        """`./inv deploy` on the fleet; each output line's time goes to `phases`."""
+    def deploy(self, manifest: Manifest, hosts: Path, phases: list) -> str:
+        """`./inv deploy` on the fleet; each output line's time goes to `phases`.
+        Returns "" or the deploy's one-line error."""
         path = self.workdir / f"manifest-{uuid.uuid4().hex[:6]}.json"
         path.write_text(dumps(manifest))
         cmd = [INV, "deploy", "--project", self.project, "--hosts", str(hosts)]
         cmd += ["--manifest", str(path), "--port", str(self.fleet.proxy_port)]
+        cmd += ["--health-timeout", str(self.args.health_timeout)]
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        lines = []
+        errors = []
         for line in proc.stdout:
-            lines.append(line)
             if line.strip():
                 phases.append((time.time(), line.strip()[:70]))
+            if line.startswith("error:"):
+                errors.append(line.strip())
         if proc.wait() != 0:
-            raise SystemExit("bench: deploy failed:\n" + "".join(lines[-40:]))
+            return errors[0] if errors else f"./inv deploy exited {proc.returncode}"
+        return ""
 
-    def naive(self, manifest: Manifest, phases: list) -> None:
+    def naive(self, manifest: Manifest, phases: list) -> str:
         """`docker compose up -d` of the new image on every host at once."""
         service = self.args.service
         errors: list[str] = []
@@ -139,8 +143,7 @@ class Bench:
             t.start()
         for t in threads:
             t.join()
-        if errors:
-            raise SystemExit("bench: naive compose up failed: " + "; ".join(errors))
+        return "; ".join(errors)
 
 
 def host_times(phases: list, start: float, end: float) -> dict[str, float]:
@@ -206,13 +209,14 @@ def measured(bench: Bench, name: str, action) -> dict:
     try:
         time.sleep(args.before + 1)
         start = time.time()
-        action(phases)
+        error = action(phases)
         end = time.time()
         time.sleep(2)
     finally:  # a failed action must not leave the generator running
         records = load.stop()
     row = {
         "case": name,
+        "error": error,
         "rate": args.rate,
         "before": load.window(start - args.before, start),
         "during": load.window(start, end),
@@ -244,6 +248,9 @@ def main() -> int:
     parser.add_argument("--before", type=float, default=10.0)
     parser.add_argument("--service", default="recycling")
     parser.add_argument("--path", default="", help="default: /<service>/guidelines")
+    parser.add_argument(
+        "--health-timeout", type=float, default=300.0, help="per host, seconds"
+    )
     parser.add_argument("--out", default=str(report.RESULTS / "fleet.json"))
     args = parser.parse_args()
     service = args.service
@@ -294,7 +301,9 @@ def main() -> int:
         os.environ["PATH"] = f"{fleet.bin_dir}:{os.environ['PATH']}"
         bench = Bench(args, workdir, fleet, registry)
         print("bench: v1 on every host ...", file=sys.stderr, flush=True)
-        bench.deploy(manifest("v1"), bench.at_once, [])
+        error = bench.deploy(manifest("v1"), bench.at_once, [])
+        if error:
+            raise SystemExit(f"bench: the first install failed: {error}")
         cases = [
             (
                 f"(a) rolling deploy 1.0.0 → 1.1.0, {args.hosts} hosts one by one",
@@ -314,7 +323,9 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args)
     rolling = [r for r in rows if r["case"].startswith("(a)")]
-    ok = bool(rolling) and all(r["during"]["failed"] == 0 for r in rolling)
+    ok = bool(rolling) and all(
+        r["during"]["failed"] == 0 and not r["error"] for r in rolling
+    )
     report.write_results(
         "fleet",
         {
@@ -351,6 +362,8 @@ def print_table(rows: list[dict], args) -> None:
         )
         if during["errors"]:
             print(f"{'':<56} errors: {during['errors']}")
+        if row["error"]:
+            print(f"{'':<56} FAILED: {row['error'][:200]}")
     print("\ntarget: 0 failed requests in (a)")
 
 
