@@ -149,7 +149,8 @@ class Bench:
 def host_times(phases: list, start: float, end: float) -> dict[str, float]:
     """Seconds per host: rolled one by one, from its first line to the next host's
     (or the end); all at once, from the start to its `done` line."""
-    starts = [(t, label.split()[1]) for t, label in phases if label.startswith("host ")]
+    lines = [(t, label.lstrip("» ")) for t, label in phases]  # "» host host-1 (…"
+    starts = [(t, label.split()[1]) for t, label in lines if label.startswith("host ")]
     out = {}
     for i, (t, name) in enumerate(starts):
         nxt = starts[i + 1][0] if i + 1 < len(starts) else end
