@@ -59,7 +59,7 @@ def up(c, env="local", port=8080, project="", manifest=""):
 
 @task(
     help={
-        "profile": "what to check for: test (default: everything), up, build, "
+        "profile": "what to check for: test (default: everything), up, build, fleet, "
         "engine or pants",
     }
 )
@@ -543,3 +543,44 @@ def cache(c, action, host="127.0.0.1", port=50051, data_dir="", max_refs=200000)
     from release import cache_cmd
 
     _exit(cache_cmd.command(action, host, int(port), data_dir, int(max_refs)))
+
+
+@task(
+    positional=["action"],
+    help={
+        "action": "up (create the fleet, or keep the one that is up), down (remove "
+        "everything it made) or status (exit 0 healthy, 1 broken, 3 none)",
+        "hosts": "how many hosts `up` creates, 1 to 9 (default: 3)",
+        "front_port": "the front HAProxy's port on 127.0.0.1 (default: 8090)",
+        "proxy_port": "the port every host's proxy publishes inside its namespace: "
+        "pass it to ./inv deploy --port (default: 8080)",
+        "registry_port": "the local registry's port on 127.0.0.1, reachable inside "
+        "every host (default: ECOTRACK_REGISTRY_PORT or 5000)",
+        "batch_size": "batch_size in the hosts.yaml it writes (default: 1)",
+    },
+)
+@handles_errors
+def fleet(
+    c, action, hosts=3, front_port=8090, proxy_port=8080, registry_port=0, batch_size=1
+):
+    """A simulated fleet on this machine: N Docker engines, each in a network
+    namespace of its own with its own data root, each reached through a real sshd,
+    and a front HAProxy on 127.0.0.1 in front of the hosts' proxies.
+
+    `up` installs what it needs (iproute2, openssh-server, haproxy), writes a
+    hosts.yaml for `./inv deploy --hosts FILE` and prints what it made and how to
+    reach it. The machine's docker0 and main engine are never touched. State lives in
+    ~/.local/state/ecotrack/fleet, so `status` and `down` find it from any shell.
+    """
+    from release import fleet_sim_cmd
+
+    _exit(
+        fleet_sim_cmd.command(
+            action,
+            int(hosts),
+            int(front_port),
+            int(proxy_port),
+            int(registry_port),
+            int(batch_size),
+        )
+    )

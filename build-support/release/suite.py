@@ -46,7 +46,15 @@ def end_to_end(pytest_args: list[str]) -> None:
 
 BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
-BENCHES = ("loadgen", "rollout", "change_to_live", "affected", "publish", "gitops")
+BENCHES = (
+    "loadgen",
+    "rollout",
+    "change_to_live",
+    "affected",
+    "publish",
+    "gitops",
+    "fleet",
+)
 DEFAULT_BENCHES = ("loadgen", "rollout", "change_to_live", "affected")
 
 

@@ -30,6 +30,7 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         "docker.io",
         "debootstrap",
         "docker-registry",
+        "iproute2",
         "openssh-server",
         "haproxy",
         "chromium",
@@ -49,6 +50,9 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         pytest.param(b.PANTS, (), id="pants"),
         pytest.param(b.ENGINE, ("docker.io",), id="engine"),
         pytest.param(b.UP, ("docker.io", "debootstrap", "docker-registry"), id="up"),
+        pytest.param(
+            b.FLEET, ("docker.io", "iproute2", "openssh-server", "haproxy"), id="fleet"
+        ),
     ],
 )
 def test_each_profile_installs_only_what_it_needs(profile, packages):

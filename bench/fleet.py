@@ -1,0 +1,372 @@
+"""Benchmark: one service rolled across a simulated fleet of hosts under load.
+
+    .venv/bin/python bench/fleet.py [--hosts 3] [--rate 100] [--before 10]
+        [--service recycling] [--out bench/results/fleet.json]
+
+The fleet is `./inv fleet up`'s (release/fleet_sim_run.py): N Docker engines, each in
+a network namespace of its own behind a real sshd, and a front HAProxy on 127.0.0.1
+balancing across the hosts' proxies. Open-loop load (tests/loadgen.py, a child
+process, a new connection per request) goes through the front proxy at --rate
+req/s; failures are counted strictly (connection errors, timeouts, non-2xx,
+HAProxy's own pages); latency is from each request's scheduled time. Cases, in the
+same run, on the same fleet and Compose project:
+
+  (a) rolling deploy: `./inv deploy --hosts FILE` of a one-line change (a new image
+      layer), host by host (batch size 1), each through the health-gated steps
+  (b) naive baseline: `docker compose up -d` of the next image on every host at
+      once (the same Compose files and variables the deploy uses; `--wait` only so
+      the bench knows when it is over)
+  (c) Swarm service update: see SWARM below (added by the Swarm target)
+
+Everything (fleet, registry, images, state) is the bench's own and removed at the
+end; a PNG per case goes beside the JSON. Sends traffic only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "build-support"))
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+from bench.rollout import derive, entry, remove_registry  # noqa: E402
+from tests.loadgen import Load  # noqa: E402
+
+from release import fleet_sim, fleet_sim_run, images  # noqa: E402
+from release.adapters import docker_host  # noqa: E402
+from release.adapters.daemons import free_port  # noqa: E402
+from release.adapters.docker_engine import ensure_engine  # noqa: E402
+from release.adapters.registry_local import (  # noqa: E402
+    LocalRegistry,
+    LocalRegistryConfig,
+)
+from release.deploy import resolve  # noqa: E402
+from release.fleet_sim import FleetSpec  # noqa: E402
+from release.layout import services  # noqa: E402
+from release.manifest import Manifest, dumps  # noqa: E402
+
+INV = str(ROOT / "inv")
+# A loaded 2-core machine: a healthcheck that tolerates a slow start and a slow
+# probe, so a failed gate means the release, not the load (tests/test_fleet.py's).
+PATIENT_HEALTH = (
+    "HEALTHCHECK --interval=2s --timeout=10s --retries=5 --start-period=90s CMD "
+    '["/app/bin/python", "-c", "import urllib.request; '
+    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
+)
+PATIENT_PROXY_HEALTH = (
+    "HEALTHCHECK --interval=5s --timeout=10s --retries=5 --start-period=60s CMD "
+    '["python3", "-c", "import urllib.request; '
+    "urllib.request.urlopen('http://127.0.0.1:8080/proxy/health', timeout=8)\"]"
+)
+
+# SWARM: the Swarm target's row goes here. Add a function (bench, service) -> dict
+# of host/phase timings that updates the service on the bench's swarm under the
+# same load, and append ("(c) swarm service update", that function) to CASES in
+# main(); measured() wraps it in the same load, windows and plot.
+
+
+class Bench:
+    """The fleet, the Compose project on it, and the deploys the cases run."""
+
+    def __init__(self, args, workdir: Path, fleet, registry: LocalRegistry):
+        self.args = args
+        self.workdir = workdir
+        self.fleet = fleet
+        self.registry = registry
+        self.project = f"ecotrack-fleet-bench-{uuid.uuid4().hex[:6]}"
+        self.rolling = fleet.hosts_file
+        self.at_once = workdir / "at-once.yaml"
+        self.at_once.write_text(fleet_sim.hosts_yaml(fleet, len(fleet.hosts)))
+
+    def deploy(self, manifest: Manifest, hosts: Path, phases: list) -> str:
+        """`./inv deploy` on the fleet; each output line's time goes to `phases`.
+        Returns "" or the deploy's one-line error."""
+        path = self.workdir / f"manifest-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(dumps(manifest))
+        cmd = [INV, "deploy", "--project", self.project, "--hosts", str(hosts)]
+        cmd += ["--manifest", str(path), "--port", str(self.fleet.proxy_port)]
+        cmd += ["--health-timeout", str(self.args.health_timeout)]
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        errors = []
+        for line in proc.stdout:
+            if line.strip():
+                phases.append((time.time(), line.strip()[:70]))
+            if line.startswith("error:"):
+                errors.append(line.strip())
+        if proc.wait() != 0:
+            return errors[0] if errors else f"./inv deploy exited {proc.returncode}"
+        return ""
+
+    def naive(self, manifest: Manifest, phases: list) -> str:
+        """`docker compose up -d` of the new image on every host at once."""
+        service = self.args.service
+        errors: list[str] = []
+
+        def one(h) -> None:
+            try:
+                snapshot = docker_host.snapshot(
+                    docker_host.connect(h.endpoint), self.project
+                )
+                work = self.workdir / f"naive-{h.name}"
+                work.mkdir(exist_ok=True)
+                compose = resolve.resolve(
+                    "local",
+                    self.project,
+                    manifest,
+                    resolve.read_units("local"),
+                    snapshot,
+                    work,
+                    h.endpoint,
+                    self.fleet.proxy_port,
+                )[0]
+                compose.run("up", "-d", "--no-deps", "--wait", service, timeout=600)
+                phases.append((time.time(), f"done {h.name}: compose up -d --wait"))
+            except Exception as exc:  # reported below, the bench fails
+                errors.append(f"{h.name}: {str(exc)[:300]}")
+
+        threads = [threading.Thread(target=one, args=(h,)) for h in self.fleet.hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return "; ".join(errors)
+
+
+def host_times(phases: list, start: float, end: float) -> dict[str, float]:
+    """Seconds per host: rolled one by one, from its first line to the next host's
+    (or the end); all at once, from the start to its `done` line."""
+    lines = [(t, label.lstrip("» ")) for t, label in phases]  # "» host host-1 (…"
+    starts = [(t, label.split()[1]) for t, label in lines if label.startswith("host ")]
+    out = {}
+    for i, (t, name) in enumerate(starts):
+        nxt = starts[i + 1][0] if i + 1 < len(starts) else end
+        out[name] = nxt - t
+    for t, label in phases:
+        if label.startswith("done "):
+            out[label.split()[1].rstrip(":")] = t - start
+    return out
+
+
+def wait_healthy(bench: Bench, timeout: float = 300) -> None:
+    """Every container of the project on every host healthy: a case starts from a
+    fleet at rest (a loaded machine can leave a health check failing for a while)."""
+    from release.adapters.netns_engine import docker
+
+    label = f"label=com.docker.compose.project={bench.project}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = [
+            docker(h.socket, "ps", "-a", "--filter", label, "--format", "{{.Status}}")
+            for h in bench.fleet.hosts
+        ]
+        lines = [line for s in statuses for line in s.splitlines()]
+        if lines and all("(healthy)" in line for line in lines):
+            return
+        time.sleep(1)
+    raise SystemExit(f"bench: not every container became healthy: {lines}")
+
+
+def wait_serving(port: int, path: str, timeout: float = 120) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.5)
+    raise SystemExit(f"bench: the front proxy does not serve {path}")
+
+
+def measured(bench: Bench, name: str, action) -> dict:
+    args = bench.args
+    path = args.path or f"/{args.service}/guidelines"
+    print(f"bench: {name} at {args.rate:.0f} req/s ...", file=sys.stderr, flush=True)
+    wait_healthy(bench)
+    wait_serving(bench.fleet.front_port, path)
+    load = Load(bench.fleet.front_port, path, args.rate, process=True)
+    load.start()
+    phases: list = []
+    try:
+        time.sleep(args.before + 1)
+        start = time.time()
+        error = action(phases)
+        end = time.time()
+        time.sleep(2)
+    finally:  # a failed action must not leave the generator running
+        records = load.stop()
+    row = {
+        "case": name,
+        "error": error,
+        "rate": args.rate,
+        "before": load.window(start - args.before, start),
+        "during": load.window(start, end),
+        "duration_s": end - start,
+        "host_s": host_times(phases, start, end),
+        "series": load.series(start - args.before - 1),
+        "phases": [(t - start, label) for t, label in phases],
+    }
+    png = Path(args.out).parent / f"fleet-{report.slug(name)}.png"
+    row["plot"] = str(
+        report.plot_case(
+            png,
+            f"{name}: {args.rate:.0f} req/s open-loop through the front proxy, "
+            f"{row['during']['failed']} failed of {row['during']['requests']}",
+            records,
+            start,
+            end,
+            phases,
+            before=args.before,
+        )
+    )
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--before", type=float, default=10.0)
+    parser.add_argument("--service", default="recycling")
+    parser.add_argument("--path", default="", help="default: /<service>/guidelines")
+    parser.add_argument(
+        "--health-timeout", type=float, default=300.0, help="per host, seconds"
+    )
+    parser.add_argument("--out", default=str(report.RESULTS / "fleet.json"))
+    args = parser.parse_args()
+    service = args.service
+    ensure_engine()
+    why = fleet_sim_run.available()
+    if why:
+        raise SystemExit(f"bench: no simulated fleet here: {why}")
+    workdir = Path(tempfile.mkdtemp(prefix="ecotrack-bench-fleet-", dir="/tmp"))
+    os.environ["XDG_STATE_HOME"] = str(workdir / "state")
+    registry = LocalRegistry(
+        LocalRegistryConfig(port=free_port(), home=workdir / "reg")
+    )
+    fleet_home = workdir / "fleet"
+    made: list[str] = []
+    rows: list[dict] = []
+    try:
+        built = images.build_images(
+            [s for s in services() if s.name == service], include_proxy=True, quiet=True
+        )
+        registry.ensure_running()
+        local_proxy = derive(
+            built["proxy"], "ecotrack-bench/proxy:patient", PATIENT_PROXY_HEALTH
+        )
+        made.append(local_proxy)
+        proxy = replace(
+            entry(registry, local_proxy, "ecotrack/proxy", "v1", "1.0.0"), replicas=1
+        )
+        versions = {}
+        for tag, version in (("v1", "1.0.0"), ("v2", "1.1.0"), ("v3", "1.2.0")):
+            # the one-line change: a new layer (a label) on the same build
+            local = derive(
+                built[service], f"ecotrack-bench/{service}:{tag}", PATIENT_HEALTH
+            )
+            made.append(local)
+            versions[tag] = entry(registry, local, f"ecotrack/{service}", tag, version)
+
+        def manifest(tag: str) -> Manifest:
+            return Manifest("local", {"proxy": proxy, service: versions[tag]})
+
+        spec = FleetSpec(
+            hosts=args.hosts,
+            registry_port=registry.config.port,
+            proxy_port=free_port(),
+            front_port=free_port(),
+        )
+        print(f"bench: a fleet of {args.hosts} hosts ...", file=sys.stderr, flush=True)
+        fleet, _ = fleet_sim_run.up(spec, fleet_home)
+        os.environ["PATH"] = f"{fleet.bin_dir}:{os.environ['PATH']}"
+        bench = Bench(args, workdir, fleet, registry)
+        print("bench: v1 on every host ...", file=sys.stderr, flush=True)
+        error = bench.deploy(manifest("v1"), bench.at_once, [])
+        if error:
+            raise SystemExit(f"bench: the first install failed: {error}")
+        cases = [
+            (
+                f"(a) rolling deploy 1.0.0 → 1.1.0, {args.hosts} hosts one by one",
+                lambda phases: bench.deploy(manifest("v2"), bench.rolling, phases),
+            ),
+            (
+                f"(b) naive compose up -d 1.1.0 → 1.2.0, {args.hosts} hosts at once",
+                lambda phases: bench.naive(manifest("v3"), phases),
+            ),
+            # SWARM: ("(c) swarm service update", ...) goes here.
+        ]
+        for name, action in cases:
+            rows.append(measured(bench, name, action))
+    finally:
+        fleet_sim_run.down(fleet_home)
+        remove_registry(registry, made)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(rows, args)
+    rolling = [r for r in rows if r["case"].startswith("(a)")]
+    ok = bool(rolling) and all(
+        r["during"]["failed"] == 0 and not r["error"] for r in rolling
+    )
+    report.write_results(
+        "fleet",
+        {
+            "service": service,
+            "hosts": args.hosts,
+            "rate": args.rate,
+            "cases": rows,
+            "targets_met": ok,
+        },
+        Path(args.out),
+    )
+    return 0 if ok else 1
+
+
+def print_table(rows: list[dict], args) -> None:
+    print(
+        f"\nfleet benchmark: {args.hosts} simulated hosts (netns + sshd), "
+        f"{args.rate:.0f} req/s open-loop through the front HAProxy, "
+        f"{os.cpu_count()} CPUs, loopback\n"
+    )
+    header = (
+        f"{'case':<56} {'failed':>7} {'requests':>9} {'p99 before':>11} "
+        f"{'p99 during':>11} {'duration':>9}  time per host"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        before, during = row["before"], row["during"]
+        per_host = ", ".join(f"{h} {s:.1f}s" for h, s in row["host_s"].items())
+        print(
+            f"{row['case']:<56} {during['failed']:>7} {during['requests']:>9} "
+            f"{before['p99']:>9.1f}ms {during['p99']:>9.1f}ms "
+            f"{row['duration_s']:>8.1f}s  {per_host or '-'}"
+        )
+        if during["errors"]:
+            print(f"{'':<56} errors: {during['errors']}")
+        if row["error"]:
+            print(f"{'':<56} FAILED: {row['error'][:200]}")
+    print("\ntarget: 0 failed requests in (a)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
