@@ -16,7 +16,9 @@ same run, on the same fleet and Compose project:
   (b) naive baseline: `docker compose up -d` of the next image on every host at
       once (the same Compose files and variables the deploy uses; `--wait` only so
       the bench knows when it is over)
-  (c) Swarm service update: see SWARM below (added by the Swarm target)
+  (c) Swarm service update: the same change as (a) on a single-node Swarm
+      (bench/swarm_case.py; Swarm's own start-first update), under the same load
+      through the stack's host-mode proxy
 
 Everything (fleet, registry, images, state) is the bench's own and removed at the
 end; a PNG per case goes beside the JSON. Sends traffic only to 127.0.0.1.
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build-support"))
 sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import report, swarm_case  # noqa: E402
 from bench.rollout import derive, entry, remove_registry  # noqa: E402
 from tests.loadgen import Load  # noqa: E402
 
@@ -71,11 +73,6 @@ PATIENT_PROXY_HEALTH = (
     "urllib.request.urlopen('http://127.0.0.1:8080/proxy/health', timeout=8)\"]"
 )
 
-# SWARM: the Swarm target's row goes here. Add a function (bench, service) -> dict
-# of host/phase timings that updates the service on the bench's swarm under the
-# same load, and append ("(c) swarm service update", that function) to CASES in
-# main(); measured() wraps it in the same load, windows and plot.
-
 
 class Bench:
     """The fleet, the Compose project on it, and the deploys the cases run."""
@@ -91,25 +88,17 @@ class Bench:
         self.at_once.write_text(fleet_sim.hosts_yaml(fleet, len(fleet.hosts)))
 
     def deploy(self, manifest: Manifest, hosts: Path, phases: list) -> str:
-        """`./inv deploy` on the fleet; each output line's time goes to `phases`.
-        Returns "" or the deploy's one-line error."""
-        path = self.workdir / f"manifest-{uuid.uuid4().hex[:6]}.json"
-        path.write_text(dumps(manifest))
-        cmd = [INV, "deploy", "--project", self.project, "--hosts", str(hosts)]
-        cmd += ["--manifest", str(path), "--port", str(self.fleet.proxy_port)]
-        cmd += ["--health-timeout", str(self.args.health_timeout)]
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        return inv_deploy(
+            self.workdir,
+            self.project,
+            hosts,
+            manifest,
+            phases,
+            "--port",
+            str(self.fleet.proxy_port),
+            "--health-timeout",
+            str(self.args.health_timeout),
         )
-        errors = []
-        for line in proc.stdout:
-            if line.strip():
-                phases.append((time.time(), line.strip()[:70]))
-            if line.startswith("error:"):
-                errors.append(line.strip())
-        if proc.wait() != 0:
-            return errors[0] if errors else f"./inv deploy exited {proc.returncode}"
-        return ""
 
     def naive(self, manifest: Manifest, phases: list) -> str:
         """`docker compose up -d` of the new image on every host at once."""
@@ -144,6 +133,27 @@ class Bench:
         for t in threads:
             t.join()
         return "; ".join(errors)
+
+
+def inv_deploy(workdir, project, hosts, manifest, phases, *extra: str) -> str:
+    """`./inv deploy --hosts FILE`; each output line's time goes to `phases`.
+    Returns "" or the deploy's one-line error."""
+    path = workdir / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(dumps(manifest))
+    cmd = [INV, "deploy", "--project", project, "--hosts", str(hosts)]
+    cmd += ["--manifest", str(path), *extra]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    errors = []
+    for line in proc.stdout:
+        if line.strip():
+            phases.append((time.time(), line.strip()[:70]))
+        if line.startswith("error:"):
+            errors.append(line.strip())
+    if proc.wait() != 0:
+        return errors[0] if errors else f"./inv deploy exited {proc.returncode}"
+    return ""
 
 
 def host_times(phases: list, start: float, end: float) -> dict[str, float]:
@@ -198,13 +208,14 @@ def wait_serving(port: int, path: str, timeout: float = 120) -> None:
     raise SystemExit(f"bench: the front proxy does not serve {path}")
 
 
-def measured(bench: Bench, name: str, action) -> dict:
-    args = bench.args
+def measured(args, name: str, action, port: int, settle=lambda: None) -> dict:
+    """`action` under open-loop load on 127.0.0.1:`port`, once `settle` says the
+    target is at rest: the windows before and during, per-host times, a plot."""
     path = args.path or f"/{args.service}/guidelines"
     print(f"bench: {name} at {args.rate:.0f} req/s ...", file=sys.stderr, flush=True)
-    wait_healthy(bench)
-    wait_serving(bench.fleet.front_port, path)
-    load = Load(bench.fleet.front_port, path, args.rate, process=True)
+    settle()
+    wait_serving(port, path)
+    load = Load(port, path, args.rate, process=True)
     load.start()
     phases: list = []
     try:
@@ -230,7 +241,7 @@ def measured(bench: Bench, name: str, action) -> dict:
     row["plot"] = str(
         report.plot_case(
             png,
-            f"{name}: {args.rate:.0f} req/s open-loop through the front proxy, "
+            f"{name}: {args.rate:.0f} req/s open-loop through the proxy, "
             f"{row['during']['failed']} failed of {row['during']['requests']}",
             records,
             start,
@@ -314,16 +325,28 @@ def main() -> int:
                 f"(b) naive compose up -d 1.1.0 → 1.2.0, {args.hosts} hosts at once",
                 lambda phases: bench.naive(manifest("v3"), phases),
             ),
-            # SWARM: ("(c) swarm service update", ...) goes here.
         ]
         for name, action in cases:
-            rows.append(measured(bench, name, action))
+            rows.append(
+                measured(
+                    args,
+                    name,
+                    action,
+                    fleet.front_port,
+                    lambda: wait_healthy(bench),
+                )
+            )
+        rows.append(
+            swarm_case.swarm_update(
+                args, workdir, registry.config.port, manifest, measured, inv_deploy
+            )
+        )
     finally:
         fleet_sim_run.down(fleet_home)
         remove_registry(registry, made)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args)
-    rolling = [r for r in rows if r["case"].startswith("(a)")]
+    rolling = [r for r in rows if r["case"].startswith(("(a)", "(c)"))]
     ok = bool(rolling) and all(
         r["during"]["failed"] == 0 and not r["error"] for r in rolling
     )
@@ -365,7 +388,7 @@ def print_table(rows: list[dict], args) -> None:
             print(f"{'':<56} errors: {during['errors']}")
         if row["error"]:
             print(f"{'':<56} FAILED: {row['error'][:200]}")
-    print("\ntarget: 0 failed requests in (a)")
+    print("\ntarget: 0 failed requests in (a) and (c)")
 
 
 if __name__ == "__main__":
