@@ -5,7 +5,8 @@ network namespace of its own, reached over ssh://).
 In order on one Swarm and one stack (-x stops at the first failure): the first
 deploy and a rolling update of recycling under open-loop load through the stack's
 host-mode proxy; a release whose healthcheck fails, which Swarm rolls back; drift
-in sync, then after a hand-made `docker service scale`, then healed by a deploy.
+in sync, then after a hand-made `docker service scale`, then healed by a deploy;
+the agent watching the Swarm (drift, then a pushed commit rolled under load).
 """
 
 from __future__ import annotations
@@ -240,6 +241,54 @@ def test_drift_in_sync_then_scaled_by_hand(node, stack):
     healed = stack.deploy_ok(m)
     assert "recycling (scale)" in healed.stdout, healed.stdout
     assert stack.run("drift", m).returncode == 0
+
+
+def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
+    """The pull agent on a Swarm environment: it reads the services and tasks, sees
+    a hand-made scale as drift, and rolls a pushed commit through Swarm."""
+    from tests.gitops_support import AgentProcess, commit_manifest, make_gitops_repo
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    repo = tmp_path / "remote"
+    make_gitops_repo(repo, stack.manifest(stack.patient("1.1.0")), "recycling 1.1.0")
+    hosts = repo / "gitops" / "environments" / "local" / "hosts.yaml"
+    hosts.write_text(stack.hosts_file.read_text())
+    git("add", "-A")
+    git("commit", "-qm", "local is a Swarm")
+    c0 = git("rev-parse", "HEAD")
+    agent = AgentProcess(stack, repo, tmp_path / "agent").start()
+    try:
+        agent.wait(
+            lambda s: s["synced_commit"] == c0 and s["sync"] == "IN_SYNC",
+            300,
+            "the Swarm in sync",
+        )
+        node.docker("service", "scale", "--detach", f"{stack.project}_recycling=3")
+        status = agent.wait(lambda s: s["sync"] == "OUT_OF_SYNC", 180, "the drift")
+        assert {f["kind"] for f in status["findings"]} == {"extra_replicas"}
+
+        v3 = stack.patient("1.3.0")
+        with Load(node.proxy_port, PATH, rate=40) as load:
+            c1 = commit_manifest(repo, stack.manifest(v3), "release(local): 1.3.0")
+            agent.wait(
+                lambda s: s["synced_commit"] == c1 and s["sync"] == "IN_SYNC",
+                420,
+                "the pushed commit rolled by Swarm",
+            )
+            time.sleep(2)
+        if load.failures:  # shown by pytest with the failure: what the proxy saw
+            print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
+        assert load.failures == [], load.failures[:3]
+        tasks = stack.tasks()
+        digest = v3.image.split("@", 1)[1]
+        assert len(tasks) == 2 and all(i.endswith(digest) for _, i in tasks), tasks
+        assert deploy_log.read(stack.project)[-1]["target"] == "swarm"
+    finally:
+        assert agent.stop() == 0, agent.output()[-3000:]
 
 
 def test_swarm_file_errors_are_one_line(tmp_path):

@@ -120,7 +120,8 @@ class StatusBoard:
         """Each HTTP service's request metrics, summed over its running replicas
         (read from their /metrics on the project's network; local engine only)."""
         host = docker_host.endpoint(self.config.host)
-        if host.startswith("ssh://") or isinstance(obs, drift_cmd.FleetObservation):
+        fleet = isinstance(obs, drift_cmd.FleetObservation)
+        if host.startswith("ssh://") or fleet or obs.on_swarm:
             return {}  # the containers' IPs are only reachable from the local engine
         out = {}
         for unit in obs.units:

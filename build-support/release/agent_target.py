@@ -1,15 +1,18 @@
-"""Where the agent looks and acts: one Docker host, or every host of a fleet.
+"""Where the agent looks and acts: one Docker host, every host of a fleet, or a
+Swarm.
 
-The environment is a fleet when the checked-out commit has its hosts.yaml (or the
-agent was given --hosts); it is read on every pass, so a commit that adds a host
-takes effect like any other change in git. A fleet is observed host by host and
-its report folded into one (fleet_drift.merge) for the agent's decisions; a deploy
-goes host by host in batches under one lock (fleet_rollout).
+The environment is a fleet or a Swarm when the checked-out commit has its
+hosts.yaml (or the agent was given --hosts); it is read on every pass, so a commit
+that adds a host takes effect like any other change in git. A fleet is observed
+host by host and its report folded into one (fleet_drift.merge) for the agent's
+decisions; a deploy goes host by host in batches under one lock (fleet_rollout).
+A Swarm is observed through its manager's services and tasks and deployed (healed
+too) with `docker stack deploy` (swarm_rollout): Swarm rolls, never Compose.
 """
 
 from __future__ import annotations
 
-from release import drift_cmd, fleet, fleet_rollout, rollout
+from release import drift_cmd, fleet, fleet_rollout, rollout, swarm_rollout
 from release.adapters import docker_host
 from release.adapters.agent_clone import Checkout
 from release.agent_config import AgentConfig
@@ -36,26 +39,29 @@ class AgentTarget:
             self._clients[endpoint] = docker_host.connect(endpoint or None)
         return self._clients[endpoint]
 
-    def fleet(self) -> fleet.Fleet | None:
+    def described(self) -> fleet.Fleet | SwarmEnv | None:
         described = fleet.find(self.gitops.root, self.env, self.config.hosts)
-        if isinstance(described, SwarmEnv):
-            # The agent observes and heals through the Compose path: on a Swarm it
-            # would heal the manager with Compose containers. Refused every pass.
-            raise UsageError(
-                f"{described.source} describes a Swarm: the agent drives Compose "
-                f"hosts; use ./inv drift --env {self.env} and ./inv deploy "
-                f"--env {self.env}"
-            )
         if described is not None and self.config.host:
+            kind = "a Swarm" if isinstance(described, SwarmEnv) else "a fleet"
             raise UsageError(
                 f"--host names one Docker host, but {described.source} describes "
-                "the environment's fleet: drop --host"
+                f"{kind}: drop --host"
             )
         return described
 
     def observe(self, manifest):
-        """drift_cmd.Observation of the host, or a FleetObservation of every host."""
-        described = self.fleet()
+        """drift_cmd.Observation of the host or the Swarm, or a FleetObservation of
+        every host of a fleet."""
+        described = self.described()
+        if isinstance(described, SwarmEnv):
+            return drift_cmd.observe_swarm(
+                self.env,
+                described,
+                project=self.project,
+                manifest=manifest,
+                gitops=self.gitops,
+                client=self.client(described.manager),
+            )
         if described is not None:
             return drift_cmd.observe_fleet(
                 self.env,
@@ -75,8 +81,8 @@ class AgentTarget:
         )
 
     def deploy(self, services, manifest, reporter):
-        """rollout.deploy on the host, or fleet_rollout.deploy_fleet over the fleet;
-        raises DeployFailed (FleetDeployFailed) like them."""
+        """rollout.deploy on the host, fleet_rollout.deploy_fleet over a fleet,
+        swarm_rollout.deploy_swarm on a Swarm; raises DeployFailed like them."""
         common = dict(
             services=services,
             manifest=manifest,
@@ -85,7 +91,9 @@ class AgentTarget:
             reporter=reporter,
             gitops=self.gitops,
         )
-        described = self.fleet()
+        described = self.described()
+        if isinstance(described, SwarmEnv):
+            return swarm_rollout.deploy_swarm(self.env, described, **common)
         if described is not None:
             return fleet_rollout.deploy_fleet(self.env, described, **common)
         return rollout.deploy(self.env, host=self.config.host or None, **common)

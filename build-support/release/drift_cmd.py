@@ -34,6 +34,7 @@ class Observation:
     units: tuple[Unit, ...]
     state: LiveState
     foreign: tuple[LiveContainer, ...]
+    on_swarm: bool = False  # the live state is a Swarm's tasks (overlay addresses)
 
 
 def foreign_containers(
@@ -144,7 +145,9 @@ def observe_swarm(
     report = drift.detect(env, stack, view.desired, live, (), view.units)
     extra = swarm_live.update_findings(view.state.services, view.desired, live)
     report = swarm_live.with_update_findings(report, extra)
-    return Observation(report, view.manifest, view.desired, view.units, live, ())
+    return Observation(
+        report, view.manifest, view.desired, view.units, live, (), on_swarm=True
+    )
 
 
 def run_fleet(env, described, as_json, project, host, loaded) -> int:

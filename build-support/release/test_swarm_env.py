@@ -62,8 +62,8 @@ def test_errors_are_one_line(data, message):
     assert str(err.value) == message
 
 
-def test_the_agent_refuses_a_swarm_environment(tmp_path):
-    """The agent observes and heals through Compose: never a Swarm."""
+def test_the_agent_refuses_host_with_a_swarm_environment(tmp_path):
+    """With --host the agent would look at another engine than the manager."""
     from release.agent_config import AgentConfig
     from release.agent_target import AgentTarget
     from release.errors import UsageError
@@ -74,10 +74,9 @@ def test_the_agent_refuses_a_swarm_environment(tmp_path):
     hosts = tmp_path / "environments" / "staging" / "hosts.yaml"
     hosts.parent.mkdir(parents=True)
     hosts.write_text("target: swarm\nmanager: unix:///run/docker.sock\n")
-    target = AgentTarget(AgentConfig("staging", "repo"), "p", Clone())
+    config = AgentConfig("staging", "repo", host="ssh://me@box")
     with pytest.raises(UsageError) as err:
-        target.observe(manifest=None)
+        AgentTarget(config, "p", Clone()).observe(manifest=None)
     assert str(err.value) == (
-        f"{hosts} describes a Swarm: the agent drives Compose hosts; "
-        "use ./inv drift --env staging and ./inv deploy --env staging"
+        "--host names one Docker host, but " f"{hosts} describes a Swarm: drop --host"
     )
