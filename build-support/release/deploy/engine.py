@@ -179,11 +179,19 @@ class Engine(CanarySteps):
         return [p.inspect(c.id) or c for c in new]
 
     def wait_healthy(self, run: Run) -> None:
-        self.wait_for_health(run.unit.service, run.serving)
+        self.wait_for_health(
+            run.unit.service, run.serving, ask_ready=run.unit.role == ROLE_HTTP
+        )
 
-    def wait_for_health(self, service: str, containers: Sequence) -> None:
+    def wait_for_health(
+        self, service: str, containers: Sequence, ask_ready: bool = False
+    ) -> None:
+        """Until Docker reports every one healthy; with `ask_ready` (HTTP replicas),
+        one that answers its readiness check asked from here counts as healthy
+        (wait.health_probe), so the gate does not idle until Docker's first check."""
         if not containers:
             return
+        answers = self.platform.answers_ready if ask_ready else None
         n = len(containers)
         self.step(
             service,
@@ -192,7 +200,9 @@ class Engine(CanarySteps):
         )
         took = wait_for(
             f"{service} healthy",
-            lambda: health_probe([self.platform.inspect(c.id) for c in containers]),
+            lambda: health_probe(
+                [self.platform.inspect(c.id) for c in containers], answers
+            ),
             self.health_timeout,
             sleep=self.sleep,
         )

@@ -43,6 +43,12 @@ class Platform(Protocol):
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None: ...
 
+    def answers_ready(self, container: LiveContainer) -> bool:
+        """An HTTP replica answered its readiness check (GET /health/ready, as its
+        HEALTHCHECK and the proxy ask it) with 200 just now, asked from here. False
+        when it cannot be asked from here (a remote engine): Docker's health then
+        decides alone."""
+
     def stop(self, container_id: str, grace: float) -> int:
         """SIGTERM, `grace` seconds, SIGKILL; returns the exit code."""
 
