@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -291,11 +292,19 @@ class Engine(CanarySteps):
         return message
 
     def retire(self, run: Run) -> None:
-        """SIGTERM, the grace period, then removal: one by one, by ID."""
+        """SIGTERM, the grace period, then removal by ID: side by side, since they
+        are out of the proxy already and each gets its own grace period (one after
+        another, a roll waited for every old replica's shutdown in turn)."""
         started = time.monotonic()
-        for c in run.rollout.retiring:
-            run.codes.append(self.platform.stop(c.id, run.unit.stop_grace))
+
+        def stop_and_remove(c: LiveContainer) -> int:
+            code = self.platform.stop(c.id, run.unit.stop_grace)
             self.platform.remove(c.id)
+            return code
+
+        retiring = run.rollout.retiring
+        with ThreadPoolExecutor(max_workers=max(1, len(retiring))) as pool:
+            run.codes.extend(pool.map(stop_and_remove, retiring))
         if run.rollout.retiring:
             self.step(
                 run.unit.service,
