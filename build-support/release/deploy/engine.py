@@ -53,6 +53,10 @@ class SerializedProxy:
         with self.lock:
             return self.admin.servers(backend)
 
+    def all_servers(self) -> dict[str, list[Server]]:
+        with self.lock:
+            return self.admin.all_servers()
+
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         with self.lock:
             self.admin.set_state(backend, names, state)

@@ -172,6 +172,12 @@ class FakePlatform:
         self._admin_call(f"servers {backend}")
         return [self._server(backend, s) for s in self._slots[backend]]
 
+    def all_servers(self) -> dict[str, list[Server]]:
+        self._admin_call("all_servers")
+        return {
+            b: [self._server(b, s) for s in slots] for b, slots in self._slots.items()
+        }
+
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         wanted = set(names)
         if not wanted:

@@ -23,6 +23,9 @@ class ProxyAdmin(Protocol):
 
     def servers(self, backend: str) -> list[Server]: ...
 
+    def all_servers(self) -> dict[str, list[Server]]:
+        """{backend: its servers} for every backend, in one call."""
+
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None: ...
 
 
