@@ -82,9 +82,11 @@ class ComposeHost:
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self.client.api.update_container(container_id, cpu_shares=shares)
 
-    def answers_ready(self, container: LiveContainer) -> bool:
-        """Asked straight at the replica's address on the project's network, which
-        only the engine's own machine reaches (as service_metrics.scrape does)."""
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
+        """Runs the container's own HEALTHCHECK command now (Docker's verdict:
+        exit 0 within its timeout), once its readiness endpoint answers 200 straight
+        at its address, which only the engine's own machine reaches (as
+        service_metrics.scrape does): one exec per replica, not one per poll."""
         if self.host != "local" or not container.ip:
             return False
         try:
@@ -93,7 +95,9 @@ class ComposeHost:
             )
         except httpx.HTTPError:
             return False
-        return r.status_code == 200
+        if r.status_code != 200:
+            return False
+        return docker_host.run_health_check(self.client, container.id)
 
     def stop(self, container_id: str, grace: float) -> int:
         self.client.api.stop(container_id, timeout=int(grace))

@@ -192,11 +192,11 @@ class Engine(CanarySteps):
         self, service: str, containers: Sequence, ask_ready: bool = False
     ) -> None:
         """Until Docker reports every one healthy; with `ask_ready` (HTTP replicas),
-        one that answers its readiness check asked from here counts as healthy
+        one whose own health check passes when run from here counts as healthy
         (wait.health_probe), so the gate does not idle until Docker's first check."""
         if not containers:
             return
-        answers = self.platform.answers_ready if ask_ready else None
+        answers = self.platform.checks_healthy_now if ask_ready else None
         n = len(containers)
         self.step(
             service,

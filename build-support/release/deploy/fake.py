@@ -3,7 +3,7 @@
 It behaves like one Compose project behind the HAProxy of gitops/proxy: `create`
 labels new containers with the configuration the deploy asked for, a started
 container turns healthy after one look (`turns_healthy_after`) and answers its
-readiness check at once unless its configuration fails (so does the proxy's own
+health check at once unless its configuration fails (so does the proxy's own
 check), and the proxy's server slots follow the running containers as Docker's DNS
 discovery would (a new replica takes the first free slot, whatever its admin state;
 a removed one leaves its slot empty).
@@ -61,7 +61,7 @@ class FakePlatform:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     proxy_calls_at_once: int = 0  # the most admin calls that overlapped (must be 1)
-    readiness_asked: int = 0
+    checks_run: int = 0
     turns_healthy_after: int = 1  # inspections after its start until Docker says so
     _in_admin: int = 0
 
@@ -130,9 +130,9 @@ class FakePlatform:
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self._call(f"cpu {container_id}={shares}")
 
-    def answers_ready(self, container: LiveContainer) -> bool:
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
         self._call(f"ready {container.id}")
-        self.readiness_asked += 1
+        self.checks_run += 1
         c = self._containers.get(container.id)
         return (
             c is not None and c.state == "running" and c.config_hash not in self.failing

@@ -46,11 +46,10 @@ class Platform(Protocol):
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None: ...
 
-    def answers_ready(self, container: LiveContainer) -> bool:
-        """An HTTP replica answered its readiness check (GET /health/ready, as its
-        HEALTHCHECK and the proxy ask it) with 200 just now, asked from here. False
-        when it cannot be asked from here (a remote engine): Docker's health then
-        decides alone."""
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
+        """An HTTP replica passes its own HEALTHCHECK command run now from here
+        (Docker's verdict, before Docker's first scheduled check). False when it
+        cannot be run from here (a remote engine): Docker's health decides alone."""
 
     def stop(self, container_id: str, grace: float) -> int:
         """SIGTERM, `grace` seconds, SIGKILL; returns the exit code."""

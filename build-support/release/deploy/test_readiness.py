@@ -1,5 +1,5 @@
-"""The health gate of HTTP replicas: Docker's health, or their readiness asked from
-here (Docker 20.10's first check comes one interval after the start); failures
+"""The health gate of HTTP replicas: Docker's health, or their own HEALTHCHECK run
+from here (Docker 20.10's first check comes one interval after the start); failures
 Docker reports still fail at once."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from release.plan import Desired, Unit, make_plan
 NEVER = 10**9  # inspections before the fake's Docker reports a new replica healthy
 
 
-def test_a_starting_replica_that_answers_ready_counts_as_healthy():
+def test_a_starting_replica_that_passes_its_check_now_counts_as_healthy():
     asked = []
 
     def answers(container):
@@ -69,13 +69,13 @@ def test_an_http_roll_passes_its_gate_before_dockers_first_check():
     p.turns_healthy_after = NEVER
     (outcome,) = roll(p)
     assert outcome.result == "ok", outcome.detail
-    assert p.readiness_asked >= 2
+    assert p.checks_run >= 2
     assert {x.config_hash for x in p.state().for_service("recycling")} == {
         new("recycling")
     }
 
 
-def test_a_version_that_never_answers_ready_is_refused_and_rolled_back():
+def test_a_version_whose_check_fails_is_refused_and_rolled_back():
     failing = frozenset({new("recycling")})
     p = FakePlatform({"recycling": new("recycling")}, ("recycling",), failing=failing)
     p.turns_healthy_after = NEVER  # Docker would say nothing before the timeout
@@ -89,4 +89,23 @@ def test_a_worker_waits_for_docker_alone():
     p.turns_healthy_after = NEVER
     (outcome,) = roll(p, role="worker", timeout=0.05)
     assert outcome.result == "failed" and "not done after" in outcome.detail
-    assert p.readiness_asked == 0  # a worker has no HTTP readiness to ask
+    assert p.checks_run == 0  # a worker has no HTTP readiness to ask
+
+
+def test_the_health_check_command_as_docker_runs_it():
+    from release.adapters.docker_host import health_check_command
+
+    def config(test):
+        return {"Healthcheck": {"Test": test}}
+
+    assert health_check_command(config(["CMD", "/app/pex", "worker-health"])) == [
+        "/app/pex",
+        "worker-health",
+    ]
+    assert health_check_command(config(["CMD-SHELL", "curl -f x || exit 1"])) == [
+        "/bin/sh",
+        "-c",
+        "curl -f x || exit 1",
+    ]
+    assert health_check_command(config(["NONE"])) is None
+    assert health_check_command({}) is None

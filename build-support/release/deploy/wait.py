@@ -46,17 +46,17 @@ def wait_for(
 
 def health_probe(
     containers: Sequence[LiveContainer | None],
-    answers_ready: Callable[[LiveContainer], bool] | None = None,
+    passes_check_now: Callable[[LiveContainer], bool] | None = None,
 ) -> Probe:
     """Docker's health of the given containers: all healthy (or without a health
     check and running) is done; unhealthy, exited or restarting fails at once.
 
-    `answers_ready` (HTTP services on a reachable engine) asks a container that
-    Docker still reports `starting` the very question of its HEALTHCHECK (GET
-    /health/ready) from here: Docker 20.10 asks it first one full interval (5 s)
-    after the start, with no faster start interval. A yes counts as healthy; every
-    failure Docker reports still fails at once, and the proxy's own check still
-    has to see the replica UP before it gets traffic."""
+    `passes_check_now` (HTTP services on a reachable engine) runs the HEALTHCHECK of
+    a container that Docker still reports `starting` from here, the same command
+    Docker runs: Docker 20.10 runs it first one full interval (5 s) after the
+    start, with no faster start interval. A pass counts as healthy; every failure
+    Docker reports still fails at once, and the proxy's own check still has to see
+    the replica UP before it gets traffic."""
     for c in containers:
         if c is None:
             return Probe(False, failed="a new container disappeared")
@@ -73,7 +73,7 @@ def health_probe(
         c
         for c in containers
         if c.health in ("healthy", "none")
-        or (c.health == "starting" and answers_ready and answers_ready(c))
+        or (c.health == "starting" and passes_check_now and passes_check_now(c))
     ]
     waiting = next((c for c in containers if c not in ready), None)
     return Probe(
