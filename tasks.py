@@ -131,10 +131,11 @@ def lint(c):
     },
 )
 @handles_errors
-def bench(c, names=""):
+def bench(c, names=None):
     """Run the benches (`./inv bench [NAME,...]`): tables on stdout,
     bench/results/<name>.json and a PNG per case beside it. Exit 1: a target missed."""
-    _exit(suite.bench([n for n in names.split(",") if n]))
+    # None, not "": invoke fills an optional positional only while its value is None.
+    _exit(suite.bench([n for n in (names or "").split(",") if n]))
 
 
 @task(

@@ -99,6 +99,7 @@ def serving(port: int, sha: str, timeout: float = 60) -> float:
 
 MARKS = (
     ("bootstrap", "bootstrap"),
+    ("affected", "computing the dependency graph"),  # the selection's Pants query
     ("select", "select"),
     ("build", "build"),
     ("push", "push"),
@@ -116,7 +117,7 @@ def stages(lines: list[tuple[float, str]], wall: float) -> dict[str, float]:
         if hit is not None:
             starts.append((hit, name))
     starts.sort()
-    out = {}
+    out = {"start": starts[0][0]} if starts else {}  # ./inv and Python starting
     for (t, name), nxt in zip(starts, [*starts[1:], (wall, "end")]):
         out[name] = round(nxt[0] - t, 1)
     return out

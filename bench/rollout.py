@@ -16,9 +16,11 @@ time. For each rate and case it measures a window before and the window during:
       after its manifest commit; the commit itself is not made here)
   (d) naive baseline: `docker compose up -d` of a new image (recreate in place)
 
-`full` (under load at the first rate): each of the 6 units' services rolled alone,
-one deploy each (the slowest is the reference), then one deploy of all of them with
-the default --parallel, and one with --parallel 1 (one after another).
+`full` (all under the same load, at the first rate): each of the 6 units' services
+rolled alone, one deploy each (the slowest is the reference; waste brings its
+worker), then one deploy of all of them with the default --parallel (or the given
+one), and one with --parallel 1 (one after another). Run only this part with
+`--parts full --rates 120`.
 
 Everything runs in a Compose project, registry and state dir of its own, removed at
 the end; a PNG per case goes beside the JSON. Sends traffic only to 127.0.0.1.
@@ -287,22 +289,17 @@ def main() -> int:
             return row
 
         def full_deploys(full: dict) -> list[dict]:
+            # Each single roll under the same open-loop load as the full deploys, so
+            # the ratio compares like with like (the load takes CPU on a 2-core host).
             singles = full.setdefault("singles_s", {})
+            rolled: list[dict] = []
             for name in names:
-                t0 = time.monotonic()
-                r = deploy(
-                    manifest(
-                        **{n: v["v2"][n] for n in singles} | {name: v["v2"][name]}
-                    ),
-                    (name,),
+                m = manifest(**{n: v["v2"][n] for n in singles} | {name: v["v2"][name]})
+                row = measured(
+                    f"(s) {name} alone", rates[0], lambda: deploy(m, (name,))
                 )
-                singles[name] = time.monotonic() - t0
-                units = [o.service for o in r.outcomes if o.result == "ok"]
-                print(
-                    f"bench: {name} alone ({', '.join(units)}): "
-                    f"{singles[name]:.1f}s",
-                    file=sys.stderr,
-                )
+                rolled.append(row)
+                singles[name] = row["duration_s"]
             lanes = args.parallel or default_parallel()
             full["parallel"] = lanes
             row = measured(
@@ -324,7 +321,7 @@ def main() -> int:
                 "full_sequential_s": sequential["duration_s"],
                 "ratio": row["duration_s"] / singles[slowest],
             }
-            return [row, sequential]
+            return [*rolled, row, sequential]
 
         if "cases" in parts:
             for rate in rates:

@@ -11,12 +11,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import httpx
+
 from release.adapters.compose import Compose
 from release.adapters.proxy import Proxy
 from release.live import LiveContainer
 from release.adapters import docker_host
+from release.service_metrics import PORT
 
 COMPOSE_TIMEOUT = 900
+READY_PATH = "/health/ready"  # what the HEALTHCHECK and the proxy's httpchk ask
+READY_TIMEOUT = 1.0  # a poll of the health gate, not a verdict
 
 
 def scale_up_args(service: str, total: int) -> list[str]:
@@ -76,6 +81,23 @@ class ComposeHost:
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self.client.api.update_container(container_id, cpu_shares=shares)
+
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
+        """Runs the container's own HEALTHCHECK command now (Docker's verdict:
+        exit 0 within its timeout), once its readiness endpoint answers 200 straight
+        at its address, which only the engine's own machine reaches (as
+        service_metrics.scrape does): one exec per replica, not one per poll."""
+        if self.host != "local" or not container.ip:
+            return False
+        try:
+            r = httpx.get(
+                f"http://{container.ip}:{PORT}{READY_PATH}", timeout=READY_TIMEOUT
+            )
+        except httpx.HTTPError:
+            return False
+        if r.status_code != 200:
+            return False
+        return docker_host.run_health_check(self.client, container.id)
 
     def stop(self, container_id: str, grace: float) -> int:
         self.client.api.stop(container_id, timeout=int(grace))

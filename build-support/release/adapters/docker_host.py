@@ -6,6 +6,8 @@ container's health log and last log lines.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from release.errors import EngineError
 from release.live import (
@@ -100,6 +102,38 @@ def health_log(client, container_id: str) -> str:
         return ""
     log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
     return (log[-1].get("Output") or "").strip() if log else ""
+
+
+def health_check_command(config: dict) -> list[str] | None:
+    """The exec form of a container's HEALTHCHECK (Config.Healthcheck.Test), None
+    when it has none."""
+    test = list((config.get("Healthcheck") or {}).get("Test") or [])
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        return test[1:] or None
+    if test[0] == "CMD-SHELL":
+        return ["/bin/sh", "-c", " ".join(test[1:])]
+    return None
+
+
+def run_health_check(client, container_id: str) -> bool:
+    """The container's HEALTHCHECK command run once now through exec, as Docker
+    runs it (the container's user): exit 0 within the check's timeout passes."""
+    import docker
+
+    try:
+        config = client.api.inspect_container(container_id).get("Config") or {}
+        command = health_check_command(config)
+        if command is None:
+            return False
+        timeout = (config.get("Healthcheck") or {}).get("Timeout") or 30 * 10**9
+        exec_id = client.api.exec_create(container_id, command)["Id"]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(client.api.exec_start, exec_id).result(timeout=timeout / 1e9)
+        return client.api.exec_inspect(exec_id).get("ExitCode") == 0
+    except (docker.errors.DockerException, FutureTimeout):
+        return False
 
 
 def logs_tail(client, container_id: str, lines: int = 20) -> str:

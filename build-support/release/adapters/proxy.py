@@ -107,12 +107,13 @@ def exec_command(commands: Sequence[str], python: bool = False) -> list[str]:
     return ["sh", "-c", SOCAT_CLIENT, "sh", *commands]
 
 
-def servers_state_command(backend: str) -> str:
-    return f"show servers state {backend}"
+def servers_state_command(backend: str = "") -> str:
+    """One backend's servers; every backend's without a name."""
+    return f"show servers state {backend}".rstrip()
 
 
-def stat_command(backend: str) -> str:
-    return f"show stat {backend} 4 -1"  # type 4: servers only
+def stat_command(backend: str = "") -> str:
+    return f"show stat {backend or -1} 4 -1"  # type 4: servers only
 
 
 def set_state_command(backend: str, server: str, state: str) -> str:
@@ -301,6 +302,14 @@ class Proxy:
         if state.startswith("Can't find backend"):
             raise ProxyError(f"the proxy has no backend '{backend}'")
         return merge(parse_servers_state(state), parse_stat(stat))
+
+    def all_servers(self) -> dict[str, list[Server]]:
+        """Every backend's servers in one exec: {backend: servers}."""
+        state, stat = self.run(servers_state_command(), stat_command())
+        out: dict[str, list[Server]] = {}
+        for server in merge(parse_servers_state(state), parse_stat(stat)):
+            out.setdefault(server.backend, []).append(server)
+        return out
 
     def counts(self, backend: str) -> dict[str, Counts]:
         """{server name: Counts} of the backend, from `show stat`."""

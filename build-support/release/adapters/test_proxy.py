@@ -44,6 +44,8 @@ def test_commands_are_built_in_one_place():
     )
     assert p.servers_state_command("auth") == "show servers state auth"
     assert p.stat_command("auth") == "show stat auth 4 -1"
+    assert p.servers_state_command() == "show servers state"  # every backend
+    assert p.stat_command() == "show stat -1 4 -1"
     cmd = p.exec_command(["show info", "show stat"])
     assert cmd[:2] == ["sh", "-c"] and cmd[3:] == ["sh", "show info", "show stat"]
     assert p.ADMIN_SOCKET in cmd[2] and "show" not in cmd[2]  # arguments, not code

@@ -213,6 +213,7 @@ def tidy_proxy(
     proxy = engine.proxy_admin()
     if proxy is None:
         return
+    every = proxy.all_servers()  # one docker exec, not one per backend
     for s in services:
         if units[s.service].role != ROLE_HTTP or s.service not in desired:
             continue
@@ -220,7 +221,7 @@ def tidy_proxy(
         if classify(running, desired[s.service].config_hash).retire:
             continue
         ips = {c.ip for c in running}
-        servers = proxy.servers(s.service)
+        servers = every.get(s.service, [])
         held = [x.name for x in servers if x.forced and (x.empty or x.addr in ips)]
         if held:
             proxy.set_state(s.service, held, "ready")

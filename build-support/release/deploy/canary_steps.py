@@ -19,7 +19,7 @@ class CanarySteps:
     def admit(self, run: Run) -> None:
         if run.proxy is None:
             raise StepFailed("a canary needs the proxy running: deploy it first")
-        took, _ = self.admit_to(run.unit.service, run.proxy, run.serving)
+        took, _, _ = self.admit_to(run.unit.service, run.proxy, run.serving)
         self.step(run.unit.service, "canary", f"{len(run.serving)} UP in {took:.1f}s")
 
     def judge(self, run: Run) -> None:

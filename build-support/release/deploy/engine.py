@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from release.adapters.proxy import by_addr
+from release.adapters.proxy import ADMIN_FDRAIN, Server, by_addr
 from release.deploy import steps as S
 from release.deploy.canary_steps import CanarySteps
 from release.deploy.platform import (
@@ -182,11 +183,19 @@ class Engine(CanarySteps):
         return [p.inspect(c.id) or c for c in new]
 
     def wait_healthy(self, run: Run) -> None:
-        self.wait_for_health(run.unit.service, run.serving)
+        self.wait_for_health(
+            run.unit.service, run.serving, ask_ready=run.unit.role == ROLE_HTTP
+        )
 
-    def wait_for_health(self, service: str, containers: Sequence) -> None:
+    def wait_for_health(
+        self, service: str, containers: Sequence, ask_ready: bool = False
+    ) -> None:
+        """Until Docker reports every one healthy; with `ask_ready` (HTTP replicas),
+        one whose own health check passes when run from here counts as healthy
+        (wait.health_probe), so the gate does not idle until Docker's first check."""
         if not containers:
             return
+        answers = self.platform.checks_healthy_now if ask_ready else None
         n = len(containers)
         self.step(
             service,
@@ -195,7 +204,9 @@ class Engine(CanarySteps):
         )
         took = wait_for(
             f"{service} healthy",
-            lambda: health_probe([self.platform.inspect(c.id) for c in containers]),
+            lambda: health_probe(
+                [self.platform.inspect(c.id) for c in containers], answers
+            ),
             self.health_timeout,
             sleep=self.pause,
         )
@@ -210,8 +221,8 @@ class Engine(CanarySteps):
         if proxy is None:
             self.step(backend, "switch_traffic", "no proxy running: nothing to switch")
             return
-        took, ips = self.admit_to(backend, proxy, run.serving)
-        servers = by_addr(proxy.servers(backend))
+        took, ips, seen = self.admit_to(backend, proxy, run.serving)
+        servers = by_addr(seen)  # the old replicas keep their slots meanwhile
         old = [servers[c.ip].name for c in run.rollout.retiring if c.ip in servers]
         proxy.set_state(backend, old, "drain")
         self.step(
@@ -222,9 +233,11 @@ class Engine(CanarySteps):
 
     def admit_to(
         self, backend: str, proxy: ProxyAdmin, containers: Sequence[LiveContainer]
-    ) -> tuple[float, set[str]]:
+    ) -> tuple[float, set[str], list[Server]]:
         """Releases the held slots of `containers` and waits until the proxy's own
-        checks see each UP; returns (seconds, their addresses)."""
+        checks see each UP; returns (seconds, their addresses, the backend's servers
+        as last seen: every look is a `docker exec`, so callers reuse it)."""
+        seen: list[Server] = []
         fresh = [self.platform.inspect(c.id) for c in containers]
         missing = [c.name for c, f in zip(containers, fresh) if f is None or not f.ip]
         if missing:  # never drain the old ones without knowing where the new ones are
@@ -232,7 +245,8 @@ class Engine(CanarySteps):
         ips = {f.ip for f in fresh if f}
 
         def probe() -> Probe:
-            servers = by_addr(proxy.servers(backend))
+            seen[:] = proxy.servers(backend)
+            servers = by_addr(seen)
             held = [servers[i].name for i in ips if i in servers and servers[i].forced]
             proxy.set_state(backend, held, "ready")
             up = [i for i in ips if i in servers and servers[i].up]
@@ -241,7 +255,7 @@ class Engine(CanarySteps):
         took = wait_for(
             f"{backend} UP in the proxy", probe, SWITCH_TIMEOUT, sleep=self.pause
         )
-        return took, ips
+        return took, ips, seen
 
     def drain(self, run: Run) -> None:
         if run.proxy is None or not run.rollout.retiring:
@@ -263,11 +277,18 @@ class Engine(CanarySteps):
         backend = unit.service
         ips = {c.ip for c in containers if c.ip}
         servers = by_addr(proxy.servers(backend))
-        draining = [servers[i].name for i in ips if i in servers]
-        proxy.set_state(backend, draining, "drain")
+        draining = [
+            servers[i].name
+            for i in ips
+            if i in servers and not servers[i].admin_state & ADMIN_FDRAIN
+        ]
+        proxy.set_state(backend, draining, "drain")  # let_in has drained them already
+
+        seen: list[Server] = list(servers.values())
 
         def probe() -> Probe:
-            busy = sum(s.scur for s in proxy.servers(backend) if s.addr in ips)
+            seen[:] = proxy.servers(backend)
+            busy = sum(s.scur for s in seen if s.addr in ips)
             return Probe(busy == 0, detail=f"{busy} requests in flight")
 
         try:
@@ -277,18 +298,26 @@ class Engine(CanarySteps):
             message = f"0 requests in flight on {len(ips)} after {took:.1f}s"
         except StepFailed as exc:
             message = f"{exc}; stopping anyway (grace {unit.stop_grace:.0f}s)"
-        servers = by_addr(proxy.servers(backend))
+        servers = by_addr(seen)  # the last look: they keep their slots meanwhile
         proxy.set_state(
             backend, [servers[i].name for i in ips if i in servers], "maint"
         )
         return message
 
     def retire(self, run: Run) -> None:
-        """SIGTERM, the grace period, then removal: one by one, by ID."""
+        """SIGTERM, the grace period, then removal by ID: side by side, since they
+        are out of the proxy already and each gets its own grace period (one after
+        another, a roll waited for every old replica's shutdown in turn)."""
         started = time.monotonic()
-        for c in run.rollout.retiring:
-            run.codes.append(self.platform.stop(c.id, run.unit.stop_grace))
+
+        def stop_and_remove(c: LiveContainer) -> int:
+            code = self.platform.stop(c.id, run.unit.stop_grace)
             self.platform.remove(c.id)
+            return code
+
+        retiring = run.rollout.retiring
+        with ThreadPoolExecutor(max_workers=max(1, len(retiring))) as pool:
+            run.codes.extend(pool.map(stop_and_remove, retiring))
         if run.rollout.retiring:
             self.step(
                 run.unit.service,
@@ -317,8 +346,11 @@ class Engine(CanarySteps):
         gone_ips = {c.ip for c in gone if c.ip}
         held_ips = {c.ip for c in keep_held if c.ip}
 
+        seen: list[Server] = []
+
         def probe() -> Probe:
-            left = [s for s in proxy.servers(backend) if s.addr in gone_ips]
+            seen[:] = proxy.servers(backend)
+            left = [s for s in seen if s.addr in gone_ips]
             return Probe(not left, detail=f"{len(left)} removed replicas still known")
 
         try:
@@ -334,7 +366,7 @@ class Engine(CanarySteps):
             backend,
             [
                 s.name
-                for s in proxy.servers(backend)
+                for s in seen  # the last look
                 if s.forced and s.addr not in gone_ips and s.addr not in held_ips
             ],
             "ready",

@@ -2,9 +2,11 @@
 
 It behaves like one Compose project behind the HAProxy of gitops/proxy: `create`
 labels new containers with the configuration the deploy asked for, a started
-container turns healthy after one look, and the proxy's server slots follow the
-running containers as Docker's DNS discovery would (a new replica takes the first
-free slot, whatever its admin state; a removed one leaves its slot empty).
+container turns healthy after one look (`turns_healthy_after`) and answers its
+health check at once unless its configuration fails (so does the proxy's own
+check), and the proxy's server slots follow the running containers as Docker's DNS
+discovery would (a new replica takes the first free slot, whatever its admin state;
+a removed one leaves its slot empty).
 
 `kill_after=N` makes the (N+1)th platform call raise Killed before it does anything:
 a SIGKILL between two calls. Killed is a BaseException, so no abort runs.
@@ -59,6 +61,8 @@ class FakePlatform:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     proxy_calls_at_once: int = 0  # the most admin calls that overlapped (must be 1)
+    checks_run: int = 0
+    turns_healthy_after: int = 1  # inspections after its start until Docker says so
     _in_admin: int = 0
 
     def __post_init__(self) -> None:
@@ -126,6 +130,14 @@ class FakePlatform:
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self._call(f"cpu {container_id}={shares}")
 
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
+        self._call(f"ready {container.id}")
+        self.checks_run += 1
+        c = self._containers.get(container.id)
+        return (
+            c is not None and c.state == "running" and c.config_hash not in self.failing
+        )
+
     def stop(self, container_id: str, grace: float) -> int:
         self._call(f"stop {container_id}")
         c = self._containers.get(container_id)
@@ -159,6 +171,12 @@ class FakePlatform:
     def servers(self, backend: str) -> list[Server]:
         self._admin_call(f"servers {backend}")
         return [self._server(backend, s) for s in self._slots[backend]]
+
+    def all_servers(self) -> dict[str, list[Server]]:
+        self._admin_call("all_servers")
+        return {
+            b: [self._server(b, s) for s in slots] for b, slots in self._slots.items()
+        }
 
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         wanted = set(names)
@@ -213,7 +231,9 @@ class FakePlatform:
 
     def _view(self, cid: str) -> LiveContainer:
         c = self._containers[cid]
-        if c.state == "running" and c.health == "starting" and self._looks[cid] >= 1:
+        looks = self._looks.get(cid, 0)
+        starting = c.state == "running" and c.health == "starting"
+        if starting and looks >= self.turns_healthy_after:
             bad = c.config_hash in self.failing
             c = replace(c, health="unhealthy" if bad else "healthy")
             self._containers[cid] = c
@@ -223,7 +243,14 @@ class FakePlatform:
         container = next(
             (c for c in self._containers.values() if s.addr and c.ip == s.addr), None
         )
-        healthy = container is not None and container.health == "healthy"
+        # The proxy's own check asks the replica's readiness, as HAProxy does.
+        healthy = container is not None and (
+            container.health == "healthy"
+            or (
+                container.state == "running"
+                and container.config_hash not in self.failing
+            )
+        )
         admin = s.forced | (0 if s.addr else ADMIN_RMAINT)
         return Server(
             backend, s.name, s.addr, OP_RUNNING if healthy else OP_STOPPED, admin

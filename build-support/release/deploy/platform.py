@@ -24,6 +24,9 @@ class ProxyAdmin(Protocol):
 
     def servers(self, backend: str) -> list[Server]: ...
 
+    def all_servers(self) -> dict[str, list[Server]]:
+        """{backend: its servers} for every backend, in one call."""
+
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None: ...
 
 
@@ -43,6 +46,11 @@ class Platform(Protocol):
         """Starts them together (each start briefly stalls the engine's network)."""
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None: ...
+
+    def checks_healthy_now(self, container: LiveContainer) -> bool:
+        """An HTTP replica passes its own HEALTHCHECK command run now from here
+        (Docker's verdict, before Docker's first scheduled check). False when it
+        cannot be run from here (a remote engine): Docker's health decides alone."""
 
     def stop(self, container_id: str, grace: float) -> int:
         """SIGTERM, `grace` seconds, SIGKILL; returns the exit code."""
@@ -71,6 +79,10 @@ class SerializedProxy:
     def servers(self, backend: str) -> list[Server]:
         with self.lock:
             return self.admin.servers(backend)
+
+    def all_servers(self) -> dict[str, list[Server]]:
+        with self.lock:
+            return self.admin.all_servers()
 
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         with self.lock:

@@ -44,9 +44,19 @@ def wait_for(
         sleep(interval)
 
 
-def health_probe(containers: Sequence[LiveContainer | None]) -> Probe:
+def health_probe(
+    containers: Sequence[LiveContainer | None],
+    passes_check_now: Callable[[LiveContainer], bool] | None = None,
+) -> Probe:
     """Docker's health of the given containers: all healthy (or without a health
-    check and running) is done; unhealthy, exited or restarting fails at once."""
+    check and running) is done; unhealthy, exited or restarting fails at once.
+
+    `passes_check_now` (HTTP services on a reachable engine) runs the HEALTHCHECK of
+    a container that Docker still reports `starting` from here, the same command
+    Docker runs: Docker 20.10 runs it first one full interval (5 s) after the
+    start, with no faster start interval. A pass counts as healthy; every failure
+    Docker reports still fails at once, and the proxy's own check still has to see
+    the replica UP before it gets traffic."""
     for c in containers:
         if c is None:
             return Probe(False, failed="a new container disappeared")
@@ -59,7 +69,12 @@ def health_probe(containers: Sequence[LiveContainer | None]) -> Probe:
             )
         if c.health == "unhealthy":
             return Probe(False, failed=f"{c.name} is unhealthy", container=c.id)
-    ready = [c for c in containers if c.health in ("healthy", "none")]
+    ready = [
+        c
+        for c in containers
+        if c.health in ("healthy", "none")
+        or (c.health == "starting" and passes_check_now and passes_check_now(c))
+    ]
     waiting = next((c for c in containers if c not in ready), None)
     return Probe(
         done=len(ready) == len(containers),
