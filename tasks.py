@@ -327,8 +327,8 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
         "host": HOST,
         "json": "print the result as JSON on stdout (progress goes to stderr)",
         "parallel": "roll up to N services side by side, each API still before its "
-        "worker (default 0: min(4, CPUs), fewer on a busy local host; 1: one after "
-        "another)",
+        "worker (default 0: one lane per two local CPUs, at most 4, fewer on a busy "
+        "host, 1 for a remote engine; 1: one after another)",
         "health_timeout": "seconds new containers get to turn healthy (default: 120)",
         "project": PROJECT,
         "manifest": MANIFEST,

@@ -56,16 +56,19 @@ def _skipped(s: ServicePlan) -> Outcome:
 def default_parallel(
     cpus: int | None = None, load: float | None = None, local: bool = True
 ) -> int:
-    """Lanes a deploy runs side by side unless told: min(4, CPUs), less the CPUs
-    other work keeps busy when the host is this machine (1-minute load average).
-    New replicas warm up at a low CPU weight (engine.py), so on a saturated host
-    several at once miss their health checks' timeouts; then one lane."""
+    """Lanes a deploy runs side by side unless told (`--parallel N`).
+
+    A roll is CPU work while new replicas start beside old ones that keep serving,
+    so two lanes need about four CPUs: on 2 CPUs two lanes starved the old replicas
+    of a service under 120 req/s until HAProxy marked them down (186 requests lost,
+    bench/rollout.py --parts full), and were slower than one. So: one lane per two
+    CPUs, at most 4, less the CPUs other work keeps busy (1-minute load average);
+    a remote engine's CPUs are unknown here: one lane."""
+    if not local:
+        return 1
     cpus = cpus or os.cpu_count() or 1
-    lanes = min(4, cpus)
-    if local:
-        busy = os.getloadavg()[0] if load is None else load
-        lanes = min(lanes, max(1, int(cpus - busy + 0.5)))
-    return max(1, lanes)
+    busy = os.getloadavg()[0] if load is None else load
+    return max(1, min(4, cpus // 2, int((cpus - busy) / 2 + 0.5)))
 
 
 def apply(

@@ -81,11 +81,13 @@ def deploy(parallel: int, **kwargs):
 
 def test_default_is_a_safe_number():
     assert 1 <= default_parallel() <= 4
-    assert default_parallel(cpus=2, load=0.1) == 2
+    assert default_parallel(cpus=2, load=0.0) == 1  # two lanes starve 2 CPUs
+    assert default_parallel(cpus=4, load=0.1) == 2
     assert default_parallel(cpus=8, load=0.5) == 4
-    assert default_parallel(cpus=8, load=5.2) == 3
-    assert default_parallel(cpus=2, load=20.0) == 1  # a saturated host: one lane
-    assert default_parallel(cpus=2, load=20.0, local=False) == 2  # a remote host
+    assert default_parallel(cpus=8, load=3.2) == 2  # half the CPUs busy elsewhere
+    assert default_parallel(cpus=16, load=0.0) == 4
+    assert default_parallel(cpus=8, load=20.0) == 1  # a saturated host: one lane
+    assert default_parallel(cpus=16, local=False) == 1  # a remote host's CPUs
 
 
 def test_concurrency_never_exceeds_n_and_all_roll():
