@@ -25,12 +25,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from release.atomic import write_atomic
 from release.errors import ConfigError
+from release.desired import merged_services
 from release.manifest import Manifest
 
 VERSION = 1
@@ -200,26 +201,6 @@ def save(state_dir: Path, state: AgentState) -> None:
 
 
 # -- what changed between two desired states (pure) ------------------------------------
-
-
-def merged_services(docs: Iterable[Mapping]) -> dict[str, dict]:
-    """Compose services as the files layer them (later files override earlier)."""
-
-    def merge(base: dict, over: Mapping) -> dict:
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = (
-                merge(out[k], v)
-                if isinstance(v, Mapping) and isinstance(out.get(k), dict)
-                else v
-            )
-        return out
-
-    services: dict[str, dict] = {}
-    for doc in docs:
-        for name, spec in ((doc or {}).get("services") or {}).items():
-            services[name] = merge(services.get(name, {}), dict(spec or {}))
-    return services
 
 
 def changed_services(

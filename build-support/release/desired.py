@@ -58,6 +58,16 @@ def parse_duration(text: object, default: float = 10.0) -> float:
     return int(m.group(1) or 0) * 60 + float(m.group(2) or 0)
 
 
+def merged_services(docs: Sequence[Mapping]) -> dict[str, dict]:
+    """The Compose files' services, later files layered on earlier ones (as
+    `docker compose -f a -f b` merges them: mappings key by key)."""
+    out: dict[str, dict] = {}
+    for doc in docs:
+        for name, spec in ((doc or {}).get("services") or {}).items():
+            out[name] = _merge(out.get(name, {}), dict(spec or {}))
+    return out
+
+
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
@@ -75,10 +85,7 @@ def units_from_compose(docs: Sequence[Mapping]) -> tuple[Unit, ...]:
     → waste). It is the entry's HTTP service when it bears the entry's name, the proxy
     when the entry is `proxy`, and otherwise a worker of that entry's image.
     """
-    services: dict[str, dict] = {}
-    for doc in docs:
-        for name, spec in (doc.get("services") or {}).items():
-            services[name] = _merge(services.get(name, {}), dict(spec or {}))
+    services = merged_services(docs)
     units = []
     for name, spec in services.items():
         m = _IMAGE_VARIABLE.search(str(spec.get("image", "")))

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from release import swarm_stack
 from release.adapters import swarm_host
-from release.deploy.resolve import _secrets_path, read_units
+from release.deploy.resolve import _secrets_path, compose_docs, read_units
 from release.deploy.results import DeployError
 from release.desired import Desired, Unit, desired_units, secrets_hash, with_hashes
 from release.errors import UsageError
@@ -50,16 +49,6 @@ class SwarmView:
         if not any("configs" in s for s in doc["services"].values()):
             doc.pop("configs", None)
         return doc
-
-
-def _compose_docs(env: str, gitops: GitopsTree) -> list[dict]:
-    docs = []
-    for path in gitops.compose_files(env):
-        try:
-            docs.append(yaml.safe_load(path.read_text()) or {})
-        except (OSError, yaml.YAMLError) as exc:
-            raise DeployError(f"{path}: cannot read: {exc}") from None
-    return docs
 
 
 def _proxy(gitops: GitopsTree, stack: str) -> swarm_stack.ProxyConfig:
@@ -105,7 +94,7 @@ def look(
     document, hashes = swarm_stack.render(
         units,
         desired,
-        _compose_docs(env, gitops),
+        compose_docs(env, gitops),
         secrets_file=str(secrets),
         proxy_port=proxy_port or swarm.proxy_port,
         monitor=swarm.monitor,

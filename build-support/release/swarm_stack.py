@@ -28,7 +28,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from release.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit, flag_env
+from release.desired import (
+    ROLE_PROXY,
+    ROLE_WORKER,
+    Desired,
+    Unit,
+    flag_env,
+    merged_services,
+)
 from release.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
 
 NETWORK = "backend"
@@ -94,25 +101,6 @@ def proxy_config(haproxy_cfg: str, stack: str) -> ProxyConfig:
     )
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return ProxyConfig(f"{stack}-haproxy-{digest}", text)
-
-
-def merged_services(docs: Sequence[Mapping]) -> dict[str, dict]:
-    """The Compose files' services, later files layered on earlier ones."""
-    out: dict[str, dict] = {}
-    for doc in docs:
-        for name, spec in (doc.get("services") or {}).items():
-            out[name] = _merge(out.get(name, {}), dict(spec or {}))
-    return out
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def container_port(spec: Mapping, default: int = 8080) -> int:

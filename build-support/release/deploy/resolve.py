@@ -38,14 +38,19 @@ from release.secrets import ensure_secrets, read_env_file, secrets_file
 PLACEHOLDER_IMAGE = "ecotrack.invalid/unused:none"
 
 
-def read_units(env: str, gitops: GitopsTree = GITOPS) -> tuple[Unit, ...]:
+def compose_docs(env: str, gitops: GitopsTree = GITOPS) -> list[dict]:
+    """The environment's Compose files as parsed YAML, base first."""
     docs = []
     for path in gitops.compose_files(env):
         try:
             docs.append(yaml.safe_load(path.read_text()) or {})
         except (OSError, yaml.YAMLError) as exc:
             raise DeployError(f"{path}: cannot read: {exc}") from None
-    return units_from_compose(docs)
+    return docs
+
+
+def read_units(env: str, gitops: GitopsTree = GITOPS) -> tuple[Unit, ...]:
+    return units_from_compose(compose_docs(env, gitops))
 
 
 def _secrets_path(env: str, project: str, needed: bool, workdir: Path) -> Path:
