@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench import report, swarm_case  # noqa: E402
 from bench.rollout import derive, entry, remove_registry  # noqa: E402
 from tests.loadgen import Load  # noqa: E402
+from tests.rollout_support import PATIENT_HEALTH  # noqa: E402
 
 from release import fleet_sim, fleet_sim_run, images  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
@@ -60,13 +61,8 @@ from release.layout import services  # noqa: E402
 from release.manifest import Manifest, dumps  # noqa: E402
 
 INV = str(ROOT / "inv")
-# A loaded 2-core machine: a healthcheck that tolerates a slow start and a slow
-# probe, so a failed gate means the release, not the load (tests/test_fleet.py's).
-PATIENT_HEALTH = (
-    "HEALTHCHECK --interval=2s --timeout=10s --retries=5 --start-period=90s CMD "
-    '["/app/bin/python", "-c", "import urllib.request; '
-    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
-)
+# The proxy gets the same patience as the services (tests/rollout_support.py's
+# PATIENT_HEALTH): on a loaded 2-core machine its default check fails at times.
 PATIENT_PROXY_HEALTH = (
     "HEALTHCHECK --interval=5s --timeout=10s --retries=5 --start-period=60s CMD "
     '["python3", "-c", "import urllib.request; '

@@ -32,7 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fleet_support import Fleet  # noqa: E402
 from tests.loadgen import Load  # noqa: E402
-from tests.rollout_support import INV, Releases, docker  # noqa: E402
+from tests.rollout_support import (  # noqa: E402
+    INV,
+    PATIENT_HEALTH,
+    Releases,
+    docker,
+)
 from release import fleet as fleet_config  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
 from release.manifest import ServiceEntry, dumps  # noqa: E402
@@ -44,16 +49,6 @@ QUIRKY_HEALTH = (
     '["/app/bin/python", "-c", "import resource, sys, urllib.request; '
     f"sys.exit(3) if resource.getrlimit(resource.RLIMIT_NOFILE)[0] == {QUIRK} "
     "else urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)\"]"
-)
-
-
-# The machine runs other people's builds beside this test (load averages of 30 on 2
-# cores were seen): the releases under test get a healthcheck that tolerates a slow
-# start and a slow probe, so a failed gate here means the release, not the load.
-PATIENT_HEALTH = (
-    "HEALTHCHECK --interval=2s --timeout=10s --retries=5 --start-period=90s CMD "
-    '["/app/bin/python", "-c", "import urllib.request; '
-    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
 )
 
 

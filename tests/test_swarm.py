@@ -25,19 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.loadgen import Load  # noqa: E402
-from tests.rollout_support import INV, Releases, docker  # noqa: E402
+from tests.rollout_support import (  # noqa: E402
+    INV,
+    PATIENT_HEALTH,
+    Releases,
+    docker,
+)
 from tests.swarm_support import SwarmNode  # noqa: E402
 from release import deploy_log  # noqa: E402
 from release.manifest import ServiceEntry, dumps  # noqa: E402
 
 PATH = "/recycling/guidelines"
-# The machine runs other builds beside this test: a healthcheck that tolerates a
-# slow start and a slow probe, so a failed update here means the release.
-PATIENT_HEALTH = (
-    "HEALTHCHECK --interval=2s --timeout=10s --retries=5 --start-period=90s CMD "
-    '["/app/bin/python", "-c", "import urllib.request; '
-    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
-)
 
 
 @pytest.fixture(scope="module")
