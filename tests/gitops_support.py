@@ -368,7 +368,11 @@ def make_gitops_repo(path: Path, manifest: Manifest, message: str = "initial") -
     """A repository shaped like ours where the agent looks: gitops/ with the Compose
     files and the local manifest (committed here, unlike in the monorepo)."""
     path.mkdir(parents=True)
-    for rel in ("gitops/compose.base.yaml", "gitops/environments/local/compose.yaml"):
+    for rel in (
+        "gitops/compose.base.yaml",
+        "gitops/environments/local/compose.yaml",
+        "gitops/proxy/haproxy.cfg",  # a Swarm stack's proxy config is rendered from it
+    ):
         (path / rel).parent.mkdir(parents=True, exist_ok=True)
         (path / rel).write_text((ROOT / rel).read_text())
     git(path, "init", "-q", "-b", "main")
