@@ -59,8 +59,8 @@ def up(c, env="local", port=8080, project="", manifest=""):
 
 @task(
     help={
-        "profile": "what to check for: test (default: everything), up, build, fleet, "
-        "engine or pants",
+        "profile": "what to check for: test (default: the suite's needs), bench, up, "
+        "build, fleet, engine or pants",
     }
 )
 @handles_errors
@@ -127,7 +127,7 @@ def lint(c):
     positional=["names"],
     help={
         "names": "comma-separated: loadgen,rollout,change_to_live,affected (default), "
-        "publish, gitops"
+        "publish, gitops, fleet, cache"
     },
 )
 @handles_errors

@@ -6,16 +6,20 @@ In one run, in a temporary copy of this repository (its working tree as one comm
 every service's code with a line no cache has seen) with a registry, Compose project,
 proxy port and state dir of its own:
 
-1. the full pipeline: `./inv up` with an empty local manifest: all images built with
-   Pants, pushed, recorded, and every unit deployed, checked through the proxy;
-2. change-to-live: a one-line change to one service (recycling) committed, then
+1. first deploy: `./inv up` with an empty local manifest: all images built with
+   Pants, pushed, recorded, and every unit created (nothing to roll), checked
+   through the proxy;
+2. the full pipeline, what the team does today for any change: a line changed in
+   every service's code, committed, then `./inv up`: every service image built,
+   pushed and recorded, every unit rolled out over the running stack;
+3. change-to-live: a one-line change to one service (recycling) committed, then
    `./inv up` again: affected → Pants package of that one image → push → manifest →
    deploy of that service, until its new commit answers /recycling/version through
    the proxy.
 
 Each output line of `./inv up` is timestamped, so the table shows where the seconds
 go (bootstrap, selection, build, push, deploy, check). Targets: change-to-live ≤ 20 %
-of the full pipeline and ≤ 30 s.
+of the full pipeline (2; its ratio to the first deploy is printed beside) and ≤ 30 s.
 """
 
 from __future__ import annotations
@@ -81,6 +85,24 @@ def _timed_up(repo: Path, env: dict, port: int, project: str, last: bool) -> dic
     return {"wall": wall, "lines": lines, "ok": code == 0}
 
 
+def services() -> list[str]:
+    return sorted(
+        p.name for p in (ROOT / "services").iterdir() if (p / "BUILD").exists()
+    )
+
+
+def change_lines(repo: Path, names: list[str]) -> str:
+    """A line no cache has seen at the end of each service's main.py, committed;
+    returns the new commit."""
+    for name in names:
+        main_py = repo / "services" / name / f"{name}_service" / "main.py"
+        main_py.write_text(
+            main_py.read_text() + f"# bench: a one-line change {uuid.uuid4().hex}\n"
+        )
+    sh(["git", "commit", "-q", "-am", f"{', '.join(names)}: a one-line change"], repo)
+    return sh(["git", "rev-parse", "HEAD"], repo).strip()
+
+
 def serving(port: int, sha: str, timeout: float = 60) -> float:
     """Seconds until /recycling/version through the proxy reports commit `sha`."""
     started = time.monotonic()
@@ -141,14 +163,12 @@ def main() -> int:
     runs = {}
     try:
         sh([str(repo / "pants"), "list", "services::"], repo)  # warm pantsd
-        print("bench: full pipeline (./inv up, empty manifest) ...", file=sys.stderr)
-        runs["full"] = timed_up(repo, env, port, project, attempts=3)
-        main_py = repo / "services" / CHANGED / f"{CHANGED}_service" / "main.py"
-        main_py.write_text(
-            main_py.read_text() + f"# bench: a one-line change {uuid.uuid4().hex}\n"
-        )
-        sh(["git", "commit", "-q", "-am", f"{CHANGED}: a one-line change"], repo)
-        sha = sh(["git", "rev-parse", "HEAD"], repo).strip()
+        print("bench: first deploy (./inv up, empty manifest) ...", file=sys.stderr)
+        runs["first"] = timed_up(repo, env, port, project, attempts=3)
+        change_lines(repo, services())
+        print("bench: full pipeline (every service changed) ...", file=sys.stderr)
+        runs["full"] = timed_up(repo, env, port, project, attempts=2)
+        sha = change_lines(repo, [CHANGED])
         print("bench: one-line change → ./inv up ...", file=sys.stderr)
         live: list[float] = []
         watcher = threading.Thread(
@@ -182,16 +202,21 @@ def main() -> int:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    full, one = runs["full"], runs["one"]
+    first, full, one = runs["first"], runs["full"], runs["one"]
     ratio = one["wall"] / full["wall"]
     print(f"\n{'run':<34}{'wall s':>8}  stages (s)")
-    for name, r in (("full pipeline (all images)", full), ("one-line change", one)):
+    for name, r in (
+        ("first deploy (create all)", first),
+        ("full pipeline (roll all)", full),
+        ("one-line change", one),
+    ):
         print(f"{name:<34}{r['wall']:>8.1f}  {stages(r['lines'], r['wall'])}")
         if r["failed_attempts"]:
             print(f"{'':<34}  ({r['failed_attempts']} failed attempt(s) included)")
     print(
         f"\nchange-to-live {one['wall']:.1f}s = {ratio:.0%} of the full pipeline "
-        f"{full['wall']:.1f}s (targets ≤ 20 % and ≤ 30 s); the new commit first "
+        f"{full['wall']:.1f}s (targets ≤ 20 % and ≤ 30 s; "
+        f"{one['wall'] / first['wall']:.0%} of the first deploy); the new commit first "
         f"answered through the proxy {one['serving_after_s']:.1f}s after `./inv up` "
         "started (the rest: old replicas retired, every service checked)"
     )
@@ -200,6 +225,7 @@ def main() -> int:
     report.write_json(
         "change_to_live",
         {
+            "first": first,
             "full": full,
             "one": one,
             "ratio": ratio,

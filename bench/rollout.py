@@ -19,8 +19,8 @@ time. For each rate and case it measures a window before and the window during:
 `full` (all under the same load, at the first rate): each of the 6 units' services
 rolled alone, one deploy each (the slowest is the reference; waste brings its
 worker), then one deploy of all of them with the default --parallel (or the given
-one), and one with --parallel 1 (one after another). Run only this part with
-`--parts full --rates 120`.
+one), and, if that was more than one lane, one with --parallel 1 (one after
+another). Run only this part with `--parts full --rates 120`.
 
 Everything runs in a Compose project, registry and state dir of its own, removed at
 the end; a PNG per case goes beside the JSON. Sends traffic only to 127.0.0.1.
@@ -307,11 +307,13 @@ def main() -> int:
                 rates[0],
                 lambda: deploy(manifest(**v["v3"]), parallel=lanes),
             )
-            sequential = measured(
-                "(f) full deploy of every unit, --parallel 1",
-                rates[0],
-                lambda: deploy(manifest(), parallel=1),
-            )
+            sequential = row  # one lane already: not measured twice
+            if lanes > 1:
+                sequential = measured(
+                    "(f) full deploy of every unit, --parallel 1",
+                    rates[0],
+                    lambda: deploy(manifest(), parallel=1),
+                )
             slowest = max(singles, key=singles.get)
             full |= {
                 "singles_s": singles,
@@ -321,7 +323,7 @@ def main() -> int:
                 "full_sequential_s": sequential["duration_s"],
                 "ratio": row["duration_s"] / singles[slowest],
             }
-            return [*rolled, row, sequential]
+            return [*rolled, row] + ([sequential] if sequential is not row else [])
 
         if "cases" in parts:
             for rate in rates:
@@ -386,9 +388,14 @@ def print_full(full: dict) -> None:
             + ", ".join(f"{k} {x:.1f}s" for k, x in full.get("singles_s", {}).items())
         )
         return
+    sequential = (
+        f", {full['full_sequential_s']:.1f}s with --parallel 1"
+        if full["parallel"] > 1
+        else ""
+    )
     print(
         f"\nfull deploy of every unit: {full['full_parallel_s']:.1f}s with --parallel "
-        f"{full['parallel']}, {full['full_sequential_s']:.1f}s with --parallel 1; "
+        f"{full['parallel']}{sequential}; "
         f"slowest single-service roll {full['slowest']} {full['slowest_s']:.1f}s "
         f"(×{full['ratio']:.2f}, target ≤ 1.5); singles: "
         + ", ".join(f"{k} {x:.1f}s" for k, x in full["singles_s"].items())

@@ -81,12 +81,14 @@ def assert_converged(stack: Stack, version: str, replicas: int = 2) -> None:
     assert docker("ps", "-aq", "--filter", f"name={stack.project}-deploy-lock") == ""
 
 
-# (the line that opens the phase, the longest the phase may take here)
+# (the line that opens the phase, the line that opens the next one, the longest the
+# phase may take here). The kill comes at a seeded moment within the phase, or as the
+# next phase opens if the phase ends sooner (a quick host turns healthy in ~2 s).
 PHASES = {
-    "creating": ("recycling: roll", 1.5),
-    "waiting-for-health": ("waiting for 2 (timeout", 5.0),
-    "switch-and-drain": ("2/2 healthy in", 1.0),
-    "stopping-old-ones": ("draining 2", 1.5),
+    "creating": ("recycling: roll", "waiting for 2 (timeout", 1.5),
+    "waiting-for-health": ("waiting for 2 (timeout", "2/2 healthy in", 5.0),
+    "switch-and-drain": ("2/2 healthy in", "draining 2", 1.0),
+    "stopping-old-ones": ("draining 2", None, 1.5),
 }
 
 
@@ -101,15 +103,21 @@ PHASES = {
 )
 def test_sigkilled_deploy_converges_on_rerun(stack, releases, phase, version):
     m = recycling(releases, version)
-    line, longest = PHASES[phase]
+    line, next_line, longest = PHASES[phase]
     delay = random.Random(f"{SEED}-{phase}").uniform(0, longest)
     print(f"seed {SEED}: killing {delay:.2f}s after {line!r}")
     with Load(stack.port, PATH, rate=40) as load:
         run = stack.start_deploy(m)
         run.wait_for_line(line)
-        time.sleep(delay)
+        kill_at = time.monotonic() + delay
+        while time.monotonic() < kill_at:
+            if next_line and next_line in run.output:
+                print(f"the phase ended sooner: killing as {next_line!r} appeared")
+                break
+            time.sleep(0.02)
         run.kill()
-        assert run.proc.returncode == -9
+        ended = f"the deploy ended before the kill:\n{run.output}"
+        assert run.proc.returncode == -9, ended
         time.sleep(2)  # the stack as the crash left it, still serving
         rerun = stack.deploy_ok(m)
         time.sleep(1)

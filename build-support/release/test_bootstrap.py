@@ -53,6 +53,12 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         pytest.param(
             b.FLEET, ("docker.io", "iproute2", "openssh-server", "haproxy"), id="fleet"
         ),
+        pytest.param(
+            b.BENCH,
+            ("docker.io", "debootstrap", "docker-registry", "iproute2")
+            + ("openssh-server", "haproxy", "hey"),
+            id="bench",
+        ),
     ],
 )
 def test_each_profile_installs_only_what_it_needs(profile, packages):

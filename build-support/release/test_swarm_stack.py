@@ -126,7 +126,7 @@ def test_proxy_resolves_tasks_of_each_service():
     assert " auth:8000" not in proxy.text
     assert "retry-on conn-failure empty-response" in proxy.text
     assert "hold timeout 30s" in proxy.text and "hold other 30s" in proxy.text
-    assert "hold obsolete 2s" in proxy.text  # a task gone from DNS goes soon
+    assert "hold obsolete 0s" in proxy.text  # a task gone from DNS goes at once
     assert "check inter 1s fall 5 rise 1" in proxy.text
     assert "    timeout check 5s\n" in proxy.text
     assert proxy.name.startswith("ecotrack-prod-haproxy-")

@@ -82,21 +82,25 @@ class ComposeHost:
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self.client.api.update_container(container_id, cpu_shares=shares)
 
-    def checks_healthy_now(self, container: LiveContainer) -> bool:
+    def checks_healthy_now(self, container: LiveContainer, http: bool) -> bool:
         """Runs the container's own HEALTHCHECK command now (Docker's verdict:
-        exit 0 within its timeout), once its readiness endpoint answers 200 straight
-        at its address, which only the engine's own machine reaches (as
-        service_metrics.scrape does): one exec per replica, not one per poll."""
-        if self.host != "local" or not container.ip:
+        exit 0 within its timeout). An HTTP replica first has to answer 200 on its
+        readiness endpoint straight at its address, which only the engine's own
+        machine reaches (as service_metrics.scrape does): one exec per replica,
+        not one per poll."""
+        if self.host != "local":
             return False
-        try:
-            r = httpx.get(
-                f"http://{container.ip}:{PORT}{READY_PATH}", timeout=READY_TIMEOUT
-            )
-        except httpx.HTTPError:
-            return False
-        if r.status_code != 200:
-            return False
+        if http:
+            if not container.ip:
+                return False
+            try:
+                r = httpx.get(
+                    f"http://{container.ip}:{PORT}{READY_PATH}", timeout=READY_TIMEOUT
+                )
+            except httpx.HTTPError:
+                return False
+            if r.status_code != 200:
+                return False
         return docker_host.run_health_check(self.client, container.id)
 
     def stop(self, container_id: str, grace: float) -> int:

@@ -39,6 +39,8 @@ from release.live import LiveContainer
 from release.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit
 from release.plan import classify
 
+WORKER_ASK_EVERY = 1.0  # seconds between two runs of a starting worker's own check
+
 
 @dataclass
 class Engine(CanarySteps, ProxySteps):
@@ -167,28 +169,40 @@ class Engine(CanarySteps, ProxySteps):
 
     def wait_healthy(self, run: Run) -> None:
         self.wait_for_health(
-            run.unit.service, run.serving, ask_ready=run.unit.role == ROLE_HTTP
+            run.unit.service, run.serving, http=run.unit.role == ROLE_HTTP
         )
 
     def wait_for_health(
-        self, service: str, containers: Sequence, ask_ready: bool = False
+        self, service: str, containers: Sequence, http: bool = False
     ) -> None:
-        """Until Docker reports every one healthy; with `ask_ready` (HTTP replicas),
-        one whose own health check passes when run from here counts as healthy
-        (wait.health_probe), so the gate does not idle until Docker's first check."""
+        """Until Docker reports every one healthy, or until each passes its own
+        health check run from here (wait.health_probe), so the gate does not idle
+        until Docker's first check, one interval (5 s) after the start. An HTTP
+        replica is asked once its readiness endpoint answers; a worker, which has
+        none, at most once a second (each ask is an exec of its check)."""
         if not containers:
             return
-        answers = self.platform.checks_healthy_now if ask_ready else None
         n = len(containers)
         self.step(
             service,
             S.WAIT_HEALTHY,
             f"waiting for {n} (timeout {self.health_timeout:.0f}s)",
         )
+        answers = self.platform.checks_healthy_now
+        asked: dict[str, float] = {}
+
+        def passes_now(c: LiveContainer) -> bool:
+            if not http:
+                now = time.monotonic()
+                if now - asked.get(c.id, -WORKER_ASK_EVERY) < WORKER_ASK_EVERY:
+                    return False
+                asked[c.id] = now
+            return answers(c, http=http)
+
         took = wait_for(
             f"{service} healthy",
             lambda: health_probe(
-                [self.platform.inspect(c.id) for c in containers], answers
+                [self.platform.inspect(c.id) for c in containers], passes_now
             ),
             self.health_timeout,
             sleep=self.pause,

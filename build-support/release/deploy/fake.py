@@ -130,8 +130,8 @@ class FakePlatform:
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self._call(f"cpu {container_id}={shares}")
 
-    def checks_healthy_now(self, container: LiveContainer) -> bool:
-        self._call(f"ready {container.id}")
+    def checks_healthy_now(self, container: LiveContainer, http: bool) -> bool:
+        self._call(f"{'ready' if http else 'check'} {container.id}")
         self.checks_run += 1
         c = self._containers.get(container.id)
         return (

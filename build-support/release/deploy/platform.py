@@ -47,10 +47,11 @@ class Platform(Protocol):
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None: ...
 
-    def checks_healthy_now(self, container: LiveContainer) -> bool:
-        """An HTTP replica passes its own HEALTHCHECK command run now from here
-        (Docker's verdict, before Docker's first scheduled check). False when it
-        cannot be run from here (a remote engine): Docker's health decides alone."""
+    def checks_healthy_now(self, container: LiveContainer, http: bool) -> bool:
+        """A new replica passes its own HEALTHCHECK command run now from here
+        (Docker's verdict, before Docker's first scheduled check); an HTTP one only
+        once its readiness endpoint answers. False when it cannot be run from here
+        (a remote engine): Docker's health decides alone."""
 
     def stop(self, container_id: str, grace: float) -> int:
         """SIGTERM, `grace` seconds, SIGKILL; returns the exit code."""

@@ -108,6 +108,13 @@ def test_each_worker_follows_its_api():
         assert events.index(("done", "waste")) < events.index(("start", "waste-worker"))
 
 
+def test_the_longest_lane_starts_first():
+    _, watch, _ = deploy(2)
+    started = [service for event, service in watch.events if event == "start"]
+    assert started[0] == "waste"  # its lane also rolls the worker
+    assert started.index("waste-worker") > started.index("waste")
+
+
 def test_proxy_admin_calls_are_serialized():
     p, watch, _ = deploy(4, latency=0.003)
     assert watch.most > 1  # services did roll side by side
@@ -115,10 +122,9 @@ def test_proxy_admin_calls_are_serialized():
 
 
 def test_a_failure_rolls_back_that_service_only_and_stops_new_lanes():
-    # The first lane fails its health gate at once while the second rolls; no
-    # further lane starts.
-    order = [s.service for s in setup()[1].changes]
-    first, second = order[0], order[1]
+    # The plan's first service fails its health gate at once while the lane started
+    # with it (waste's, the longest, goes first) rolls on; no further lane starts.
+    first, second = [s.service for s in setup()[1].changes][0], "waste"
     p, watch, outcomes = deploy(2, failing=(first,), latency=0.003)
     results = {o.service: o.result for o in outcomes}
     assert results[first] == "failed"

@@ -1,4 +1,4 @@
-"""The health gate of HTTP replicas: Docker's health, or their own HEALTHCHECK run
+"""The health gate of new replicas: Docker's health, or their own HEALTHCHECK run
 from here (Docker 20.10's first check comes one interval after the start); failures
 Docker reports still fail at once."""
 
@@ -84,12 +84,22 @@ def test_a_version_whose_check_fails_is_refused_and_rolled_back():
     assert {x.config_hash for x in p.state().for_service("recycling")} == {OLD}
 
 
-def test_a_worker_waits_for_docker_alone():
+def test_a_worker_passes_its_gate_by_its_own_check_before_dockers_first():
     p = FakePlatform({"waste-worker": new("waste-worker")})
     p.turns_healthy_after = NEVER
-    (outcome,) = roll(p, role="worker", timeout=0.05)
+    (outcome,) = roll(p, role="worker")
+    assert outcome.result == "ok", outcome.detail
+    assert p.checks_run == 1
+
+
+def test_a_worker_whose_check_fails_is_refused_and_its_check_runs_once_a_second():
+    failing = frozenset({new("waste-worker")})
+    p = FakePlatform({"waste-worker": new("waste-worker")}, failing=failing)
+    p.turns_healthy_after = NEVER
+    (outcome,) = roll(p, role="worker", timeout=0.3)  # polls without sleeping
     assert outcome.result == "failed" and "not done after" in outcome.detail
-    assert p.checks_run == 0  # a worker has no HTTP readiness to ask
+    assert p.checks_run == 1  # not once per poll: each run is an exec
+    assert {x.config_hash for x in p.state().for_service("waste-worker")} == {OLD}
 
 
 def test_the_health_check_command_as_docker_runs_it():
