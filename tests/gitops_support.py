@@ -281,6 +281,13 @@ class GitopsStack:
                 break
             time.sleep(1)
         self.deploy(self.baseline)
+        # Healthy as Docker sees it before the next test looks: a deploy lets
+        # replicas in on their own check run early, before Docker's first one.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            c.state == "running" and c.health == "starting" for c in self.containers()
+        ):
+            time.sleep(0.5)
 
     def down(self) -> None:
         self.remove_strays()

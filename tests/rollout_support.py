@@ -208,6 +208,19 @@ class Stack:
     def containers(self, service: str) -> list[LiveContainer]:
         return list(docker_host.snapshot(self.client, self.project, service).containers)
 
+    def healthy_by_docker(
+        self, service: str, timeout: float = 30
+    ) -> list[LiveContainer]:
+        """The running replicas once Docker itself calls each healthy: a deploy lets
+        replicas in on their own check run early, and may end before Docker's first
+        scheduled check (one interval, 5 s, after the start)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            up = running(self.containers(service))
+            if all(c.health == "healthy" for c in up) or time.monotonic() > deadline:
+                return up
+            time.sleep(0.5)
+
     def get(self, path: str, headers: dict | None = None, method="GET", body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:

@@ -106,7 +106,7 @@ def test_rolling_update_under_load_drops_nothing_and_worker_goes_stop_first(
     )
     assert "start_new" in r.stderr and "switch_traffic" in r.stderr  # live progress
 
-    new = running(stack.containers("waste"))
+    new = stack.healthy_by_docker("waste")
     assert len(new) == 2 and not old & {c.id for c in new}
     assert all(c.health == "healthy" and c.version == "1.1.0" for c in new)
     assert all(c.flags == {"new_model": "on"} for c in new)

@@ -67,6 +67,7 @@ def stack(state_home, tmp_path_factory, releases):
 
 
 def assert_converged(stack: Stack, version: str, replicas: int = 2) -> None:
+    stack.healthy_by_docker("recycling")
     everything = stack.containers("recycling")
     assert [c.state for c in everything] == ["running"] * replicas, everything
     assert all(c.health == "healthy" and c.version == version for c in everything)

@@ -100,15 +100,27 @@ def _project_containers(project: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_two_healthy_replicas_per_http_service_and_one_worker(e2e_stack):
-    opts, _ = e2e_stack
-    containers = _project_containers(opts.project_name)
+def _by_service(project: str) -> dict[str, list[dict]]:
     by_service: dict[str, list[dict]] = {}
-    for c in containers:
+    for c in _project_containers(project):
         name = dict(kv.split("=", 1) for kv in c["Labels"].split(",") if "=" in kv)[
             "com.docker.compose.service"
         ]
         by_service.setdefault(name, []).append(c)
+    return by_service
+
+
+def test_two_healthy_replicas_per_http_service_and_one_worker(e2e_stack):
+    opts, _ = e2e_stack
+    # Healthy as Docker sees it: `up` lets replicas in on their own check run early,
+    # and may end before Docker's first scheduled check (5 s after the start).
+    deadline = time.monotonic() + 30
+    by_service = _by_service(opts.project_name)
+    while time.monotonic() < deadline and any(
+        "(healthy)" not in c["Status"] for cs in by_service.values() for c in cs
+    ):
+        time.sleep(0.5)
+        by_service = _by_service(opts.project_name)
     for service in SERVICES:
         assert len(by_service[service]) == 2, service
         assert all("(healthy)" in c["Status"] for c in by_service[service]), service

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from release.adapters.compose import Compose
-from release.adapters.proxy import Proxy
+from release.adapters.proxy import Proxy, socket_from_here
 from release.live import LiveContainer
 from release.adapters import docker_host
 from release.service_metrics import PORT
@@ -128,7 +128,9 @@ class ComposeHost:
         if not running:
             return None
         container = self.client.containers.get(running[0].id)
-        return Proxy(container, "" if self.host == "local" else self.host)
+        if self.host == "local":
+            return Proxy(container, socket_path=socket_from_here(container))
+        return Proxy(container, self.host)
 
     def failure_detail(self, container_id: str) -> str:
         check = docker_host.health_log(self.client, container_id)

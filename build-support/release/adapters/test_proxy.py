@@ -123,3 +123,70 @@ def test_an_answer_cut_short_is_asked_again(monkeypatch):
     assert len(c.calls) == 3
     with pytest.raises(p.ProxyError, match="answered 1 of 2"):
         p.Proxy(ShortFirst(["", ""], short=3)).set_state("waste", ["a", "b"], "ready")
+
+
+class NoExec(FakeContainer):
+    def exec_run(self, cmd, **kwargs):
+        raise AssertionError("exec used although the socket answers")
+
+
+def serve_admin_socket(path: str, answers: dict[str, str]) -> list[str]:
+    """HAProxy's admin socket in non-interactive mode: one command per connection,
+    its answer, then the connection closed. Returns the commands it received."""
+    import socket
+    import threading
+
+    received: list[str] = []
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+
+    def loop():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                command = conn.recv(4096).decode().strip()
+                received.append(command)
+                conn.sendall(answers.get(command.split(" ")[0], "").encode())
+
+    threading.Thread(target=loop, daemon=True).start()
+    return received
+
+
+def test_a_socket_reachable_from_here_is_used_without_exec():
+    import tempfile
+
+    path = tempfile.mkdtemp(dir="/tmp") + "/admin.sock"  # AF_UNIX: a short path
+    received = serve_admin_socket(path, {"show": STATE, "set": ""})
+    proxy = p.Proxy(NoExec([]), socket_path=path)
+    servers = proxy.servers("waste")
+    assert [s.name for s in servers][:2] == ["waste1", "waste2"]
+    proxy.set_state("waste", ["waste1"], "drain")
+    assert received == [
+        "show servers state waste",
+        "show stat waste 4 -1",
+        "set server waste/waste1 state drain",
+    ]
+
+
+def test_a_socket_that_fails_falls_back_to_exec_for_good():
+    c = FakeContainer([""])
+    proxy = p.Proxy(c, socket_path="/nonexistent/admin.sock")
+    proxy.set_state("waste", ["waste1"], "ready")
+    assert proxy.socket_path == "" and c.calls == [
+        ["set server waste/waste1 state ready"]
+    ]
+
+
+def test_the_socket_from_here_only_when_it_can_be_opened():
+    class Attrs:
+        def __init__(self, attrs):
+            self.attrs = attrs
+
+    assert p.socket_from_here(Attrs({})) == ""
+    assert p.socket_from_here(Attrs({"State": {"Pid": 0}})) == ""  # not running
+    # A process without the socket (this one): nothing to open.
+    assert p.socket_from_here(Attrs({"State": {"Pid": 1}})) == ""
