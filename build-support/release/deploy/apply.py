@@ -80,12 +80,11 @@ def apply(
 ) -> list[Outcome]:
     """With `parallel` 1, one service at a time in the plan's order (a failure stops
     the rest). With N > 1, the proxy first, then one lane per manifest entry (its
-    API, then its worker), up to N lanes at once: services share nothing but the
-    proxy's runtime API, whose calls the engine serializes; the lanes with more
-    services start first. A failed service is
-    rolled back by the engine (only it); no lane starts after a failure, lanes under
-    way finish, and every service not started is reported as skipped. Then the
-    proxy is tidied (see tidy_proxy)."""
+    API, then its worker), up to N lanes at once, the longest first: services share
+    nothing but the proxy's runtime API, whose calls the engine serializes. A failed
+    service is rolled back by the engine (only it); no lane starts after a failure,
+    lanes under way finish, and every service not started is reported as skipped.
+    Then the proxy is tidied (see tidy_proxy)."""
     outcomes = _apply(engine, plan, units, desired, max(1, int(parallel)))
     tidy_proxy(engine, plan.services, units, desired)
     return outcomes
