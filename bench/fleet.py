@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report, swarm_case  # noqa: E402
 from bench.rollout import derive, entry, remove_registry  # noqa: E402
-from tests.loadgen import Load  # noqa: E402
 from tests.rollout_support import PATIENT_HEALTH  # noqa: E402
 
 from release import fleet_sim, fleet_sim_run, images  # noqa: E402
@@ -211,26 +210,16 @@ def measured(args, name: str, action, port: int, settle=lambda: None) -> dict:
     print(f"bench: {name} at {args.rate:.0f} req/s ...", file=sys.stderr, flush=True)
     settle()
     wait_serving(port, path)
-    load = Load(port, path, args.rate, process=True)
-    load.start()
     phases: list = []
-    try:
-        time.sleep(args.before + 1)
-        start = time.time()
-        error = action(phases)
-        end = time.time()
-        time.sleep(2)
-    finally:  # a failed action must not leave the generator running
-        records = load.stop()
+    window, records, error = report.under_load(
+        port, path, args.rate, args.before, lambda start: action(phases)
+    )
+    start, end = window.pop("start"), window.pop("end")
     row = {
         "case": name,
         "error": error,
-        "rate": args.rate,
-        "before": load.window(start - args.before, start),
-        "during": load.window(start, end),
-        "duration_s": end - start,
+        **window,
         "host_s": host_times(phases, start, end),
-        "series": load.series(start - args.before - 1),
         "phases": [(t - start, label) for t, label in phases],
     }
     png = Path(args.out).parent / f"fleet-{report.slug(name)}.png"

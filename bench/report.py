@@ -11,7 +11,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,42 @@ RESULTS = ROOT / "bench" / "results"
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def under_load(
+    port: int,
+    path: str,
+    rate: float,
+    before: float,
+    action: Callable[[float], object],
+    keepalive: float = 0.0,
+) -> tuple[dict, list, object]:
+    """`action(start)` under the open-loop generator (tests/loadgen.py, in a process
+    of its own) on 127.0.0.1:`port`: `before` seconds of load first, 2 s after.
+    Returns the row's windows (before, during, duration, per-second series), every
+    request's record and what `action` returned; the generator never outlives it."""
+    from tests.loadgen import Load
+
+    load = Load(port, path, rate, keepalive=keepalive, process=True)
+    load.start()
+    try:
+        time.sleep(before + 1)
+        start = time.time()
+        result = action(start)
+        end = time.time()
+        time.sleep(2)
+    finally:  # a failed action must not leave the generator running
+        records = load.stop()
+    row = {
+        "rate": rate,
+        "before": load.window(start - before, start),
+        "during": load.window(start, end),
+        "duration_s": end - start,
+        "series": load.series(start - before - 1),
+        "start": start,
+        "end": end,
+    }
+    return row, records, result
 
 
 def write_json(name: str, data: dict, out: Path | None = None) -> Path:

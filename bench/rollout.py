@@ -45,7 +45,6 @@ sys.path.insert(0, str(ROOT / "build-support"))
 sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
-from tests.loadgen import Load  # noqa: E402
 
 from release import images, rollout  # noqa: E402
 from release.deploy import resolve  # noqa: E402
@@ -251,24 +250,18 @@ def main() -> int:
 
         def measured(name: str, rate: float, action) -> dict:
             print(f"bench: {name} at {rate:.0f} req/s ...", file=sys.stderr, flush=True)
-            load = Load(port, path, rate, keepalive=args.keepalive, process=True)
-            load.start()
-            try:
-                time.sleep(args.before + 1)
-                start = time.time()
+
+            def act(start: float) -> None:
                 quiet.times = [(start, "start")]
                 action()
-                end = time.time()
-                time.sleep(2)
-            finally:  # a failed action must not leave the generator running
-                records = load.stop()
+
+            window, records, _ = report.under_load(
+                port, path, rate, args.before, act, keepalive=args.keepalive
+            )
+            start, end = window.pop("start"), window.pop("end")
             row = {
                 "case": name,
-                "rate": rate,
-                "before": load.window(start - args.before, start),
-                "during": load.window(start, end),
-                "duration_s": end - start,
-                "series": load.series(start - args.before - 1),
+                **window,
                 "phases": [(t - start, label) for t, label in quiet.times],
             }
             png = out.parent / f"rollout-{int(rate)}-{report.slug(name)}.png"
