@@ -325,3 +325,14 @@ def gitops_stack(state_home, local_registry, service_images, tmp_path_factory):
 def gitops(gitops_stack):
     yield gitops_stack
     gitops_stack.reset()
+
+
+@pytest.fixture(scope="module")
+def releases(local_registry, service_images):
+    """Releases of the built service images in the test registry, one set per test
+    module (tests/rollout_support.py: Releases); derived images removed after."""
+    from tests.rollout_support import Releases
+
+    r = Releases(local_registry, service_images)
+    yield r
+    r.cleanup()

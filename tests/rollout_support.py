@@ -11,6 +11,7 @@ manifest entry is pinned by digest as in production.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -94,14 +95,21 @@ class Releases:
         replicas: int = 2,
         flags: dict | None = None,
         healthy: bool = True,
+        health: str = "",
     ) -> ServiceEntry:
-        key = (service, version, healthy)
+        """The release `version` of `service` in the registry: the built image at
+        1.0.0, else an image derived from it with that version label and, when
+        given, a HEALTHCHECK of its own (`health`, e.g. PATIENT_HEALTH; BAD_HEALTH
+        when not `healthy`)."""
+        extra = BAD_HEALTH if not healthy else health
+        key = (service, version, extra)
         if key not in self.pushed:
             tag = f"v{version}" + ("" if healthy else "-unhealthy")
+            if healthy and health:
+                tag += "-health-" + hashlib.sha256(health.encode()).hexdigest()[:6]
             local = self.base(service)
-            if version != "1.0.0" or not healthy:
+            if version != "1.0.0" or extra:
                 local = f"ecotrack-rollout-test/{service}:{tag}-{uuid.uuid4().hex[:6]}"
-                extra = "" if healthy else BAD_HEALTH
                 docker(
                     "build",
                     "-q",

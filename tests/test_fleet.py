@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,6 @@ from tests.loadgen import Load  # noqa: E402
 from tests.rollout_support import (  # noqa: E402
     INV,
     PATIENT_HEALTH,
-    Releases,
     docker,
 )
 from release import fleet as fleet_config  # noqa: E402
@@ -61,13 +59,6 @@ def fleet(local_registry):
     limits = {"nofile": {"Name": "nofile", "Soft": QUIRK, "Hard": QUIRK}}
     with Fleet(3, port, daemon_config={"host-2": {"default-ulimits": limits}}) as f:
         yield f
-
-
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
 
 
 class FleetStack:
@@ -126,45 +117,14 @@ def stack(fleet, releases, state_home, tmp_path_factory):
     s.down()
 
 
-_ENTRIES: dict[tuple[str, str], ServiceEntry] = {}
-
-
 def manifest(releases, version: str, entry: ServiceEntry | None = None):
-    if entry is None:
-        registry = releases.registry
-        if (version, "patient") not in _ENTRIES:
-            _ENTRIES[version, "patient"] = derived(
-                releases, registry, version, PATIENT_HEALTH, "patient"
-            )
-        entry = _ENTRIES[version, "patient"]
+    entry = entry or releases.entry("recycling", version, health=PATIENT_HEALTH)
     return releases.manifest(recycling=entry)
 
 
-def quirky_entry(releases, local_registry, version: str) -> ServiceEntry:
+def quirky_entry(releases, version: str) -> ServiceEntry:
     """A release whose healthcheck fails on host-2's open-files limit only."""
-    return derived(releases, local_registry, version, QUIRKY_HEALTH, "quirky")
-
-
-def derived(releases, local_registry, version, health, kind) -> ServiceEntry:
-    local = f"ecotrack-fleet-test/recycling:{version}-{uuid.uuid4().hex[:6]}"
-    docker(
-        "build",
-        "-q",
-        "-t",
-        local,
-        "-",
-        stdin=f"FROM {releases.base('recycling')}\nLABEL version={version}\n"
-        f"{health}\n",
-    )
-    releases.derived.append(local)
-    tag = f"v{version}-{kind}-{uuid.uuid4().hex[:6]}"
-    digest = local_registry.push(local, "ecotrack/recycling", tag)
-    base = releases.entry("recycling", "1.0.0")
-    return replace(
-        base,
-        image=f"{local_registry.address}/ecotrack/recycling:{tag}@{digest}",
-        version=version,
-    )
+    return releases.entry("recycling", version, health=QUIRKY_HEALTH)
 
 
 def front_get(fleet: Fleet, path: str = PATH) -> int:
@@ -209,10 +169,8 @@ def test_three_hosts_roll_one_by_one_under_load(fleet, stack, releases):
         assert h.docker("ps", "-aq", "--filter", "name=deploy-lock") == ""
 
 
-def test_failing_health_gate_on_host_2_stops_the_fleet(
-    fleet, stack, releases, local_registry
-):
-    bad = manifest(releases, "", quirky_entry(releases, local_registry, "1.2.0"))
+def test_failing_health_gate_on_host_2_stops_the_fleet(fleet, stack, releases):
+    bad = manifest(releases, "", quirky_entry(releases, "1.2.0"))
     with Load(fleet.front_port, PATH, rate=40) as load:
         r = stack.run("deploy", bad, "--health-timeout", "120")
         time.sleep(1)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from release import fleet_sim  # noqa: E402
 from release.adapters import daemons  # noqa: E402
 from release.adapters import sshd as ssh_server  # noqa: E402
-from tests.rollout_support import Load, Releases, Stack, free_port  # noqa: E402
+from tests.rollout_support import Load, Stack, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,6 @@ def sshd():
         os.environ["PATH"] = old_path
         daemons.stop(pid, str(d / "sshd_config"), 20)
         shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
 
 
 def test_deploy_and_roll_over_ssh(sshd, releases, state_home, tmp_path):

@@ -21,15 +21,8 @@ sys.path.insert(0, str(ROOT))
 from release import deploy_log  # noqa: E402
 from release.adapters import deploy_lock  # noqa: E402
 from release.adapters.deploy_lock import lock_name  # noqa: E402
-from tests.rollout_support import Load, Releases, Stack, docker, running  # noqa: E402
+from tests.rollout_support import Load, Stack, docker, running  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
 
 
 @pytest.fixture(scope="module")

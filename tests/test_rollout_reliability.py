@@ -37,7 +37,6 @@ from release.adapters.proxy import Proxy  # noqa: E402
 from tests.fleet_support import Forwarder  # noqa: E402
 from tests.rollout_support import (  # noqa: E402
     Load,
-    Releases,
     Stack,
     docker,
     running,
@@ -45,13 +44,6 @@ from tests.rollout_support import (  # noqa: E402
 
 PATH = "/recycling/guidelines"
 SEED = int(os.environ.get("ECOTRACK_TEST_SEED") or time.time())
-
-
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
 
 
 def recycling(releases, version="1.0.0"):

@@ -23,14 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from release import deploy_log, secrets  # noqa: E402
-from tests.rollout_support import Releases, Stack, docker, running  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
+from tests.rollout_support import Stack, docker, running  # noqa: E402
 
 
 @pytest.fixture(scope="module")

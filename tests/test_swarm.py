@@ -29,7 +29,6 @@ from tests.rollout_support import (  # noqa: E402
     INV,
     PATIENT_HEALTH,
     Releases,
-    docker,
 )
 from tests.swarm_support import SwarmNode  # noqa: E402
 from release import deploy_log  # noqa: E402
@@ -48,13 +47,6 @@ def node(local_registry):
         yield n
 
 
-@pytest.fixture(scope="module")
-def releases(local_registry, service_images):
-    r = Releases(local_registry, service_images)
-    yield r
-    r.cleanup()
-
-
 class SwarmStack:
     def __init__(self, node: SwarmNode, releases: Releases, workdir: Path):
         self.node = node
@@ -62,30 +54,9 @@ class SwarmStack:
         self.workdir = workdir
         self.project = f"ecotrack-swarm-{uuid.uuid4().hex[:6]}"
         self.hosts_file = node.hosts_yaml(workdir / "hosts.yaml")
-        self.entries: dict[str, ServiceEntry] = {}
 
     def patient(self, version: str) -> ServiceEntry:
-        if version not in self.entries:
-            local = f"ecotrack-swarm-test/recycling:{version}-{uuid.uuid4().hex[:6]}"
-            docker(
-                "build",
-                "-q",
-                "-t",
-                local,
-                "-",
-                stdin=f"FROM {self.releases.base('recycling')}\n"
-                f"LABEL version={version}\n{PATIENT_HEALTH}\n",
-            )
-            self.releases.derived.append(local)
-            tag = f"v{version}-patient-{uuid.uuid4().hex[:6]}"
-            registry = self.releases.registry
-            digest = registry.push(local, "ecotrack/recycling", tag)
-            self.entries[version] = replace(
-                self.releases.entry("recycling", "1.0.0"),
-                image=f"{registry.address}/ecotrack/recycling:{tag}@{digest}",
-                version=version,
-            )
-        return self.entries[version]
+        return self.releases.entry("recycling", version, health=PATIENT_HEALTH)
 
     def manifest(self, recycling: ServiceEntry):
         return self.releases.manifest(recycling=recycling)
