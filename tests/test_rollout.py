@@ -23,6 +23,7 @@ from release.adapters import deploy_lock  # noqa: E402
 from release.adapters.deploy_lock import lock_name  # noqa: E402
 from tests.rollout_support import Load, Stack, docker, running  # noqa: E402
 from release.adapters import docker_host  # noqa: E402
+from release.adapters.proxy import Proxy, socket_from_here  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +206,20 @@ def test_scale_up_and_down_by_id(stack, releases):
     assert sorted(c.id for c in running(stack.containers("waste"))) == sorted(
         c.id for c in kept
     )  # the oldest stay; the youngest is drained and removed
+
+
+def test_the_proxy_socket_is_reached_from_here_with_the_same_answers(stack):
+    # Root on the engine's own machine: the deploy talks to HAProxy's admin socket
+    # without `docker exec`; both ways must see the same servers.
+    container = stack.client.containers.get(running(stack.containers("proxy"))[0].id)
+    path = socket_from_here(container)
+    assert path.endswith("/root/run/haproxy/admin.sock"), path
+    direct = Proxy(container, socket_path=path)
+    seen = direct.all_servers()
+    assert direct.socket_path == path  # it did not fall back to exec
+    by_exec = Proxy(container).all_servers()
+
+    def slots(servers):
+        return {b: sorted((s.name, s.addr) for s in ss) for b, ss in servers.items()}
+
+    assert slots(seen) == slots(by_exec) and seen["waste"], slots(seen)
