@@ -30,6 +30,7 @@ from pathlib import Path
 from release import drift_cmd, rollout
 from release.deploy import resolve
 from tests import loadgen
+from tests.rollout_support import docker_healthy
 from release.deploy.events import Reporter
 from release.images import build_images
 from release.live import COMPOSE_PROJECT, LiveContainer
@@ -147,8 +148,14 @@ class GitopsStack:
             stack.derived.append(ref)
             stack.entries[name] = stack.push(ref, SERVICE, name, VERSIONS[name])
         stack.baseline = stack.manifest()
-        stack.deploy(stack.baseline)
+        stack.to_baseline()
         return stack
+
+    def to_baseline(self) -> None:
+        """Deploys the baseline, then waits for Docker's own first verdict on every
+        container before a test looks (see rollout_support.docker_healthy)."""
+        self.deploy(self.baseline)
+        docker_healthy(lambda: self.containers(None))
 
     def push(self, local: str, name: str, tag: str, version: str, replicas: int = 2):
         repo = f"ecotrack/{name}"
@@ -209,7 +216,7 @@ class GitopsStack:
             gitops=GitopsTree(gitops_dir) if gitops_dir else GITOPS,
         )
 
-    def containers(self, service: str = SERVICE) -> list[LiveContainer]:
+    def containers(self, service: str | None = SERVICE) -> list[LiveContainer]:
         state = docker_host.snapshot(docker_host.connect(), self.project, service)
         return [c for c in state.containers if c.state == "running"]
 
@@ -280,14 +287,7 @@ class GitopsStack:
             if not any(c.health == "unhealthy" for c in self.containers()):
                 break
             time.sleep(1)
-        self.deploy(self.baseline)
-        # Healthy as Docker sees it before the next test looks: a deploy lets
-        # replicas in on their own check run early, before Docker's first one.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-            c.state == "running" and c.health == "starting" for c in self.containers()
-        ):
-            time.sleep(0.5)
+        self.to_baseline()
 
     def down(self) -> None:
         self.remove_strays()

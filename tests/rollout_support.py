@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,18 +217,8 @@ class Stack:
     def containers(self, service: str) -> list[LiveContainer]:
         return list(docker_host.snapshot(self.client, self.project, service).containers)
 
-    def healthy_by_docker(
-        self, service: str, timeout: float = 30
-    ) -> list[LiveContainer]:
-        """The running replicas once Docker itself calls each healthy: a deploy lets
-        replicas in on their own check run early, and may end before Docker's first
-        scheduled check (one interval, 5 s, after the start)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            up = running(self.containers(service))
-            if all(c.health == "healthy" for c in up) or time.monotonic() > deadline:
-                return up
-            time.sleep(0.5)
+    def healthy_by_docker(self, service: str) -> list[LiveContainer]:
+        return docker_healthy(lambda: self.containers(service))
 
     def get(self, path: str, headers: dict | None = None, method="GET", body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -299,6 +290,21 @@ Load = loadgen.Load  # re-exported for the rollout tests
 
 def running(containers: list[LiveContainer]) -> list[LiveContainer]:
     return [c for c in containers if c.state == "running"]
+
+
+def docker_healthy(
+    look: Callable[[], list[LiveContainer]], timeout: float = 30
+) -> list[LiveContainer]:
+    """The running containers `look` finds, once Docker has given each its first
+    verdict (none still `starting`): a deploy lets replicas in on their own check
+    run early, and may end before Docker's first scheduled check (one interval,
+    5 s, after the start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        up = running(look())
+        if all(c.health != "starting" for c in up) or time.monotonic() > deadline:
+            return up
+        time.sleep(0.5)
 
 
 def service_label(service: str) -> str:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from release.adapters import docker_host  # noqa: E402
+from tests.rollout_support import docker_healthy  # noqa: E402
 
 SERVICES = ["auth", "users", "waste", "recycling", "locations"]
 
@@ -112,15 +119,10 @@ def _by_service(project: str) -> dict[str, list[dict]]:
 
 def test_two_healthy_replicas_per_http_service_and_one_worker(e2e_stack):
     opts, _ = e2e_stack
-    # Healthy as Docker sees it: `up` lets replicas in on their own check run early,
-    # and may end before Docker's first scheduled check (5 s after the start).
-    deadline = time.monotonic() + 30
-    by_service = _by_service(opts.project_name)
-    while time.monotonic() < deadline and any(
-        "(healthy)" not in c["Status"] for cs in by_service.values() for c in cs
-    ):
-        time.sleep(0.5)
-        by_service = _by_service(opts.project_name)
+    client = docker_host.connect()
+    project = opts.project_name
+    docker_healthy(lambda: list(docker_host.snapshot(client, project).containers))
+    by_service = _by_service(project)
     for service in SERVICES:
         assert len(by_service[service]) == 2, service
         assert all("(healthy)" in c["Status"] for c in by_service[service]), service
