@@ -300,12 +300,14 @@ def main() -> int:
                 rates[0],
                 lambda: deploy(manifest(**v["v3"]), parallel=lanes),
             )
-            sequential = row  # one lane already: not measured twice
-            if lanes > 1:
-                sequential = measured(
-                    "(f) full deploy of every unit, --parallel 1",
-                    rates[0],
-                    lambda: deploy(manifest(), parallel=1),
+            fulls = [row]
+            if lanes > 1:  # with one lane already, not measured twice
+                fulls.append(
+                    measured(
+                        "(f) full deploy of every unit, --parallel 1",
+                        rates[0],
+                        lambda: deploy(manifest(), parallel=1),
+                    )
                 )
             slowest = max(singles, key=singles.get)
             full |= {
@@ -313,10 +315,10 @@ def main() -> int:
                 "slowest": slowest,
                 "slowest_s": singles[slowest],
                 "full_parallel_s": row["duration_s"],
-                "full_sequential_s": sequential["duration_s"],
+                "full_sequential_s": fulls[-1]["duration_s"],
                 "ratio": row["duration_s"] / singles[slowest],
             }
-            return [*rolled, row] + ([sequential] if sequential is not row else [])
+            return [*rolled, *fulls]
 
         if "cases" in parts:
             for rate in rates:
