@@ -47,6 +47,28 @@ PATIENT_HEALTH = (
     '["/app/bin/python", "-c", "import urllib.request; '
     "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=8)\"]"
 )
+# A health check the test opens (tests/test_rollout_reliability.py): the gate of a
+# new replica holds until the test creates GATE_FILE in it, so a phase of a deploy
+# lasts as long as the test needs, whatever the host's speed.
+GATE_FILE = "/tmp/gate-open"
+GATED_HEALTH = (
+    "HEALTHCHECK --interval=1s --timeout=5s --retries=3 --start-period=300s CMD "
+    f'test -f {GATE_FILE} && /app/bin/python -c "import urllib.request; '
+    "urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)\""
+)
+# Replicas that ignore the stop signal: `docker stop` waits the whole grace period
+# (15 s) before SIGKILL, so retiring them is a phase that cannot end early.
+SLOW_STOP = "STOPSIGNAL SIGWINCH"
+# A health check the test slows down: once SLOW_FILE exists in a replica, each check
+# takes 3 s against a 2 s timeout (Docker: unhealthy, by timeouts), while the
+# replica serves as before and passes when asked with more patience.
+SLOW_FILE = "/tmp/slow-checks"
+SLOWABLE_HEALTH = (
+    "HEALTHCHECK --interval=2s --timeout=2s --retries=2 --start-period=60s CMD "
+    f'if [ -f {SLOW_FILE} ]; then sleep 3; fi; /app/bin/python -c "import '
+    "urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', "
+    'timeout=4)"'
+)
 _PROXY: dict[str, str] = {}
 
 
@@ -97,17 +119,20 @@ class Releases:
         flags: dict | None = None,
         healthy: bool = True,
         health: str = "",
+        dockerfile: str = "",
     ) -> ServiceEntry:
         """The release `version` of `service` in the registry: the built image at
         1.0.0, else an image derived from it with that version label and, when
         given, a HEALTHCHECK of its own (`health`, e.g. PATIENT_HEALTH; BAD_HEALTH
-        when not `healthy`)."""
-        extra = BAD_HEALTH if not healthy else health
+        when not `healthy`) and other Dockerfile lines (`dockerfile`)."""
+        extra = (BAD_HEALTH if not healthy else health) + (
+            f"\n{dockerfile}" if dockerfile else ""
+        )
         key = (service, version, extra)
         if key not in self.pushed:
             tag = f"v{version}" + ("" if healthy else "-unhealthy")
-            if healthy and health:
-                tag += "-health-" + hashlib.sha256(health.encode()).hexdigest()[:6]
+            if healthy and extra:
+                tag += "-health-" + hashlib.sha256(extra.encode()).hexdigest()[:6]
             local = self.base(service)
             if version != "1.0.0" or extra:
                 local = f"ecotrack-rollout-test/{service}:{tag}-{uuid.uuid4().hex[:6]}"

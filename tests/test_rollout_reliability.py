@@ -6,8 +6,14 @@ deploy, found from its progress lines: while Compose creates and starts the new
 containers, while waiting for their health, during the proxy switch and drain, and
 while the old ones are stopped. No hook in the deploy: the whole process group is
 killed, Compose and all, and the lock is left behind: the re-run takes the stale lock
-over, adopts what it finds and finishes. (Every point between two platform calls is
-covered without Docker by build-support/release/deploy/test_kill_points.py.)
+over, adopts what it finds and finishes.
+
+The test holds each phase open through the releases it deploys, so the kill lands
+inside it on any host: the new version's health check passes only once the test
+opens its gate (GATED_HEALTH), and the old version ignores the stop signal
+(SLOW_STOP), so retiring it takes the whole grace period. (Every point between two
+platform calls is covered without Docker by
+build-support/release/deploy/test_kill_points.py.)
 
 The engine restart runs against a second dockerd of the test's own, in a network
 namespace of its own (own socket, data root, config and bridges), so restarting it
@@ -36,6 +42,9 @@ from release.adapters import daemons, netns_engine, netns_forward  # noqa: E402
 from release.adapters.proxy import Proxy  # noqa: E402
 from tests.fleet_support import Forwarder  # noqa: E402
 from tests.rollout_support import (  # noqa: E402
+    GATE_FILE,
+    GATED_HEALTH,
+    SLOW_STOP,
     Load,
     Stack,
     docker,
@@ -74,15 +83,27 @@ def assert_converged(stack: Stack, version: str, replicas: int = 2) -> None:
     assert docker("ps", "-aq", "--filter", f"name={stack.project}-deploy-lock") == ""
 
 
-# (the line that opens the phase, the line that opens the next one, the longest the
-# phase may take here). The kill comes at a seeded moment within the phase, or as the
-# next phase opens if the phase ends sooner (a quick host turns healthy in ~2 s).
+# (the line that opens the phase, the line that opens the next one, the longest
+# the kill waits, whether the test opens the new version's health gate before the
+# kill). The kill comes at a seeded moment within the phase, or as the next phase
+# opens if the phase ends sooner (Compose may create two containers in under a
+# second); the gate and the slow stop keep the deploy running past either.
 PHASES = {
-    "creating": ("recycling: roll", "waiting for 2 (timeout", 1.5),
-    "waiting-for-health": ("waiting for 2 (timeout", "2/2 healthy in", 5.0),
-    "switch-and-drain": ("2/2 healthy in", "draining 2", 1.0),
-    "stopping-old-ones": ("draining 2", None, 1.5),
+    "creating": ("recycling: roll", "waiting for 2 (timeout", 1.5, False),
+    "waiting-for-health": ("waiting for 2 (timeout", None, 3.0, False),
+    "switch-and-drain": ("2/2 healthy in", "requests in flight on 2", 1.0, True),
+    "stopping-old-ones": ("requests in flight on 2", None, 3.0, True),
 }
+
+
+def open_gates(stack: Stack, version: str) -> int:
+    """Creates the gate file in every running replica of `version`."""
+    opened = 0
+    for c in running(stack.containers("recycling")):
+        if c.version == version:
+            docker("exec", c.id, "touch", GATE_FILE)
+            opened += 1
+    return opened
 
 
 @pytest.mark.parametrize(
@@ -95,12 +116,25 @@ PHASES = {
     ],
 )
 def test_sigkilled_deploy_converges_on_rerun(stack, releases, phase, version):
-    m = recycling(releases, version)
-    line, next_line, longest = PHASES[phase]
+    # The old version retires slowly; the new one is healthy once the test says so.
+    stack.deploy_ok(
+        releases.manifest(
+            recycling=releases.entry(
+                "recycling", f"{version}-old", dockerfile=SLOW_STOP
+            )
+        )
+    )
+    m = releases.manifest(
+        recycling=releases.entry("recycling", version, health=GATED_HEALTH)
+    )
+    line, next_line, longest, open_first = PHASES[phase]
     delay = random.Random(f"{SEED}-{phase}").uniform(0, longest)
     print(f"seed {SEED}: killing {delay:.2f}s after {line!r}")
     with Load(stack.port, PATH, rate=40) as load:
         run = stack.start_deploy(m)
+        if open_first:
+            run.wait_for_line("waiting for 2 (timeout")
+            assert open_gates(stack, version) == 2
         run.wait_for_line(line)
         kill_at = time.monotonic() + delay
         while time.monotonic() < kill_at:
@@ -112,9 +146,15 @@ def test_sigkilled_deploy_converges_on_rerun(stack, releases, phase, version):
         ended = f"the deploy ended before the kill:\n{run.output}"
         assert run.proc.returncode == -9, ended
         time.sleep(2)  # the stack as the crash left it, still serving
-        rerun = stack.deploy_ok(m)
+        open_gates(stack, version)  # what the killed run started may be adopted
+        rerun = stack.start_deploy(m)
+        while rerun.proc.poll() is None:  # it may start new ones of its own
+            open_gates(stack, version)
+            time.sleep(0.5)
+        rerun.reader.join(timeout=5)
+        assert rerun.proc.returncode == 0, rerun.output[-3000:]
         time.sleep(1)
-    assert "taking over a stale deploy lock" in rerun.stdout
+    assert "taking over a stale deploy lock" in rerun.output
     assert len(load.results) > 100
     assert load.failures == []
     assert_converged(stack, version)

@@ -59,6 +59,7 @@ class Facts:
     root: bool
     debian: bool  # Debian or Ubuntu with apt-get
     present: frozenset[str]  # of NEEDS' first fields that exist here
+    sudo: bool = False  # not root, but `sudo -n` works (a CI runner's user)
     engine_answers: bool = False  # `docker info` answered
     dockerd_running: bool = False
     stale_pid_file: bool = False  # /var/run/docker.pid with no dockerd behind it
@@ -81,6 +82,7 @@ class Plan:
     remove_pip_config: bool = False  # rm -r /etc/xdg/pip
     start_dockerd: bool = False
     clear_stale_pid: bool = False
+    sudo: bool = False  # the actions run through `sudo -n`
     problems: tuple[str, ...] = ()  # one line each: what to do by hand
     rows: tuple[Row, ...] = field(default=(), compare=False)
 
@@ -96,8 +98,13 @@ class Plan:
         )
 
 
+def _privileged(f: Facts) -> bool:
+    """Root, or allowed to act as root without a password (`sudo -n`)."""
+    return f.root or f.sudo
+
+
 def _can_install(f: Facts) -> bool:
-    return f.root and f.debian
+    return _privileged(f) and f.debian
 
 
 def plan(facts: Facts, needs: tuple[str, ...]) -> Plan:
@@ -139,6 +146,7 @@ def plan(facts: Facts, needs: tuple[str, ...]) -> Plan:
         remove_pip_config=remove_pip,
         start_dockerd=start,
         clear_stale_pid=clear_pid,
+        sudo=not facts.root and facts.sudo,
         problems=tuple(problems),
         rows=tuple(rows),
     )
@@ -162,12 +170,12 @@ def _pip(facts: Facts) -> tuple[bool, Row, list[str]]:
         "remove that line"
         for p in others
     ]
-    if ours and not facts.root:
+    if ours and not _privileged(facts):
         problems.append(
             f"{ours[0]} sets a pip `constraint`, which breaks Pants' pex installs: "
             f"sudo rm -r {XDG_PIP_DIR}"
         )
-    fix = bool(ours) and facts.root
+    fix = bool(ours) and _privileged(facts)
     if problems:
         row = Row("pip", "missing", problems[0])
     else:
@@ -183,7 +191,7 @@ def _engine(facts: Facts, installing: bool) -> tuple[bool, bool, Row, list[str]]
             Row("docker", "missing", "dockerd runs but does not answer"),
             ["dockerd is running but `docker info` does not answer: see its log"],
         )
-    if not facts.root:
+    if not _privileged(facts):
         return (
             False,
             False,
@@ -204,6 +212,8 @@ def _engine(facts: Facts, installing: bool) -> tuple[bool, bool, Row, list[str]]
 def steps(p: Plan) -> list[tuple[str, str]]:
     """(action, the line that announces it), in the order they must run."""
     out = []
+    if p.sudo and (p.remove_pip_config or p.install or p.start_dockerd):
+        out.append(("sudo", "not root: the steps below run through `sudo -n`"))
     if p.remove_pip_config:
         out.append(
             (

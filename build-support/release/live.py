@@ -40,6 +40,12 @@ class LiveContainer:
     restart_count: int = 0
     exit_code: int = 0
     published: tuple[tuple[str, str], ...] = ()  # (host ip, host port)
+    # Its failing health checks all ran out of time (a slow replica on a busy host)
+    # rather than failing: not a verdict on the version by itself.
+    checks_timed_out: bool = False
+    # An unhealthy one asked again with a patient timeout (docker_host.snapshot):
+    # True, it answers (slow, kept); False, it does not (broken); None, not asked.
+    answers: bool | None = None
 
     @property
     def short_id(self) -> str:
@@ -89,6 +95,19 @@ def _ip(networks: Mapping, project: str) -> str:
     return (networks.get(name) or {}).get("IPAddress") or ""
 
 
+def timed_out(health: Mapping) -> bool:
+    """Whether the current failing streak of a health log is made of timeouts only
+    (Docker records a check that ran out of time with exit code -1)."""
+    streak = []
+    for entry in reversed(health.get("Log") or []):
+        if entry.get("ExitCode", 0) == 0:
+            break
+        streak.append(entry)
+    return bool(streak) and all(
+        e.get("ExitCode") == -1 and "timeout" in (e.get("Output") or "") for e in streak
+    )
+
+
 def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
     config = attrs.get("Config") or {}
     labels = config.get("Labels") or {}
@@ -116,4 +135,5 @@ def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
         restart_count=int(attrs.get("RestartCount", 0) or 0),
         exit_code=int(state.get("ExitCode", 0) or 0),
         published=tuple(sorted(set(published))),
+        checks_timed_out=timed_out(state.get("Health") or {}),
     )

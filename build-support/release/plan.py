@@ -28,9 +28,16 @@ HEALTH_ORDER = ("MISSING", "DEGRADED", "UNKNOWN", "PROGRESSING", "HEALTHY")
 
 @dataclass(frozen=True)
 class Groups:
-    current: tuple[LiveContainer, ...]  # running the desired config, not unhealthy
-    retire: tuple[LiveContainer, ...]  # running, but another config or unhealthy
+    current: tuple[LiveContainer, ...]  # running the desired config, not broken
+    retire: tuple[LiveContainer, ...]  # running, but another config or broken
     garbage: tuple[LiveContainer, ...]  # not running: removed by ID, no drain needed
+
+
+def broken(c: LiveContainer) -> bool:
+    """Unhealthy and silent when asked again with patience. One that Docker calls
+    unhealthy but that answers is slow (a busy host), not broken: it is kept, and
+    shows as DEGRADED, rather than replaced."""
+    return c.health == "unhealthy" and not c.answers
 
 
 def classify(containers: Iterable[LiveContainer], config_hash: str) -> Groups:
@@ -38,7 +45,7 @@ def classify(containers: Iterable[LiveContainer], config_hash: str) -> Groups:
     for c in sorted(containers, key=lambda c: (c.created, c.number, c.id)):
         if c.state != "running":
             garbage.append(c)
-        elif c.config_hash == config_hash and c.health != "unhealthy":
+        elif c.config_hash == config_hash and not broken(c):
             current.append(c)
         else:
             retire.append(c)
@@ -46,8 +53,10 @@ def classify(containers: Iterable[LiveContainer], config_hash: str) -> Groups:
 
 
 def split_current(current: Sequence[LiveContainer], replicas: int):
-    """(keep, extra): the oldest `replicas` current containers are kept."""
-    return tuple(current[:replicas]), tuple(current[replicas:])
+    """(keep, extra): the oldest `replicas` current containers are kept, the ones
+    Docker calls healthy before a slow one."""
+    ordered = sorted(current, key=lambda c: c.health == "unhealthy")  # stable
+    return tuple(ordered[:replicas]), tuple(ordered[replicas:])
 
 
 # -- the plan -----------------------------------------------------------------------
@@ -172,8 +181,8 @@ def _differences(d: Desired, others: Sequence[LiveContainer]) -> list[str]:
         reasons.append("secrets")
     if not reasons and any(c.config_hash != d.config_hash for c in others):
         reasons.append("config")
-    if any(c.health == "unhealthy" for c in others):
-        reasons.append(f"{sum(c.health == 'unhealthy' for c in others)} unhealthy")
+    if any(broken(c) for c in others):
+        reasons.append(f"{sum(broken(c) for c in others)} unhealthy, not answering")
     return reasons
 
 
@@ -213,8 +222,11 @@ def plan_service(
         reasons.append(f"replicas {len(g.current)} → {n}")
     if g.garbage and action != "none":
         reasons.append(f"{len(g.garbage)} stopped container(s) to remove")
+    slow = sum(c.health == "unhealthy" for c in g.current)
+    if slow:
+        reasons.append(f"{slow} unhealthy but answering: kept (degraded)")
     if unit.role == ROLE_PROXY and action == "roll":
-        reasons.append("the proxy is recreated: a brief interruption")
+        reasons.append("the proxy is replaced: a brief interruption")
     return ServicePlan(
         unit.service,
         unit.entry,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from release.adapters import host_load
 from release.deploy.apply import default_parallel
 from release.deploy.results import (  # noqa: F401 (the deploy's public names)
     DeployError,
@@ -73,6 +74,12 @@ def deploy(
             result.duration = time.monotonic() - started
             return result
         remote = target.where.startswith(("ssh://", "tcp://"))
+        load = "" if remote else host_load.describe()
+        if load and s.plan.changes:
+            s.reporter.note(
+                f"this host is loaded ({load}): a health check that times out here "
+                "is asked again, not taken as a verdict"
+            )
         lanes = parallel or default_parallel(local=not remote)
         s.roll(result, health_timeout, drain_timeout, lanes, started)
     if not result.ok:

@@ -55,6 +55,7 @@ BENCHES = (
     "gitops",
     "fleet",
     "cache",
+    "heal",
 )
 DEFAULT_BENCHES = ("loadgen", "rollout", "change_to_live", "affected")
 

@@ -75,6 +75,27 @@ def test_not_root_gets_the_exact_instruction_instead():
     )
 
 
+def test_a_user_with_passwordless_sudo_installs_fixes_and_starts_through_it():
+    p = b.plan(
+        facts(
+            root=False,
+            sudo=True,
+            present=EVERYTHING - {"debootstrap"},
+            engine_answers=False,
+            pip_constraints=(XDG,),
+        ),
+        b.UP,
+    )
+    assert p.sudo and p.install == ("debootstrap",) and not p.problems
+    assert p.remove_pip_config and p.start_dockerd
+    assert [a for a, _ in b.steps(p)] == [
+        "sudo",
+        "remove_pip_config",
+        "install",
+        "start_dockerd",
+    ]
+
+
 def test_not_debian_names_the_package_without_apt():
     p = b.plan(facts(debian=False, present=frozenset({"dockerd"})), b.BUILD)
     assert p.problems == (

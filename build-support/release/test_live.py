@@ -1,3 +1,5 @@
+import pytest
+
 from release.live import digest_of, parse_container
 
 D = "sha256:" + "ab" * 32
@@ -66,3 +68,31 @@ def test_digest_from_reference_or_repo_digests():
     repo_digests = [f"r/y@{other}", f"127.0.0.1:5000/ecotrack/x@{D}"]
     assert digest_of("127.0.0.1:5000/ecotrack/x:v1", repo_digests) == D
     assert digest_of("ecotrack/x:sha-1", []) == ""  # a local build has none
+
+
+def _log(*entries):
+    return {
+        "Status": "unhealthy",
+        "Log": [{"ExitCode": e, "Output": o} for e, o in entries],
+    }
+
+
+TIMEOUT = "Health check exceeded timeout (3s)"
+
+
+@pytest.mark.parametrize(
+    "health, timed_out",
+    [
+        pytest.param(
+            _log((0, "ok"), (-1, TIMEOUT), (-1, TIMEOUT)), True, id="timeouts"
+        ),
+        pytest.param(_log((-1, TIMEOUT), (1, "HTTP 500")), False, id="a-failure"),
+        pytest.param(
+            _log((1, "refused"), (-1, TIMEOUT), (0, "ok")), False, id="passes"
+        ),
+        pytest.param({}, False, id="no-check"),
+    ],
+)
+def test_a_failing_streak_of_timeouts_alone_is_told_apart(health, timed_out):
+    attrs = {**INSPECT, "State": {"Status": "running", "Health": health}}
+    assert parse_container(attrs, []).checks_timed_out is timed_out

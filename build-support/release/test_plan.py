@@ -61,6 +61,7 @@ def container(
     health="healthy",
     flags=None,
     secrets_hash="",
+    answers=None,
 ):
     n = next(_n)
     return LiveContainer(
@@ -78,6 +79,7 @@ def container(
         flags=flags or {},
         ip=f"172.20.0.{n % 250}",
         created=f"2026-01-01T00:00:{n % 60:02d}Z",
+        answers=answers,
     )
 
 
@@ -143,10 +145,17 @@ def new(**kw):
         ),
         pytest.param(
             desired(),
-            [new(), new(health="unhealthy")],
+            [new(), new(health="unhealthy", answers=False)],
             "roll",
-            ["1 unhealthy"],
-            id="unhealthy-replica-of-desired-config",
+            ["1 unhealthy, not answering"],
+            id="broken-replica-of-desired-config",
+        ),
+        pytest.param(
+            desired(),
+            [new(), new(health="unhealthy", answers=True)],
+            "none",
+            ["1 unhealthy but answering: kept (degraded)"],
+            id="slow-replica-of-desired-config-is-not-rolled",
         ),
         pytest.param(
             desired(),
@@ -178,6 +187,13 @@ def test_unmanaged_service_is_left_alone():
     assert plan.live.replicas == 1 and plan.desired is None
 
 
+def test_a_slow_proxy_running_the_desired_config_is_not_replaced():
+    want = desired(service="proxy", role=ROLE_PROXY, replicas=1)
+    slow = new(service="proxy", health="unhealthy", answers=True)
+    plan = plan_service(PROXY, want, [slow])
+    assert (plan.action, plan.health) == ("none", "DEGRADED")
+
+
 def test_proxy_roll_says_it_interrupts():
     want = desired(service="proxy", role=ROLE_PROXY, replicas=1)
     plan = plan_service(PROXY, want, [container(service="proxy")])
@@ -192,6 +208,9 @@ def test_proxy_roll_says_it_interrupts():
         pytest.param([new(), new()], "HEALTHY", id="healthy"),
         pytest.param([new(), new(health="starting")], "PROGRESSING", id="starting"),
         pytest.param([new(), new(health="unhealthy")], "DEGRADED", id="unhealthy"),
+        pytest.param(
+            [new(), new(health="unhealthy", answers=True)], "DEGRADED", id="slow"
+        ),
         pytest.param([new()], "DEGRADED", id="too-few"),
     ],
 )
@@ -202,12 +221,15 @@ def test_health_is_separate_from_sync(live, health):
 def test_classify_groups_and_keeps_the_oldest():
     a, b, c = new(), new(), new()
     old, dead, sick = container(), container(state="exited"), new(health="unhealthy")
-    g = classify([c, old, dead, b, sick, a], "new")
-    assert g.current == (a, b, c)
+    slow = new(health="unhealthy", answers=True)
+    g = classify([c, old, dead, b, sick, a, slow], "new")
+    assert g.current == (a, b, c, slow)
     assert sorted(c.id for c in g.retire) == sorted([old.id, sick.id])
     assert g.garbage == (dead,)
     keep, extra = split_current(g.current, 2)
-    assert (keep, extra) == ((a, b), (c,))
+    assert (keep, extra) == ((a, b), (c, slow))
+    keep, extra = split_current((slow, a), 1)
+    assert (keep, extra) == ((a,), (slow,))  # a healthy one before a slow one
 
 
 def test_plan_orders_proxy_first_then_api_before_worker_and_hides_absent():

@@ -16,7 +16,8 @@ import httpx
 from release.adapters.compose import Compose
 from release.adapters.proxy import Proxy, socket_from_here
 from release.live import LiveContainer
-from release.adapters import docker_host
+from release.adapters import docker_host, host_load
+from release.errors import EngineError
 from release.service_metrics import PORT
 
 COMPOSE_TIMEOUT = 900
@@ -51,10 +52,6 @@ def create_args(service: str, total: int) -> list[str]:
     ]
 
 
-def recreate_args(service: str) -> list[str]:
-    return ["up", "-d", "--quiet-pull", "--no-deps", service]
-
-
 @dataclass
 class ComposeHost:
     client: object  # docker SDK client
@@ -67,7 +64,8 @@ class ComposeHost:
         return self.compose.project
 
     def containers(self, service: str) -> tuple[LiveContainer, ...]:
-        return docker_host.snapshot(self.client, self.project, service).containers
+        found = docker_host.snapshot(self.client, self.project, service).containers
+        return docker_host.with_answers(self.client, found, self.host)
 
     def inspect(self, container_id: str) -> LiveContainer | None:
         return docker_host.inspect(self.client, container_id)
@@ -76,8 +74,18 @@ class ComposeHost:
         self.compose.run(*create_args(service, total), timeout=COMPOSE_TIMEOUT)
 
     def start(self, container_ids: Sequence[str]) -> None:
+        import docker
+
+        def start(container_id: str) -> None:
+            try:
+                self.client.api.start(container_id)
+            except docker.errors.APIError as exc:  # a port still taken, ...
+                raise EngineError(
+                    f"cannot start {container_id[:12]}: {exc.explanation or exc}"
+                ) from None
+
         with ThreadPoolExecutor(max_workers=len(container_ids) or 1) as pool:
-            list(pool.map(self.client.api.start, container_ids))
+            list(pool.map(start, container_ids))
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
         self.client.api.update_container(container_id, cpu_shares=shares)
@@ -116,8 +124,8 @@ class ComposeHost:
         except docker.errors.NotFound:
             pass
 
-    def recreate(self, service: str) -> None:
-        self.compose.run(*recreate_args(service), timeout=COMPOSE_TIMEOUT)
+    def load(self) -> str:
+        return host_load.describe() if self.host == "local" else ""
 
     def proxy(self) -> Proxy | None:
         if not self.proxy_service:

@@ -6,8 +6,11 @@ container's health log and last log lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+
+from dataclasses import replace
 
 from release.errors import EngineError
 from release.live import (
@@ -80,6 +83,34 @@ def snapshot(client, project: str, service: str | None = None) -> LiveState:
     )
 
 
+# An unhealthy replica is asked again with this much patience before the plan calls
+# it broken: Docker's 3 s timeout, 3 times in a row, is what a busy host looks like.
+ANSWER_TIMEOUT = 15.0
+
+
+def with_answers(
+    client, containers: Sequence[LiveContainer], host: str = ""
+) -> tuple[LiveContainer, ...]:
+    """`containers`, each running one that Docker calls unhealthy with whether its
+    own health check passes when given ANSWER_TIMEOUT (asked side by side; `host`:
+    the engine's endpoint, "" or "local" for this machine's)."""
+    sick = [c for c in containers if c.state == "running" and c.health == "unhealthy"]
+    if not sick:
+        return tuple(containers)
+
+    def ask(c: LiveContainer) -> bool:
+        if host.startswith("ssh://"):
+            return run_health_check_over_cli(client, c.id, host, ANSWER_TIMEOUT)
+        return run_health_check(client, c.id, ANSWER_TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=len(sick)) as pool:
+        verdicts = dict(zip((c.id for c in sick), pool.map(ask, sick)))
+    return tuple(
+        replace(c, answers=verdicts[c.id]) if c.id in verdicts else c
+        for c in containers
+    )
+
+
 def inspect(client, container_id: str) -> LiveContainer | None:
     """One container, fresh (None once it is gone); its image digest is not read."""
     import docker
@@ -117,9 +148,10 @@ def health_check_command(config: dict) -> list[str] | None:
     return None
 
 
-def run_health_check(client, container_id: str) -> bool:
+def run_health_check(client, container_id: str, patience: float = 0.0) -> bool:
     """The container's HEALTHCHECK command run once now through exec, as Docker
-    runs it (the container's user): exit 0 within the check's timeout passes."""
+    runs it (the container's user): exit 0 within the check's timeout (or within
+    `patience` seconds, when longer) passes."""
     import docker
 
     try:
@@ -128,12 +160,42 @@ def run_health_check(client, container_id: str) -> bool:
         if command is None:
             return False
         timeout = (config.get("Healthcheck") or {}).get("Timeout") or 30 * 10**9
+        timeout = max(timeout / 1e9, patience)
         exec_id = client.api.exec_create(container_id, command)["Id"]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(client.api.exec_start, exec_id).result(timeout=timeout / 1e9)
+            pool.submit(client.api.exec_start, exec_id).result(timeout=timeout)
         return client.api.exec_inspect(exec_id).get("ExitCode") == 0
     except (docker.errors.DockerException, FutureTimeout):
         return False
+
+
+def run_health_check_over_cli(
+    client, container_id: str, host: str, patience: float
+) -> bool:
+    """run_health_check on an ssh:// engine: through `docker exec`, whose ssh
+    connection helper carries an exec (the SDK's exec stream over its ssh transport
+    does not, see adapters/proxy.py)."""
+    import subprocess
+
+    import docker
+
+    try:
+        config = client.api.inspect_container(container_id).get("Config") or {}
+    except docker.errors.DockerException:
+        return False
+    command = health_check_command(config)
+    if command is None:
+        return False
+    try:
+        r = subprocess.run(
+            ["docker", "exec", container_id, *command],
+            capture_output=True,
+            timeout=patience,
+            env={**os.environ, "DOCKER_HOST": host},
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return r.returncode == 0
 
 
 def logs_tail(client, container_id: str, lines: int = 20) -> str:

@@ -81,6 +81,17 @@ def pip_constraints() -> tuple[str, ...]:
     return tuple(found)
 
 
+def _sudo_works() -> bool:
+    """`sudo -n true` succeeds: root without a password (GitHub's runners)."""
+    if shutil.which("sudo") is None:
+        return False
+    try:
+        r = subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
+    return r.returncode == 0
+
+
 def _exists(proof: str) -> bool:
     return os.path.exists(proof) if proof.startswith("/") else bool(shutil.which(proof))
 
@@ -94,8 +105,10 @@ def probe(needs: tuple[str, ...]) -> bootstrap.Facts:
     wants_engine = "docker" in needs
     answers = wants_engine and engine_answers()
     running = wants_engine and not answers and _dockerd_running()
+    root = os.geteuid() == 0
     return bootstrap.Facts(
-        root=os.geteuid() == 0,
+        root=root,
+        sudo=not root and _sudo_works(),
         debian=_debian(),
         present=present,
         engine_answers=answers,
@@ -120,42 +133,48 @@ def ensure(needs: tuple[str, ...]) -> None:
 
 
 def apply(p: bootstrap.Plan) -> None:
+    as_root = ["sudo", "-n"] if p.sudo else []
     actions = {
-        "remove_pip_config": lambda: shutil.rmtree(bootstrap.XDG_PIP_DIR),
-        "install": lambda: _apt_install(p.install),
-        "start_dockerd": lambda: _start_dockerd(p.clear_stale_pid),
+        "sudo": lambda: None,
+        "remove_pip_config": lambda: _remove_pip_config(as_root),
+        "install": lambda: _apt_install(p.install, as_root),
+        "start_dockerd": lambda: _start_dockerd(p.clear_stale_pid, as_root),
     }
     for action, line in bootstrap.steps(p):
         console.info(f"bootstrap: {line}")
         actions[action]()
 
 
-def _apt_install(packages: tuple[str, ...]) -> None:
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
+def _remove_pip_config(as_root: list[str]) -> None:
+    if as_root:
+        proc.run([*as_root, "rm", "-r", bootstrap.XDG_PIP_DIR])
+    else:
+        shutil.rmtree(bootstrap.XDG_PIP_DIR)
+
+
+def _apt_install(packages: tuple[str, ...], as_root: list[str]) -> None:
+    # sudo drops the environment: the frontend setting goes on its command line.
+    apt = [*as_root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
     started = time.monotonic()
-    proc.run(["apt-get", "update", "-q"], env=env, timeout=900)
-    proc.run(
-        ["apt-get", "install", "-y", "-q", *packages],
-        env=env,
-        timeout=1800,
-    )
+    proc.run([*apt, "update", "-q"], timeout=900)
+    proc.run([*apt, "install", "-y", "-q", *packages], timeout=1800)
     console.detail(f"installed in {time.monotonic() - started:.0f}s")
 
 
-def _start_dockerd(clear_stale_pid: bool) -> None:
+def _start_dockerd(clear_stale_pid: bool, as_root: list[str]) -> None:
     if clear_stale_pid and not _dockerd_running():
         # A dockerd killed uncleanly leaves its pid file and the next one refuses.
-        PID_FILE.unlink(missing_ok=True)
+        proc.run([*as_root, "rm", "-f", str(PID_FILE)])
     if not _dockerd_running():
         console.detail(f"log: {DOCKERD_LOG}")
-        with open(DOCKERD_LOG, "ab") as log:
-            subprocess.Popen(
-                ["dockerd"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # outlives this task
-            )
+        # The log is opened by the shell that runs as root, not by this process.
+        subprocess.Popen(
+            [*as_root, "sh", "-c", f'exec dockerd >> "{DOCKERD_LOG}" 2>&1'],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this task
+        )
     deadline = time.monotonic() + ENGINE_START_TIMEOUT
     while time.monotonic() < deadline:
         if engine_answers():

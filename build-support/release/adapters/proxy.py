@@ -92,6 +92,11 @@ class Server:
         return not self.addr
 
     @property
+    def parked(self) -> bool:
+        """In maintenance: gets no traffic (a new replica held out, a retired one)."""
+        return bool(self.admin_state & ANY_MAINT)
+
+    @property
     def forced(self) -> bool:
         """Held by us: in forced maintenance or forced drain."""
         return bool(self.admin_state & FORCED)

@@ -5,9 +5,11 @@ while the proxy keeps them out (their server slots are parked in maintenance); o
 Docker reports every new one healthy they get their full CPU weight, the proxy lets
 them in, waits until its own checks see them UP, then drains the old ones, and only
 when they have no request in flight are they stopped (SIGTERM, the service's grace
-period) and removed by ID. A failed step aborts: only the new containers go, the old
-ones keep serving. Every effect goes through the platform, so a test can stop the
-engine between any two of its calls. The steps that talk to the proxy are in
+period) and removed by ID. A failed step aborts: only the new containers go (and
+those a killed attempt started that never served), the old ones keep serving. The
+gate waits on what has to prove itself (new replicas, a killed attempt's), never on
+replicas that already serve. Every effect goes through the platform, so a test can
+stop the engine between any two of its calls. The steps that talk to the proxy are in
 proxy_steps.py, a canary's in canary_steps.py; the rollout in progress (Run) in
 run.py.
 """
@@ -32,12 +34,11 @@ from release.deploy.platform import (
 )
 from release.deploy.results import StepFailed
 from release.deploy.run import Run, names
-from release.deploy.wait import health_probe, wait_for
+from release.deploy.wait import Probe, health_probe, wait_for
 from release.deploy.events import Reporter
 from release.errors import ReleaseError
 from release.live import LiveContainer
 from release.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit
-from release.plan import classify
 
 WORKER_ASK_EVERY = 1.0  # seconds between two runs of a starting worker's own check
 
@@ -80,10 +81,25 @@ class Engine(CanarySteps, ProxySteps):
         """Takes the service to `replicas` of `config_hash`; returns a summary, or
         raises StepFailed after aborting (the old containers keep serving)."""
         containers = self.platform.containers(unit.service)
+        serving = (
+            self.serving_addresses(unit.service) if unit.role == ROLE_HTTP else None
+        )
         return self.run(
             unit,
             config_hash,
-            S.steps_for(unit.role, unit.service, config_hash, replicas, containers),
+            S.steps_for(
+                unit.role, unit.service, config_hash, replicas, containers, serving
+            ),
+        )
+
+    def serving_addresses(self, service: str) -> frozenset[str] | None:
+        """The addresses the proxy sends the service's traffic to (draining ones
+        included, parked ones not); None when no proxy runs."""
+        proxy = self.proxy_admin()
+        if proxy is None:
+            return None
+        return frozenset(
+            s.addr for s in proxy.servers(service) if s.addr and not s.parked
         )
 
     def run(
@@ -139,7 +155,8 @@ class Engine(CanarySteps, ProxySteps):
 
     def start_new(self, run: Run) -> None:
         started = time.monotonic()
-        run.new = self.create_and_start(run.unit.service, run.rollout.need)
+        run.new = self.create_new_ones(run.unit.service, run.rollout.need)
+        run.new = self.start_them(run.new)
         if run.unit.role == ROLE_WORKER:
             message = f"started {names(run.new)}"
         else:
@@ -150,10 +167,12 @@ class Engine(CanarySteps, ProxySteps):
             )
         self.step(run.unit.service, S.START_NEW, message)
 
-    def create_and_start(self, service: str, need: int) -> list[LiveContainer]:
+    def create_new_ones(
+        self, service: str, need: int, warmup: bool = True
+    ) -> list[LiveContainer]:
         """Compose creates the new replicas beside the existing containers (its own
-        labels, so `docker compose ps` lists them); we start them by ID, at a low CPU
-        weight while they warm up, so the replicas serving traffic keep their CPU."""
+        labels, so `docker compose ps` lists them), not started; at a low CPU weight
+        while they will warm up, so the replicas serving traffic keep their CPU."""
         p = self.platform
         before = p.containers(service)
         p.create(service, len(before) + need)
@@ -161,15 +180,35 @@ class Engine(CanarySteps, ProxySteps):
         new = [c for c in p.containers(service) if c.id not in ids]
         if len(new) != need:
             raise StepFailed(f"Compose created {len(new)} containers, expected {need}")
-        for c in new:
+        for c in new if warmup else ():
             p.set_cpu_shares(c.id, WARMUP_CPU_SHARES)
-        p.start([c.id for c in new])
-        # Read again: a container gets its address on the network when it starts.
-        return [p.inspect(c.id) or c for c in new]
+        return new
+
+    def start_them(self, created: Sequence[LiveContainer]) -> list[LiveContainer]:
+        """Started by ID, together; read again, since a container gets its address
+        on the network when it starts."""
+        p = self.platform
+        p.start([c.id for c in created])
+        return [p.inspect(c.id) or c for c in created]
+
+    def create_new(self, run: Run) -> None:
+        """The proxy: its successor is created (the image at hand) while the old one
+        still serves; the entry point must not wait on CPU: full weight."""
+        run.new = self.create_new_ones(run.unit.service, run.rollout.need, False)
+        self.step(run.unit.service, S.CREATE_NEW, f"created {names(run.new)}")
+
+    def start_created(self, run: Run) -> None:
+        started = time.monotonic()
+        run.new = self.start_them(run.new)
+        self.step(
+            run.unit.service,
+            S.START_CREATED,
+            f"started {names(run.new)} in {time.monotonic() - started:.1f}s",
+        )
 
     def wait_healthy(self, run: Run) -> None:
         self.wait_for_health(
-            run.unit.service, run.serving, http=run.unit.role == ROLE_HTTP
+            run.unit.service, run.to_prove, http=run.unit.role == ROLE_HTTP
         )
 
     def wait_for_health(
@@ -199,17 +238,38 @@ class Engine(CanarySteps, ProxySteps):
                 asked[c.id] = now
             return answers(c, http=http)
 
-        took = wait_for(
-            f"{service} healthy",
-            lambda: health_probe(
+        said_slow: set[str] = set()
+
+        def probe() -> Probe:
+            result = health_probe(
                 [self.platform.inspect(c.id) for c in containers], passes_now
-            ),
-            self.health_timeout,
-            sleep=self.pause,
-        )
+            )
+            if set(result.slow) - said_slow:
+                said_slow.update(result.slow)
+                self.step(
+                    service,
+                    S.WAIT_HEALTHY,
+                    f"health checks of {', '.join(result.slow)} time out"
+                    f"{self.load_note()}: not a verdict, asked again until the "
+                    "deadline",
+                )
+            return result
+
+        try:
+            took = wait_for(
+                f"{service} healthy", probe, self.health_timeout, sleep=self.pause
+            )
+        except StepFailed as exc:
+            note = self.load_note() if "not done after" in str(exc) else ""
+            raise StepFailed(f"{exc}{note}", exc.container) from None
         self.step(service, S.WAIT_HEALTHY, f"{n}/{n} healthy in {took:.1f}s")
         for c in containers:  # idempotent
             self.platform.set_cpu_shares(c.id, DEFAULT_CPU_SHARES)
+
+    def load_note(self) -> str:
+        """(host loaded: ...) when the engine's machine is busy, else ""."""
+        load = self.platform.load()
+        return f" (host loaded: {load})" if load else ""
 
     def retire(self, run: Run) -> None:
         """SIGTERM, the grace period, then removal by ID: side by side, since they
@@ -237,17 +297,19 @@ class Engine(CanarySteps, ProxySteps):
 
     def stop_old(self, run: Run) -> None:
         """A worker: the old one finishes its current job and exits first (two workers
-        never share the job table); it is kept, stopped, until the new one is healthy.
+        never share the job table). The proxy: the old one frees the published port.
+        Either is kept, stopped, until the new one is healthy.
         """
         started = time.monotonic()
         run.codes = [
             self.platform.stop(c.id, run.unit.stop_grace) for c in run.rollout.retiring
         ]
+        why = " after their current job" if run.unit.role == ROLE_WORKER else ""
         self.step(
             run.unit.service,
             S.STOP_OLD,
-            f"stopped {len(run.rollout.retiring)} ({names(run.rollout.retiring)}) "
-            f"after their current job: exit {','.join(map(str, run.codes))} "
+            f"stopped {len(run.rollout.retiring)} ({names(run.rollout.retiring)})"
+            f"{why}: exit {','.join(map(str, run.codes))} "
             f"in {time.monotonic() - started:.1f}s",
         )
 
@@ -257,22 +319,15 @@ class Engine(CanarySteps, ProxySteps):
         retiring = names(run.rollout.retiring)
         self.step(run.unit.service, "retire_old", f"removed {retiring}")
 
-    def recreate(self, run: Run) -> None:
-        """The entry point cannot run twice on one port: replaced in place (a brief
-        interruption, said so in the plan)."""
-        self.platform.recreate(run.unit.service)
-        containers = self.platform.containers(run.unit.service)
-        run.new = list(classify(containers, run.config_hash).current)
-        if not run.new:
-            raise StepFailed("Compose did not start the proxy")
-
     def abort(self, run: Run) -> None:
-        """Removes the containers this attempt started (and unproven ones a killed
-        attempt left) by ID; the old ones are put back into service if drained."""
+        """Removes the containers this attempt started (and those a killed attempt
+        started that never served) by ID; the old ones are put back into service if
+        drained. A replica that served before the deploy is never removed here."""
         service = run.unit.service
         initial = run.rollout.initial_ids
         new = [c for c in self.platform.containers(service) if c.id not in initial]
         doomed = {c.id: c for c in [*new, *run.rollout.unproven]}
+        kept = [c for c in run.rollout.keep if c.id not in doomed]
         for c in doomed.values():
             self.platform.remove(c.id)
         try:
@@ -283,10 +338,11 @@ class Engine(CanarySteps, ProxySteps):
             service,
             S.ABORT,
             f"removed {len(doomed)} new ({names(list(doomed.values()))}); "
-            f"{len(run.rollout.retiring)} old keep serving",
+            f"{len(run.rollout.retiring) + len(kept)} old keep serving",
         )
 
     def restart_old(self, run: Run) -> None:
+        """The old worker or proxy, stopped for the new one, starts again."""
         self.platform.start([c.id for c in run.rollout.retiring])
         retiring = names(run.rollout.retiring)
         self.step(run.unit.service, S.ABORT, f"restarted the old {retiring}")

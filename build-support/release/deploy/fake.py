@@ -28,6 +28,7 @@ from release.adapters.proxy import (
     OP_STOPPED,
     Server,
 )
+from release.errors import EngineError
 from release.live import LiveContainer, LiveState
 
 SLOTS = 10  # server-template slots per backend, as in gitops/proxy/haproxy.cfg
@@ -63,6 +64,8 @@ class FakePlatform:
     proxy_calls_at_once: int = 0  # the most admin calls that overlapped (must be 1)
     checks_run: int = 0
     turns_healthy_after: int = 1  # inspections after its start until Docker says so
+    load_said: str = ""  # what load() answers
+    one_port: frozenset[str] = frozenset()  # services publishing one fixed port
     _in_admin: int = 0
 
     def __post_init__(self) -> None:
@@ -78,6 +81,14 @@ class FakePlatform:
             self._start(cid)
             self._looks[cid] = 1
         return cid
+
+    def make_slow(self, cid: str) -> None:
+        """Docker calls it unhealthy, its checks having run out of time, but it
+        answers when asked with patience (as docker_host.snapshot asks)."""
+        c = self._containers[cid]
+        self._containers[cid] = replace(
+            c, health="unhealthy", checks_timed_out=True, answers=True
+        )
 
     def state(self, project: str = "fake") -> LiveState:
         return LiveState(project, tuple(self._view(c) for c in self._containers))
@@ -125,6 +136,11 @@ class FakePlatform:
     def start(self, container_ids: Sequence[str]) -> None:
         self._call(f"start {len(container_ids)}")
         for cid in container_ids:
+            c = self._containers.get(cid)
+            if c is not None and c.service in self.one_port:
+                others = [o for o in self._ids_of(c.service) if o != cid]
+                if any(self._containers[o].state == "running" for o in others):
+                    raise EngineError(f"cannot start {cid[:12]}: port is allocated")
             self._start(cid)
 
     def set_cpu_shares(self, container_id: str, shares: int) -> None:
@@ -152,11 +168,8 @@ class FakePlatform:
         if c is not None:
             self._forget(c.ip)
 
-    def recreate(self, service: str) -> None:
-        self._call(f"recreate {service}")
-        for cid in self._ids_of(service):
-            self._forget(self._containers.pop(cid).ip)
-        self._start(self._new(service, self.config[service]))
+    def load(self) -> str:
+        return self.load_said
 
     def proxy(self) -> "FakePlatform | None":
         self._call("proxy")

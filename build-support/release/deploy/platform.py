@@ -59,8 +59,9 @@ class Platform(Protocol):
     def remove(self, container_id: str) -> None:
         """Removes it (forced); a container already gone is fine."""
 
-    def recreate(self, service: str) -> None:
-        """Replaces the service's containers in place (the proxy: one port)."""
+    def load(self) -> str:
+        """How busy the engine's machine is, when it is ("load average 9.1 on 2
+        CPUs, CPU pressure 63 %"); "" when it is not, or cannot be known here."""
 
     def proxy(self) -> ProxyAdmin | None:
         """The running entry point's admin API, or None when none runs."""

@@ -46,7 +46,9 @@ class ProxySteps:
         if proxy is None:
             self.step(backend, "switch_traffic", "no proxy running: nothing to switch")
             return
-        took, ips, seen = self.admit_to(backend, proxy, run.serving)
+        took, ips, seen = self.admit_to(
+            backend, proxy, run.to_prove, settled=run.rollout.keep
+        )
         servers = by_addr(seen)  # the old replicas keep their slots meanwhile
         old = [servers[c.ip].name for c in run.rollout.retiring if c.ip in servers]
         proxy.set_state(backend, old, "drain")
@@ -57,10 +59,16 @@ class ProxySteps:
         )
 
     def admit_to(
-        self, backend: str, proxy: ProxyAdmin, containers: Sequence[LiveContainer]
+        self,
+        backend: str,
+        proxy: ProxyAdmin,
+        containers: Sequence[LiveContainer],
+        settled: Sequence[LiveContainer] = (),
     ) -> tuple[float, set[str], list[Server]]:
-        """Releases the held slots of `containers` and waits until the proxy's own
-        checks see each UP; returns (seconds, their addresses, the backend's servers
+        """Releases the held slots of `containers` (and of `settled`, which serve
+        already and are not waited on: a slow one may be DOWN in the proxy's checks
+        for a while) and waits until the proxy's own checks see each of
+        `containers` UP; returns (seconds, their addresses, the backend's servers
         as last seen: every look is a `docker exec`, so callers reuse it)."""
         seen: list[Server] = []
         fresh = [self.platform.inspect(c.id) for c in containers]
@@ -68,11 +76,14 @@ class ProxySteps:
         if missing:  # never drain the old ones without knowing where the new ones are
             raise StepFailed(f"no network address for {', '.join(missing)}")
         ips = {f.ip for f in fresh if f}
+        release = ips | {c.ip for c in settled if c.ip}
 
         def probe() -> Probe:
             seen[:] = proxy.servers(backend)
             servers = by_addr(seen)
-            held = [servers[i].name for i in ips if i in servers and servers[i].forced]
+            held = [
+                servers[i].name for i in release if i in servers and servers[i].forced
+            ]
             proxy.set_state(backend, held, "ready")
             up = [i for i in ips if i in servers and servers[i].up]
             return Probe(len(up) == len(ips), detail=f"{len(up)}/{len(ips)} UP")

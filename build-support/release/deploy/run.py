@@ -30,3 +30,9 @@ class Run:
     @property
     def serving(self) -> list[LiveContainer]:
         return [*self.rollout.keep, *self.new]
+
+    @property
+    def to_prove(self) -> list[LiveContainer]:
+        """What the health gate and the switch wait on: the new replicas and those a
+        killed attempt left that never served; not the ones already serving."""
+        return [*self.rollout.unproven, *self.new]

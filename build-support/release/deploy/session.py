@@ -16,7 +16,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from release import deploy_log
@@ -164,7 +164,12 @@ class DeploySession:
 
     def _resolve(self) -> None:
         t = self.target
-        self.state = docker_host.snapshot(self.client, t.project)
+        found = docker_host.snapshot(self.client, t.project)
+        # Whether each unhealthy one still answers: slow is kept, broken is replaced.
+        self.state = replace(
+            found,
+            containers=docker_host.with_answers(self.client, found.containers, t.host),
+        )
         self.compose, self.desired = resolve(
             t.env,
             t.project,

@@ -42,6 +42,14 @@ def test_docker_failures_still_fail_whatever_readiness_says(containers, failed):
     assert not probe.done and failed in probe.failed
 
 
+def test_checks_that_time_out_are_waited_on_not_a_verdict():
+    slow = c("unhealthy", cid="b", timed_out=True)
+    probe = health_probe([c(), slow], lambda _: False)
+    assert not probe.done and not probe.failed
+    assert probe.slow == ("p-waste-b",) and "time out" in probe.detail
+    assert health_probe([c(), slow], lambda _: True).done  # it answers when asked
+
+
 def test_no_answer_leaves_the_verdict_to_docker():
     probe = health_probe([c("starting"), c("starting", cid="b")], lambda _: False)
     assert not probe.done and probe.detail == "0/2 healthy"

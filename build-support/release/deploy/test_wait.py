@@ -2,7 +2,8 @@
 
 import pytest
 
-from release.adapters.compose_host import create_args, recreate_args
+from release.adapters.compose_host import create_args
+from release.adapters.host_load import busy, cpu_pressure
 from release.deploy import results as rollout
 from release.deploy.wait import Probe, health_probe, wait_for
 from release.live import LiveContainer
@@ -17,13 +18,13 @@ def test_compose_command_lines():
         "waste-worker=2",
         "waste-worker",
     ]
-    assert recreate_args("proxy") == [
-        "up",
-        "-d",
-        "--quiet-pull",
-        "--no-deps",
-        "proxy",
-    ]
+
+
+def test_a_busy_host_is_told_from_load_and_cpu_pressure():
+    psi = "some avg10=63.20 avg60=40.00 avg300=9.00 total=1\nfull avg10=0.00"
+    assert cpu_pressure(psi) == 63.2
+    assert busy(9.1, 2, None) and busy(0.5, 2, 63.2)
+    assert not busy(1.5, 2, 3.0)
 
 
 class Clock:
@@ -67,7 +68,7 @@ def test_wait_for_fails_fast_and_at_the_deadline():
         )
 
 
-def c(health="healthy", state="running", restarts=0, cid="a"):
+def c(health="healthy", state="running", restarts=0, cid="a", timed_out=False):
     return LiveContainer(
         id=cid * 64,
         name=f"p-waste-{cid}",
@@ -78,6 +79,7 @@ def c(health="healthy", state="running", restarts=0, cid="a"):
         image="",
         digest="",
         restart_count=restarts,
+        checks_timed_out=timed_out,
     )
 
 
