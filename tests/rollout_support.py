@@ -64,7 +64,7 @@ SLOW_STOP = "STOPSIGNAL SIGWINCH"
 # replica serves as before and passes when asked with more patience.
 SLOW_FILE = "/tmp/slow-checks"
 SLOWABLE_HEALTH = (
-    "HEALTHCHECK --interval=2s --timeout=2s --retries=2 --start-period=60s CMD "
+    "HEALTHCHECK --interval=2s --timeout=2s --retries=2 --start-period=15s CMD "
     f'if [ -f {SLOW_FILE} ]; then sleep 3; fi; /app/bin/python -c "import '
     "urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', "
     'timeout=4)"'

@@ -97,9 +97,16 @@ class SwarmStack:
 
     def proxy_events(self) -> str:
         """HAProxy's server state changes (UP, DOWN, DNS): why requests failed."""
-        out = self.node.docker(
-            "service", "logs", "--raw", f"{self.project}_proxy", check=False
-        )
+        try:  # a diagnostic: never the reason a test hangs (a busy engine)
+            out = subprocess.run(
+                ["docker", "-H", self.node.socket, "service", "logs", "--raw"]
+                + ["--tail", "300", f"{self.project}_proxy"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+        except subprocess.TimeoutExpired:
+            return "(docker service logs did not answer within 30 s)"
         keep = ("UP", "DOWN", "DNS", "maintenance", "no server")
         return "\n".join(x for x in out.splitlines() if any(k in x for k in keep))
 
