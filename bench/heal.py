@@ -222,6 +222,11 @@ def case(name, slowed, project, service, path, port, args, steps, deploy, out) -
                 raise SystemExit(f"{name}: the survivor never turned unhealthy")
             time.sleep(0.5)
     sampler = UpSampler(project, service)
+    # What the heal finds: the proxy's checks (1 s apart, 2 to fall) have seen the
+    # stopped replica go before the count is taken.
+    deadline = time.monotonic() + 30
+    while sampler.now() != len(live) - 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
     up_before = sampler.now()
     burners = Burners(args.burners)
     sampler.start()
