@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -58,6 +58,9 @@ class ComposeHost:
     compose: Compose
     host: str  # "local" or the DOCKER_HOST it was opened with
     proxy_service: str | None = "proxy"  # the entry point's Compose service
+    # Unhealthy containers asked once with patience in this deploy: slow (True) or
+    # broken (False); a verdict holds for the deploy (each ask can take seconds).
+    answers: dict[str, bool] = field(default_factory=dict)
 
     @property
     def project(self) -> str:
@@ -65,7 +68,7 @@ class ComposeHost:
 
     def containers(self, service: str) -> tuple[LiveContainer, ...]:
         found = docker_host.snapshot(self.client, self.project, service).containers
-        return docker_host.with_answers(self.client, found, self.host)
+        return docker_host.with_answers(self.client, found, self.host, self.answers)
 
     def inspect(self, container_id: str) -> LiveContainer | None:
         return docker_host.inspect(self.client, container_id)

@@ -89,24 +89,36 @@ ANSWER_TIMEOUT = 15.0
 
 
 def with_answers(
-    client, containers: Sequence[LiveContainer], host: str = ""
+    client,
+    containers: Sequence[LiveContainer],
+    host: str = "",
+    known: dict[str, bool] | None = None,
 ) -> tuple[LiveContainer, ...]:
     """`containers`, each running one that Docker calls unhealthy with whether its
     own health check passes when given ANSWER_TIMEOUT (asked side by side; `host`:
-    the engine's endpoint, "" or "local" for this machine's)."""
-    sick = [c for c in containers if c.state == "running" and c.health == "unhealthy"]
-    if not sick:
-        return tuple(containers)
+    the engine's endpoint, "" or "local" for this machine's). `known`: verdicts
+    already reached in this deploy, used instead of asking again and added to."""
+    known = {} if known is None else known
+    sick = [
+        c
+        for c in containers
+        if c.state == "running" and c.health == "unhealthy" and c.id not in known
+    ]
 
     def ask(c: LiveContainer) -> bool:
         if host.startswith("ssh://"):
             return run_health_check_over_cli(client, c.id, host, ANSWER_TIMEOUT)
         return run_health_check(client, c.id, ANSWER_TIMEOUT)
 
-    with ThreadPoolExecutor(max_workers=len(sick)) as pool:
-        verdicts = dict(zip((c.id for c in sick), pool.map(ask, sick)))
+    if sick:
+        with ThreadPoolExecutor(max_workers=len(sick)) as pool:
+            known.update(zip((c.id for c in sick), pool.map(ask, sick)))
     return tuple(
-        replace(c, answers=verdicts[c.id]) if c.id in verdicts else c
+        (
+            replace(c, answers=known[c.id])
+            if c.health == "unhealthy" and c.id in known
+            else c
+        )
         for c in containers
     )
 

@@ -206,6 +206,9 @@ class DeploySession:
             self.compose,
             self.target.where,
             proxies[0] if proxies else None,
+            answers={  # the plan's verdicts on unhealthy ones: not asked again
+                c.id: c.answers for c in self.state.containers if c.answers is not None
+            },
         )
 
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
