@@ -266,7 +266,11 @@ def _canary(
         result.decision = PROMOTED
         return
     rollout = steps.canary_steps_for(
-        unit.service, d.config_hash, opts.replicas, containers
+        unit.service,
+        d.config_hash,
+        opts.replicas,
+        containers,
+        engine.serving_addresses(unit.service),
     )
 
     def gate(run: Run) -> None:
