@@ -9,7 +9,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-
 from dataclasses import replace
 
 from release.errors import EngineError
