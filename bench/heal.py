@@ -43,6 +43,7 @@ from bench.rollout import (  # noqa: E402
     docker,
     entry,
     free_port,
+    remove_project,
     remove_registry,
 )
 from release import images, rollout  # noqa: E402
@@ -168,21 +169,7 @@ def main() -> int:
                 )
             )
     finally:
-        ids = docker(
-            "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"
-        ).split()
-        if ids:
-            docker("rm", "-f", *ids)
-        for kind in ("volume", "network"):
-            found = docker(
-                kind,
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={project}",
-            ).split()
-            if found:
-                subprocess.run(["docker", kind, "rm", *found], capture_output=True)
+        remove_project(project)
         remove_registry(registry, made)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args)

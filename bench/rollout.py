@@ -108,6 +108,18 @@ def remove_registry(registry: LocalRegistry, made: list[str]) -> None:
         subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
 
 
+def remove_project(project: str) -> None:
+    """Every container, volume and network of the bench's Compose project."""
+    label = f"label=com.docker.compose.project={project}"
+    ids = docker("ps", "-aq", "--filter", label).split()
+    if ids:
+        docker("rm", "-f", *ids)
+    for kind in ("volume", "network"):
+        found = docker(kind, "ls", "-q", "--filter", label).split()
+        if found:
+            subprocess.run(["docker", kind, "rm", *found], capture_output=True)
+
+
 def derive(base: str, ref: str, extra: str = "") -> str:
     docker(
         "build", "-q", "-t", ref, "-", stdin=f"FROM {base}\nLABEL bench={ref}\n{extra}"
@@ -334,21 +346,7 @@ def main() -> int:
                 print(f"bench: full deploy failed: {exc}", file=sys.stderr)
 
     finally:
-        ids = docker(
-            "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"
-        ).split()
-        if ids:
-            docker("rm", "-f", *ids)
-        for kind in ("volume", "network"):
-            found = docker(
-                kind,
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={project}",
-            ).split()
-            if found:
-                subprocess.run(["docker", kind, "rm", *found], capture_output=True)
+        remove_project(project)
         remove_registry(registry, made)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(rows, args, path)
