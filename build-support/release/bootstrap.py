@@ -35,6 +35,8 @@ BUILD = (*PANTS, "docker", "debootstrap")
 UP = (*BUILD, "registry")
 # `./inv fleet up`: engines in network namespaces, each behind an sshd, a front proxy.
 FLEET = (*ENGINE, "iproute2", "sshd", "haproxy")
+# `./inv lint`: Pants, and node with npm for the workflow linter.
+LINT = (*PANTS, "node", "npm")
 TEST = (*UP, *FLEET, "chromium", "node", "npm")
 # `./inv bench`: what the stack needs, the fleet bench's, and hey to compare with.
 BENCH = (*UP, *FLEET, "hey")
@@ -44,6 +46,7 @@ PROFILES = {
     "build": BUILD,
     "up": UP,
     "fleet": FLEET,
+    "lint": LINT,
     "test": TEST,
     "bench": BENCH,
 }

@@ -36,7 +36,9 @@ def build_images(
 
     `info` sets the commit and tag (default: HEAD, `sha-<12 hex>`); `quiet` keeps
     Pants' output off the terminal (shown only if the build fails)."""
-    machine.ensure(bootstrap.BUILD)
+    # debootstrap only when the base image has to be built here (ensure_base_image):
+    # a CI runner that pulls python:3.11-slim installs nothing for it.
+    machine.ensure((*bootstrap.PANTS, *bootstrap.ENGINE))
     base = ensure_base_image()
     info = info or build_info()
     targets = [s.image_target for s in services] + (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from release import console, manifest_store, releases
 from release.adapters import manifest_git
-from release.errors import UsageError
+from release.errors import ReleaseError, UsageError
 from release.layout import ROOT, check_env, select_services
 from release.registry import Registry, registry_holding, short, verify_tag
 
@@ -116,12 +116,13 @@ def promote(
 
 
 def render(result: PromoteResult) -> None:
+    # A failure, not a no-op: a promote that was asked for and changes nothing must
+    # not look like a release (the promote workflow would open an empty pull request).
     if not result.promoted:
-        console.info(
+        raise ReleaseError(
             f"nothing to promote: {result.target} already runs what {result.source} "
             f"runs ({', '.join(result.unchanged) or 'no services'})"
         )
-        return
     console.table(
         f"promoted {result.source} → {result.target} (same digests, re-tagged)",
         ["service", "version", "digest", "from tag", "new tag"],

@@ -6,23 +6,43 @@ import os
 import sys
 
 from release import bootstrap, console
-from release.adapters import machine, pants, proc
+from release.adapters import actionlint, machine, pants, proc
 from release.adapters.docker_engine import ensure_engine
 from release.base_image import ensure_base_image
+from release.errors import CommandError
 from release.layout import ROOT
 
 E2E_DIR = ROOT / "tests"
 
 
-def prepare_machine() -> None:
-    """Everything the whole suite needs, installed or started first, once."""
+def prepare_machine(profile: tuple[str, ...] = bootstrap.TEST) -> None:
+    """Everything `profile` needs (default: the whole suite's), installed or started
+    first, once."""
     with console.step("bootstrap: checking this machine (./inv doctor shows it)"):
-        machine.ensure(bootstrap.TEST)
+        machine.ensure(profile)
+
+
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 
 
 def lint() -> None:
+    """The workflow files first (seconds), then black and flake8 (Pants)."""
+    lint_workflows()
     with console.step("lint (black, flake8) through Pants: ./pants lint ::"):
         pants.pants(["lint", "::"])
+
+
+def lint_workflows() -> None:
+    workflows = sorted(WORKFLOWS_DIR.glob("*.y*ml"))
+    with console.step(f"lint of {len(workflows)} workflow files (actionlint)"):
+        findings = actionlint.lint(workflows)
+        for f in findings:
+            console.detail(str(f))
+        if findings:
+            raise CommandError(
+                f"{len(findings)} problem(s) in .github/workflows (listed above), "
+                f"the first: {findings[0]}"
+            )
 
 
 def unit() -> None:

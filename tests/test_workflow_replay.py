@@ -1,0 +1,244 @@
+"""The workflow replay (tests/workflow_replay.py, tests/workflow_expr.py) and what it
+shows of deploy.yml: pushes replayed on a scratch repository with a bare remote,
+its `environments` job run as a runner would, and which deploy jobs then run.
+
+- a push of staging.json deploys staging only (the `record` job's commit);
+- a push of prod.json (a merged promote) deploys prod only, after a skipped staging;
+- a change every host runs (compose.base.yaml) deploys both, prod never after a
+  failed staging;
+- a push that changes no environment's files does not start the workflow;
+- a manual run deploys the chosen environment;
+- an action or expression the replay does not know stops it, naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.workflow_expr import Evaluator, ExpressionError, Status  # noqa: E402
+from tests.workflow_replay import (  # noqa: E402
+    FAILURE,
+    SKIPPED,
+    Event,
+    JobResult,
+    ReplayError,
+    Runner,
+    WorkflowRun,
+    changed_files,
+    env_of_machine,
+    load,
+    triggered,
+)
+
+DEPLOY = ROOT / ".github" / "workflows" / "deploy.yml"
+GIT_ID = ["-c", "user.name=replay", "-c", "user.email=replay@example.com"]
+
+
+# -- expressions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression, value",
+    [
+        ("github.event_name == 'push' && github.ref == 'refs/heads/main'", True),
+        ("github.event_name == 'PUSH'", True),  # strings compare without case
+        ("needs.changes.outputs.any == 'true'", False),
+        ("secrets.MISSING || secrets.TOKEN", "t0ken"),
+        ("secrets.TOKEN && 'yes' || 'no'", "yes"),
+        ("!cancelled() && needs.changes.outputs.any == 'false'", True),
+        ("fromJSON(needs.changes.outputs.matrix).include[0].service", "waste"),
+        ("format('{0}-{1}', 'ci', 7)", "ci-7"),
+        ("contains(fromJSON('[\"a\", \"b\"]'), 'B')", True),
+        ("startsWith(github.ref, 'refs/heads/')", True),
+        ("matrix['service']", "waste"),
+        ("github.event.nothing.here", None),
+        ("1 < 2 && '3' == 3", True),
+    ],
+)
+def test_expressions_evaluate_as_github_does(expression, value):
+    context = {
+        "github": {"event_name": "push", "ref": "refs/heads/main", "event": {}},
+        "needs": {
+            "changes": {
+                "outputs": {
+                    "any": "false",
+                    "matrix": json.dumps({"include": [{"service": "waste"}]}),
+                }
+            }
+        },
+        "secrets": {"TOKEN": "t0ken"},
+        "matrix": {"service": "waste"},
+    }
+    assert Evaluator(context).evaluate(expression) == value
+
+
+def test_a_condition_without_a_status_function_needs_success():
+    ev = Evaluator({"x": "1"}, Status(failed=True))
+    assert ev.condition("x == '1'") is False
+    assert ev.condition("always() && x == '1'") is True
+    assert ev.condition("${{ failure() }}") is True
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("nope.outputs.any", "unknown context 'nope'"),
+        ("toLower('A')", "unknown function toLower()"),
+        ("github.ref ==", "expected a value"),
+        ("fromJSON('{')", "not JSON"),
+    ],
+)
+def test_an_expression_the_replay_does_not_know_is_an_error(expression, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        Evaluator({"github": {"ref": "x"}}).evaluate(expression)
+
+
+# -- deploy.yml, replayed ---------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *GIT_ID, *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+class Origin:
+    """A scratch repository holding this one's gitops/ and workflows, its bare
+    remote standing in for GitHub, and the runner that replays on it."""
+
+    def __init__(self, tmp: Path):
+        self.repo = tmp / "repo"
+        for part in ("gitops", ".github"):
+            shutil.copytree(ROOT / part, self.repo / part)
+        git(self.repo, "init", "-q", "-b", "main")
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-qm", "start")
+        self.remote = tmp / "origin.git"
+        git(tmp, "clone", "-q", "--bare", str(self.repo), str(self.remote))
+        git(self.repo, "remote", "add", "origin", str(self.remote))
+        self.runner = Runner(remote=self.remote, work=tmp / "runner")
+        self.runner.env = env_of_machine()
+
+    def push(self, *paths: str) -> Event:
+        """A commit that touches `paths`, pushed to main: the push event."""
+        before = git(self.repo, "rev-parse", "HEAD")
+        for rel in paths:
+            path = self.repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                (path.read_text() if path.exists() else "") + "\n", encoding="utf-8"
+            )
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-qm", f"touch {' '.join(paths)}")
+        git(self.repo, "push", "-q", "origin", "main")
+        return Event("push", git(self.repo, "rev-parse", "HEAD"), before=before)
+
+    def changed(self, event: Event) -> list[str]:
+        return changed_files(self.repo, event.before, event.sha)
+
+
+@pytest.fixture
+def origin(tmp_path):
+    return Origin(tmp_path)
+
+
+def replay_environments(origin: Origin, event: Event) -> WorkflowRun:
+    run = WorkflowRun(origin.runner, DEPLOY, event)
+    results = run.run(jobs=["environments"])
+    assert results["environments"].result == "success", origin.runner.log[-1]
+    return run
+
+
+def test_the_staging_manifest_commit_deploys_staging_only(origin):
+    event = origin.push("gitops/versions/staging.json")
+    assert triggered(load(DEPLOY), event, origin.changed(event))
+    run = replay_environments(origin, event)
+    assert run.results["environments"].outputs == {"staging": "true", "prod": "false"}
+    assert run.would_run("staging")
+    run.results["staging"] = JobResult("success")
+    assert not run.would_run("prod")
+
+
+def test_a_merged_promote_deploys_prod_after_a_skipped_staging(origin):
+    event = origin.push("gitops/versions/prod.json")
+    run = replay_environments(origin, event)
+    assert run.results["environments"].outputs == {"staging": "false", "prod": "true"}
+    assert not run.would_run("staging")
+    run.results["staging"] = JobResult(SKIPPED)
+    assert run.would_run("prod")
+
+
+def test_a_change_every_host_runs_deploys_both_and_prod_never_after_a_failure(origin):
+    event = origin.push("gitops/compose.base.yaml")
+    run = replay_environments(origin, event)
+    assert run.results["environments"].outputs == {"staging": "true", "prod": "true"}
+    run.results["staging"] = JobResult(FAILURE)
+    assert not run.would_run("prod")
+    run.results["staging"] = JobResult("success")
+    assert run.would_run("prod")
+
+
+def test_a_push_that_changes_no_environment_does_not_deploy(origin):
+    event = origin.push("services/waste/README.md", "gitops/versions/local.json")
+    assert not triggered(load(DEPLOY), event, origin.changed(event))
+
+
+def test_a_manual_run_deploys_the_chosen_environment(origin):
+    sha = git(origin.repo, "rev-parse", "HEAD")
+    event = Event("workflow_dispatch", sha, inputs={"environment": "prod"})
+    assert triggered(load(DEPLOY), event, [])
+    run = replay_environments(origin, event)
+    assert run.results["environments"].outputs == {"staging": "false", "prod": "true"}
+
+
+def test_every_step_is_logged_with_what_it_printed(origin):
+    event = origin.push("gitops/environments/staging/compose.yaml")
+    replay_environments(origin, event)
+    log = [(s.job, s.name, s.result) for s in origin.runner.log]
+    assert log[0] == ("environments", "actions/checkout@v4", "success")
+    assert log[1] == ("environments", "Environments whose files changed", "success")
+    assert "staging: deploy" in origin.runner.log[1].output
+    assert "prod: no change" in origin.runner.log[1].output
+    # the jobs left out are named, never silently dropped
+    assert [s.name for s in origin.runner.log[2:]] == [
+        "NOT REPLAYED (left out by the test)"
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        (
+            {"uses": "someone/deploy-it@v1"},
+            "no local equivalent for the action someone/deploy-it@v1",
+        ),
+        ({"run": "echo ${{ github.nope == }}"}, "expected a value"),
+        ({"run": "echo ${{ vars.X || toLower('A') }}"}, "unknown function toLower()"),
+    ],
+)
+def test_what_the_replay_does_not_know_stops_it_naming_it(
+    origin, tmp_path, step, message
+):
+    workflow = tmp_path / "odd.yml"
+    workflow.write_text(
+        json.dumps(
+            {
+                "name": "odd",
+                "on": {"push": {}},
+                "jobs": {"only": {"runs-on": "ubuntu-22.04", "steps": [step]}},
+            }
+        )
+    )
+    event = origin.push("gitops/versions/staging.json")
+    with pytest.raises(ReplayError, match=re.escape(message)):
+        WorkflowRun(origin.runner, workflow, event).run()
