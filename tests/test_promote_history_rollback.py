@@ -239,12 +239,13 @@ def test_promote_a_tag_that_is_not_in_the_registry(
     )
 
 
-def test_promote_with_nothing_to_promote(tooling_clone, helpers, local_registry):
+def test_promote_with_nothing_to_promote(helpers, local_registry, tmp_path):
+    clone = helpers.make_tooling_clone(tmp_path / "clone")  # prod changes here
     image = f"{local_registry.address}/ecotrack/waste:main-1234567@sha256:{'b' * 64}"
     for env in ("staging", "prod"):
-        helpers.write_manifest(tooling_clone, env, {"waste": _entry(image)})
-    helpers.commit_all(tooling_clone, "prod runs what staging runs")
-    line = _cli(helpers, tooling_clone, local_registry, "promote")
+        helpers.write_manifest(clone, env, {"waste": _entry(image)})
+    helpers.commit_all(clone, "prod runs what staging runs")
+    line = _cli(helpers, clone, local_registry, "promote")
     assert line == (
         "error: nothing to promote: prod already runs what staging runs (waste)"
     )

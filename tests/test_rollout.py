@@ -8,6 +8,7 @@ each starts from the state the previous one left.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -163,6 +164,24 @@ def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
         stack.deploy(waste(releases, "1.2.0", healthy=False), "--dry-run").returncode
         == 2
     )
+
+
+def test_an_image_missing_from_the_registry_is_one_line_and_old_ones_serve(
+    stack, releases
+):
+    before = sorted(c.id for c in running(stack.containers("waste")))
+    entry = releases.entry("waste", "1.1.0")
+    gone = entry.image.split("@")[0].rsplit(":", 1)[0] + ":gone@sha256:" + "0" * 64
+    m = releases.manifest(waste=dataclasses.replace(entry, image=gone, version="9"))
+    with Load(stack.port, "/waste/version", rate=20) as load:
+        r = stack.deploy(m)
+    assert r.returncode == 1, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    assert "Compose could not create waste" in errors[0], errors[0]
+    assert "manifest unknown" in errors[0] or "not found" in errors[0], errors[0]
+    assert load.failures == []
+    assert sorted(c.id for c in running(stack.containers("waste"))) == before
 
 
 def test_a_second_deploy_is_refused_while_one_runs(stack, releases):

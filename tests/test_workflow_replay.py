@@ -14,10 +14,12 @@ its `environments` job run as a runner would, and which deploy jobs then run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,7 @@ from tests.workflow_replay import (  # noqa: E402
     JobResult,
     ReplayError,
     Runner,
+    RunnerUser,
     WorkflowRun,
     changed_files,
     env_of_machine,
@@ -114,9 +117,9 @@ def git(cwd: Path, *args: str) -> str:
 
 class Origin:
     """A scratch repository holding this one's gitops/ and workflows, its bare
-    remote standing in for GitHub, and the runner that replays on it."""
+    remote standing in for GitHub, and the runner that replays on it (as `user`)."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, user: RunnerUser):
         self.repo = tmp / "repo"
         for part in ("gitops", ".github"):
             shutil.copytree(ROOT / part, self.repo / part)
@@ -126,7 +129,7 @@ class Origin:
         self.remote = tmp / "origin.git"
         git(tmp, "clone", "-q", "--bare", str(self.repo), str(self.remote))
         git(self.repo, "remote", "add", "origin", str(self.remote))
-        self.runner = Runner(remote=self.remote, work=tmp / "runner")
+        self.runner = Runner(remote=self.remote, work=tmp / "runner", user=user)
         self.runner.env = env_of_machine()
 
     def push(self, *paths: str) -> Event:
@@ -147,15 +150,32 @@ class Origin:
         return changed_files(self.repo, event.before, event.sha)
 
 
+@pytest.fixture(scope="module")
+def runner_user():
+    """GitHub's runner is not root: steps run as an account of their own with
+    passwordless sudo (created for this module, removed afterwards)."""
+    if os.geteuid() != 0:
+        pytest.skip("the replay creates the runner's account: run as root")
+    user = RunnerUser.ensure()
+    yield user
+    user.remove()
+
+
 @pytest.fixture
-def origin(tmp_path):
-    return Origin(tmp_path)
+def origin(runner_user):
+    # Outside pytest's root-only temp dir: the runner's account reads the remote.
+    tmp = Path(tempfile.mkdtemp(prefix="ecotrack-replay-", dir="/tmp"))
+    tmp.chmod(0o755)
+    yield Origin(tmp, runner_user)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replay_environments(origin: Origin, event: Event) -> WorkflowRun:
     run = WorkflowRun(origin.runner, DEPLOY, event)
     results = run.run(jobs=["environments"])
-    assert results["environments"].result == "success", origin.runner.log[-1]
+    assert results["environments"].result == "success", [
+        (s.name, s.result, s.output[-1500:]) for s in origin.runner.log
+    ]
     return run
 
 
@@ -215,6 +235,30 @@ def test_every_step_is_logged_with_what_it_printed(origin):
     ] * 2
 
 
+def odd_workflow(tmp: Path, *steps: dict) -> Path:
+    path = tmp / "odd.yml"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "odd",
+                "on": {"push": {}},
+                "jobs": {"only": {"runs-on": "ubuntu-22.04", "steps": list(steps)}},
+            }
+        )
+    )
+    return path
+
+
+def test_steps_run_as_a_user_that_is_not_root_with_passwordless_sudo(origin, tmp_path):
+    workflow = odd_workflow(
+        tmp_path, {"run": 'id -un; [ "$(id -u)" != 0 ]; sudo -n true && echo sudo-ok'}
+    )
+    event = origin.push("gitops/versions/staging.json")
+    results = WorkflowRun(origin.runner, workflow, event).run()
+    assert results["only"].result == "success", origin.runner.log[-1].output
+    assert origin.runner.log[-1].output.split() == [origin.runner.user.name, "sudo-ok"]
+
+
 @pytest.mark.parametrize(
     "step, message",
     [
@@ -229,16 +273,7 @@ def test_every_step_is_logged_with_what_it_printed(origin):
 def test_what_the_replay_does_not_know_stops_it_naming_it(
     origin, tmp_path, step, message
 ):
-    workflow = tmp_path / "odd.yml"
-    workflow.write_text(
-        json.dumps(
-            {
-                "name": "odd",
-                "on": {"push": {}},
-                "jobs": {"only": {"runs-on": "ubuntu-22.04", "steps": [step]}},
-            }
-        )
-    )
+    workflow = odd_workflow(tmp_path, step)
     event = origin.push("gitops/versions/staging.json")
     with pytest.raises(ReplayError, match=re.escape(message)):
         WorkflowRun(origin.runner, workflow, event).run()

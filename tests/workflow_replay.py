@@ -96,22 +96,97 @@ class JobResult:
     outputs: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunnerUser:
+    """The account steps run as: not root, passwordless sudo, in the docker group,
+    as GitHub's `runner` user is."""
+
+    name: str
+    home: Path
+
+    @classmethod
+    def ensure(cls, name: str = "ecotrack-runner") -> "RunnerUser":
+        """Creates the account (once; needs root)."""
+        if os.geteuid() != 0:
+            raise ReplayError("creating the runner's account needs root")
+        if subprocess.run(["id", name], capture_output=True).returncode != 0:
+            groups = ["-G", "docker"] if _group_exists("docker") else []
+            subprocess.run(
+                ["useradd", "--create-home", "--shell", "/bin/bash", *groups, name],
+                check=True,
+                capture_output=True,
+            )
+        sudoers = Path(f"/etc/sudoers.d/{name}")
+        if not sudoers.exists():
+            sudoers.write_text(f"{name} ALL=(ALL) NOPASSWD:ALL\n")
+            sudoers.chmod(0o440)
+        home = Path(
+            subprocess.run(
+                ["getent", "passwd", name], capture_output=True, text=True, check=True
+            ).stdout.split(":")[5]
+        )
+        user = cls(name, home)
+        # The remote belongs to the test (root): the account trusts other owners'
+        # repositories, as actions/checkout makes a runner trust its workspace.
+        subprocess.run(
+            user.command(
+                ["git", "config", "--global", "safe.directory", "*"],
+                {"PATH": os.environ["PATH"]},
+            ),
+            check=True,
+            capture_output=True,
+        )
+        return user
+
+    def remove(self) -> None:
+        Path(f"/etc/sudoers.d/{self.name}").unlink(missing_ok=True)
+        subprocess.run(["userdel", "--remove", self.name], capture_output=True)
+
+    def own(self, *paths: Path) -> None:
+        subprocess.run(["chown", "-R", f"{self.name}:", *map(str, paths)], check=True)
+
+    def command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
+        """`argv` as this user, with exactly `env` (plus its HOME and USER)."""
+        full = {**env, "HOME": str(self.home), "USER": self.name}
+        pairs = [f"{k}={v}" for k, v in full.items()]
+        return ["sudo", "-n", "-u", self.name, "env", "-i", *pairs, *argv]
+
+
+def _group_exists(name: str) -> bool:
+    return (
+        subprocess.run(["getent", "group", name], capture_output=True).returncode == 0
+    )
+
+
 @dataclass
 class Runner:
     """The simulated GitHub: the bare remote, the repository's secrets, a work dir
-    for checkouts, RUNNER_TEMP and artifacts, and the environment every step gets."""
+    for checkouts, RUNNER_TEMP and artifacts, the environment every step gets, and
+    the account steps run as (None: this process's own)."""
 
     remote: Path
     work: Path
     secrets: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     python: dict = field(default_factory=dict)  # setup-python version → interpreter
+    user: RunnerUser | None = None
     prepare_checkout: Callable[[Path], None] | None = None
     log: list[StepLog] = field(default_factory=list)
 
     def artifacts(self) -> Path:
         path = self.work / "artifacts"
         path.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            self.user.own(path)
+        return path
+
+    def command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
+        return self.user.command(argv, env) if self.user else argv
+
+    def new_dir(self, path: Path) -> Path:
+        path.mkdir(parents=True)
+        if self.user:
+            self.user.own(path)
         return path
 
 
@@ -347,9 +422,10 @@ class WorkflowRun:
         label = name + (f" ({', '.join(map(to_string, row.values()))})" if row else "")
         if "uses" in job:
             return self._call(label, job, row)
-        temp = self.runner.work / "temp" / f"{self.run_id}-{uuid.uuid4().hex[:6]}"
-        workspace = temp / "workspace"
-        workspace.mkdir(parents=True)
+        temp = self.runner.new_dir(
+            self.runner.work / "temp" / f"{self.run_id}-{uuid.uuid4().hex[:6]}"
+        )
+        workspace = self.runner.new_dir(temp / "workspace")
         job_env = dict(self.runner.env)
         steps: dict[str, dict] = {}
         context = self._context(job, matrix=row)
@@ -451,10 +527,11 @@ class WorkflowRun:
 
     def _run(self, label, step_name, script, env, workspace, temp):
         output, github_env = temp / "github_output", temp / "github_env"
-        for f in (output, github_env):
-            f.write_text("")
         script_file = temp / "step.sh"
-        script_file.write_text(script)
+        for f, text in ((output, ""), (github_env, ""), (script_file, script)):
+            f.write_text(text)
+            if self.runner.user:
+                self.runner.user.own(f)
         full = {
             **env,
             "GITHUB_OUTPUT": str(output),
@@ -469,8 +546,9 @@ class WorkflowRun:
             "CI": "true",
             "RUNNER_TEMP": str(temp),
         }
+        bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)]
         r = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            self.runner.command(bash, full),
             cwd=workspace,
             env=full,
             capture_output=True,
@@ -496,18 +574,20 @@ class ActionCall:
 
 
 def _checkout(call: ActionCall):
-    subprocess.run(
-        ["git", "clone", "-q", str(call.run.runner.remote), str(call.workspace)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    subprocess.run(
-        ["git", "-C", str(call.workspace), "checkout", "-q", call.run.event.sha],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    runner = call.run.runner
+    git = ["git"]
+    env = {"PATH": os.environ["PATH"]}
+    for argv in (
+        [*git, "clone", "-q", str(runner.remote), str(call.workspace)],
+        [*git, "-C", str(call.workspace), "checkout", "-q", call.run.event.sha],
+    ):
+        subprocess.run(
+            runner.command(argv, env),
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
     if call.run.runner.prepare_checkout:
         call.run.runner.prepare_checkout(call.workspace)
     return {}, {}

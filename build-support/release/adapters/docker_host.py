@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
+from release.adapters import ssh_bridge
 from release.errors import EngineError
 from release.live import (
     COMPOSE_PROJECT,
@@ -27,6 +28,14 @@ def endpoint(host: str | None = None) -> str:
     return host or os.environ.get("DOCKER_HOST", "")
 
 
+def engine_url(host: str) -> str:
+    """The URL a client (the SDK, Compose, the docker CLI) uses for `host`: an ssh://
+    host's bridge socket on this machine (adapters/ssh_bridge.py), else `host`."""
+    if host.startswith("ssh://"):
+        return ssh_bridge.bridge(host).url
+    return host
+
+
 def connect(host: str | None = None):
     """A docker SDK client for `host` (else DOCKER_HOST, else the local engine);
     ssh:// hosts go through the system's ssh client, like the docker CLI."""
@@ -34,20 +43,17 @@ def connect(host: str | None = None):
 
     base_url = endpoint(host) or None
     try:
-        if base_url and base_url.startswith("ssh://"):
-            client = docker.DockerClient(
-                base_url=base_url, use_ssh_client=True, timeout=120
-            )
-        elif base_url:
-            client = docker.DockerClient(base_url=base_url, timeout=120)
+        if base_url:
+            client = docker.DockerClient(base_url=engine_url(base_url), timeout=120)
         else:
             client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # the SDK raises several unrelated types here
         where = base_url or "the local engine"
-        raise EngineError(
-            f"cannot reach the Docker engine at {where}: {str(exc)[:200]}"
-        ) from None
+        why = str(exc)[:200]
+        if base_url and base_url.startswith("ssh://"):
+            why = ssh_bridge.bridge(base_url).last_error() or why
+        raise EngineError(f"cannot reach the Docker engine at {where}: {why}") from None
     return client
 
 
@@ -90,13 +96,12 @@ ANSWER_TIMEOUT = 15.0
 def with_answers(
     client,
     containers: Sequence[LiveContainer],
-    host: str = "",
     known: dict[str, bool] | None = None,
 ) -> tuple[LiveContainer, ...]:
     """`containers`, each running one that Docker calls unhealthy with whether its
-    own health check passes when given ANSWER_TIMEOUT (asked side by side; `host`:
-    the engine's endpoint, "" or "local" for this machine's). `known`: verdicts
-    already reached in this deploy, used instead of asking again and added to."""
+    own health check passes when given ANSWER_TIMEOUT (asked side by side).
+    `known`: verdicts already reached in this deploy, used instead of asking again
+    and added to."""
     known = {} if known is None else known
     sick = [
         c
@@ -105,8 +110,6 @@ def with_answers(
     ]
 
     def ask(c: LiveContainer) -> bool:
-        if host.startswith("ssh://"):
-            return run_health_check_over_cli(client, c.id, host, ANSWER_TIMEOUT)
         return run_health_check(client, c.id, ANSWER_TIMEOUT)
 
     if sick:
@@ -178,35 +181,6 @@ def run_health_check(client, container_id: str, patience: float = 0.0) -> bool:
         return client.api.exec_inspect(exec_id).get("ExitCode") == 0
     except (docker.errors.DockerException, FutureTimeout):
         return False
-
-
-def run_health_check_over_cli(
-    client, container_id: str, host: str, patience: float
-) -> bool:
-    """run_health_check on an ssh:// engine: through `docker exec`, whose ssh
-    connection helper carries an exec (the SDK's exec stream over its ssh transport
-    does not, see adapters/proxy.py)."""
-    import subprocess
-
-    import docker
-
-    try:
-        config = client.api.inspect_container(container_id).get("Config") or {}
-    except docker.errors.DockerException:
-        return False
-    command = health_check_command(config)
-    if command is None:
-        return False
-    try:
-        r = subprocess.run(
-            ["docker", "exec", container_id, *command],
-            capture_output=True,
-            timeout=patience,
-            env={**os.environ, "DOCKER_HOST": host},
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return r.returncode == 0
 
 
 def logs_tail(client, container_id: str, lines: int = 20) -> str:

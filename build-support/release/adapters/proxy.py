@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -274,9 +273,8 @@ class Proxy:
     """The proxy container of one Compose project.
 
     Commands go straight to `socket_path` when given (see socket_from_here), else
-    through the docker SDK's exec API, or, for ssh:// hosts, through `docker exec`
-    (the SDK's exec stream does not survive its ssh transport; the CLI's ssh
-    connection helper does).
+    through the docker SDK's exec API (for ssh:// hosts through the ssh bridge's
+    socket, adapters/ssh_bridge.py, which carries an exec's stream).
     """
 
     def __init__(self, container, host: str = "", socket_path: str = ""):
@@ -290,15 +288,6 @@ class Proxy:
         return self.container.name
 
     def _exec(self, command: list[str]) -> tuple[int, str]:
-        if self.host.startswith("ssh://"):
-            r = subprocess.run(
-                ["docker", "exec", self.container.id, *command],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                env={**os.environ, "DOCKER_HOST": self.host},
-            )
-            return r.returncode, r.stdout + r.stderr
         code, output = self.container.exec_run(
             command, stdout=True, stderr=True, demux=False
         )

@@ -1,7 +1,7 @@
 """A throwaway sshd on 127.0.0.1 and the client side that reaches it: keys, the
 server's config and process, known hosts, a client config and an `ssh` wrapper.
 
-Docker's ssh:// transport (the CLI, the SDK with use_ssh_client, Compose) runs the
+Docker's ssh:// transport (the CLI, Compose, our ssh bridge) runs the
 `ssh` first on PATH: the wrapper adds `-F <our config>`, so neither ~/.ssh nor the
 system's ssh config is touched. Used by the simulated fleet and the remote-host test.
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from release.adapters import proc
+from release.adapters import docker_host, proc
 from release.errors import CommandError, EngineError
 from release.swarm_live import STACK_NAMESPACE, SwarmState, parse
 
@@ -33,7 +33,7 @@ def stack_deploy(manager: str, stack_file: Path, stack: str) -> str:
     try:
         out = proc.run(
             deploy_command(stack_file, stack),
-            env={"DOCKER_HOST": manager},
+            env={"DOCKER_HOST": docker_host.engine_url(manager)},
             timeout=300,
         )
     except CommandError as exc:

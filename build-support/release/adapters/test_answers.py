@@ -35,9 +35,9 @@ class Engine:
 def test_only_the_unhealthy_are_asked_and_only_once_per_deploy():
     engine, known = Engine(), {}
     found = (box("a", "healthy"), box("b", "unhealthy"))
-    first = docker_host.with_answers(engine, found, "", known)
+    first = docker_host.with_answers(engine, found, known)
     assert [c.answers for c in first] == [None, True]
     assert engine.asked == ["b" * 64] and known == {"b" * 64: True}
-    again = docker_host.with_answers(engine, found, "", known)
+    again = docker_host.with_answers(engine, found, known)
     assert [c.answers for c in again] == [None, True]
     assert engine.asked == ["b" * 64]  # the verdict held: not asked again

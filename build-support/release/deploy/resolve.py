@@ -18,6 +18,7 @@ import yaml
 
 from release import live
 from release.adapters import compose as compose_adapter
+from release.adapters import docker_host
 from release.adapters.compose import Compose
 from release.deploy.results import DeployError
 from release.manifest import Manifest
@@ -120,8 +121,8 @@ def resolve(
     }
     variables["ECOTRACK_SECRETS_FILE"] = str(secrets_path)
     variables.update(_proxy_variables(units, state, proxy_port, proxy_bind))
-    if host:
-        variables["DOCKER_HOST"] = host
+    if host:  # Compose reaches an ssh:// host through this process's bridge
+        variables["DOCKER_HOST"] = docker_host.engine_url(host)
     override = workdir / "compose.deploy.json"
     override.write_text(json.dumps(compose_override(desired), indent=2))
     compose = Compose(

@@ -168,7 +168,7 @@ class DeploySession:
         # Whether each unhealthy one still answers: slow is kept, broken is replaced.
         self.state = replace(
             found,
-            containers=docker_host.with_answers(self.client, found.containers, t.host),
+            containers=docker_host.with_answers(self.client, found.containers),
         )
         self.compose, self.desired = resolve(
             t.env,
