@@ -150,7 +150,7 @@ class ComposeHost:
         container = self.client.containers.get(running[0].id)
         if self.host == "local":
             return Proxy(container, socket_path=socket_from_here(container))
-        return Proxy(container, self.host)
+        return Proxy(container)
 
     def failure_detail(self, container_id: str) -> str:
         check = docker_host.health_log(self.client, container_id)

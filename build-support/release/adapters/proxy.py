@@ -277,9 +277,8 @@ class Proxy:
     socket, adapters/ssh_bridge.py, which carries an exec's stream).
     """
 
-    def __init__(self, container, host: str = "", socket_path: str = ""):
+    def __init__(self, container, socket_path: str = ""):
         self.container = container  # a docker SDK Container
-        self.host = host
         self.socket_path = socket_path
         self.python = False  # the proxy image has no socat: use its python3
 
