@@ -225,8 +225,12 @@ def test_every_step_is_logged_with_what_it_printed(origin):
     event = origin.push("gitops/environments/staging/compose.yaml")
     replay_environments(origin, event)
     log = [(s.job, s.name, s.result) for s in origin.runner.log]
-    assert log[0] == ("environments", "actions/checkout@v4", "success")
-    assert log[1] == ("environments", "Environments whose files changed", "success")
+    assert log[0] == ("deploy/environments", "actions/checkout@v4", "success")
+    assert log[1] == (
+        "deploy/environments",
+        "Environments whose files changed",
+        "success",
+    )
     assert "staging: deploy" in origin.runner.log[1].output
     assert "prod: no change" in origin.runner.log[1].output
     # the jobs left out are named, never silently dropped
@@ -257,6 +261,30 @@ def test_steps_run_as_a_user_that_is_not_root_with_passwordless_sudo(origin, tmp
     results = WorkflowRun(origin.runner, workflow, event).run()
     assert results["only"].result == "success", origin.runner.log[-1].output
     assert origin.runner.log[-1].output.split() == [origin.runner.user.name, "sudo-ok"]
+
+
+def test_a_runner_without_sudo_is_told_the_one_install_line(runner_user):
+    """A package is missing (dockerd is not on this runner's PATH) and the account
+    cannot use sudo: `./inv up` stops at once, with the line to run, and fails."""
+    user = RunnerUser.ensure("ecotrack-nosudo", sudo=False)
+    try:
+        python = ROOT / ".venv" / "bin" / "python"
+        user.reach(python)
+        user.reach(python.resolve())
+        r = subprocess.run(
+            user.command([str(ROOT / "inv"), "up"], {"PATH": "/usr/bin:/bin"}),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        user.remove()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        "error: docker.io is missing (the Docker engine): "
+        "sudo apt-get install -y docker.io"
+    ], r.stderr
 
 
 @pytest.mark.parametrize(

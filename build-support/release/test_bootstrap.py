@@ -35,6 +35,8 @@ def test_a_fresh_debian_machine_as_root_gets_one_install_and_every_fix():
         "haproxy",
         "chromium",
         "sudo",
+        "acl",
+        "openssl",
     )
     assert p.remove_pip_config and p.start_dockerd and not p.problems
     assert [a for a, _ in b.steps(p)] == [
