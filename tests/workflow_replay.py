@@ -57,6 +57,8 @@ from tests.workflow_expr import (  # noqa: E402
     Evaluator,
     ExpressionError,
     Status,
+    check,
+    expressions_in,
     to_string,
 )
 
@@ -736,3 +738,52 @@ def env_of_machine() -> dict:
     """The variables a hosted runner has that the steps rely on (PATH, HOME, ...)."""
     keep = ("PATH", "HOME", "LANG", "USER", "XDG_CACHE_HOME", "TMPDIR")
     return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+# -- the static check (`./inv lint`) ------------------------------------------------
+
+
+def problems(path: Path) -> list[str]:
+    """What a replay of `path` would stop on, found without running it: an action
+    with no local equivalent, a reusable workflow that is not local, a step with
+    neither `run` nor `uses`, an expression the replay cannot read."""
+    workflow = load(path)
+    name = Path(path).name
+    found: list[str] = []
+    for job_name, job in (workflow.get("jobs") or {}).items():
+        where = f"{name}: job {job_name}"
+        uses = job.get("uses")
+        if uses and not (
+            uses.startswith("./.github/workflows/") and (ROOT / uses).is_file()
+        ):
+            found.append(f"{where}: reusable workflow {uses} is not in this repository")
+        for i, step in enumerate(job.get("steps") or []):
+            step_name = step.get("name") or step.get("uses") or f"step {i + 1}"
+            if "uses" in step:
+                if step["uses"].split("@", 1)[0] not in ACTIONS:
+                    found.append(
+                        f"{where}, step {step_name}: no local equivalent for the "
+                        f"action {step['uses']}"
+                    )
+            elif "run" not in step:
+                found.append(f"{where}, step {step_name}: neither run nor uses")
+    body = {k: v for k, v in workflow.items() if k != "on"}
+    conditions = [  # `if:` may be bare, without ${{ }}
+        str(part["if"])
+        for job in (workflow.get("jobs") or {}).values()
+        for part in [job, *(job.get("steps") or [])]
+        if "if" in part and "${{" not in str(part["if"])
+    ]
+    for expression in expressions_in(body) + conditions:
+        try:
+            check(expression)
+        except ExpressionError as exc:
+            found.append(f"{name}: ${{{{ {expression} }}}}: {exc}")
+    return found
+
+
+if __name__ == "__main__":
+    # python -m tests.workflow_replay FILE...: one line a problem, exit 1 on any.
+    lines = [p for f in sys.argv[1:] for p in problems(Path(f))]
+    print("\n".join(lines), end="\n" if lines else "")
+    sys.exit(1 if lines else 0)

@@ -35,14 +35,32 @@ def lint() -> None:
 def lint_workflows() -> None:
     workflows = sorted(WORKFLOWS_DIR.glob("*.y*ml"))
     with console.step(f"lint of {len(workflows)} workflow files (actionlint)"):
-        findings = actionlint.lint(workflows)
-        for f in findings:
-            console.detail(str(f))
-        if findings:
-            raise CommandError(
-                f"{len(findings)} problem(s) in .github/workflows (listed above), "
-                f"the first: {findings[0]}"
-            )
+        findings = [str(f) for f in actionlint.lint(workflows)]
+        _refuse(findings)
+    # The test suite replays these files (tests/workflow_replay.py): what it would
+    # stop on (an action it has no local equivalent for, an expression it cannot
+    # read) fails here first, not after an hour of tests.
+    with console.step("the workflow replay knows every step and expression"):
+        r = proc.run(
+            [sys.executable, "-m", "tests.workflow_replay", *map(str, workflows)],
+            cwd=ROOT,
+            check=False,
+        )
+        found = r.stdout.splitlines()
+        if r.returncode != 0 and not found:  # the check itself broke: never a pass
+            said = (r.stderr.strip().splitlines() or ["no output"])[-1]
+            raise CommandError(f"the workflow replay's check failed: {said}")
+        _refuse(found)
+
+
+def _refuse(findings: list[str]) -> None:
+    for f in findings:
+        console.detail(f)
+    if findings:
+        raise CommandError(
+            f"{len(findings)} problem(s) in .github/workflows (listed above), "
+            f"the first: {findings[0]}"
+        )
 
 
 def unit() -> None:
