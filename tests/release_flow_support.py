@@ -46,6 +46,7 @@ from tests.workflow_replay import (  # noqa: E402
     Event,
     Runner,
     RunnerUser,
+    StepLog,
     WorkflowRun,
     changed_files,
     load,
@@ -296,6 +297,10 @@ class ReleaseWorld:
 
     def proxy_port(self, env: str) -> int:
         return self.fleet.hosts[0 if env == "staging" else 1].proxy_port
+
+    def note(self, text: str) -> None:
+        """A line of the test's own in the replay's log."""
+        self.runner.log.append(StepLog("test", text, "note"))
 
     def write_log(self, path: Path) -> None:
         path.write_text(self.runner.summary())

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.release_flow_support import ReleaseWorld, release_records  # noqa: E402
+from tests.loadgen import percentile  # noqa: E402
 from tests.rollout_support import Load  # noqa: E402
 from tests.workflow_replay import FAILURE, SKIPPED, SUCCESS, Event  # noqa: E402
 
@@ -67,6 +68,12 @@ def digest(entry) -> str:
 def deploy_under_load(world, env: str, event: Event):
     with Load(world.proxy_port(env), PATH, rate=RATE) as load:
         run = world.replay("deploy.yml", event)
+    latencies = [r.latency for r in load.results if not r.error]
+    world.note(
+        f"open-loop load at {env}'s proxy during the deploy: {len(load.results)} "
+        f"requests at {RATE:g}/s over {load.stopped_at - load.started_at:.1f} s, "
+        f"{len(load.failures)} failed, p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
     return run, load
 
 
