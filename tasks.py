@@ -3,15 +3,16 @@
 This file only parses flags and calls the release tooling (build-support/release).
 """
 
-import sys
+import shlex
 from pathlib import Path
 
 from invoke import Exit, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "build-support"))
-
-from release import console, readme_graph, stack, suite  # noqa: E402
-from release.cli import handles_errors  # noqa: E402
+from release.base import console
+from release.change import readme_graph
+from release.cli import up as stack
+from release.cli import suite
+from release.cli.handler import handles_errors
 
 # Help texts that several tasks share.
 PROJECT = "Compose project name (default: ecotrack-<env>)"
@@ -71,7 +72,7 @@ def doctor(c, profile="test"):
     site-wide pip constraint that breaks pex), will start (dockerd) or missing (with
     the exact instruction). Changes nothing. Exit 0 only when all is ready.
     """
-    from release import doctor as checkup
+    from release.cli import doctor as checkup
 
     _exit(checkup.render(profile, checkup.report(profile)))
 
@@ -100,6 +101,29 @@ def graph(c, write=False):
         print(readme_graph.render(readme_graph.query_pants()))
 
 
+@task(
+    help={
+        "write": "rewrite the map in build-support/release/README.md instead of "
+        "printing it"
+    }
+)
+@handles_errors
+def module_map(c, write=False):
+    """Print the release tooling's module map, generated from the docstrings (each
+    package's, then each module's first sentence). `./inv lint` fails when the map in
+    build-support/release/README.md is stale."""
+    from release.devenv import module_map as mapping
+
+    if write:
+        changed = mapping.update_readme()
+        console.info(
+            f"{mapping.README.relative_to(Path.cwd().resolve())} module map "
+            + ("updated" if changed else "already current")
+        )
+    else:
+        print(mapping.render(mapping.sections()))
+
+
 @task(help={"name": "the service's name: lowercase letters and digits, e.g. billing"})
 @handles_errors
 def new_service(c, name):
@@ -111,7 +135,7 @@ def new_service(c, name):
     the README's dependency graph. Refuses a name that is invalid or taken, changing
     nothing.
     """
-    from release import scaffold
+    from release.devenv import scaffold
 
     scaffold.render(scaffold.new_service(name))
 
@@ -119,9 +143,10 @@ def new_service(c, name):
 @task
 @handles_errors
 def lint(c):
-    """Lint the workflow files (actionlint), then black and flake8 over the whole repo
-    through Pants (./pants lint ::)."""
-    from release import bootstrap
+    """Lint the workflow files (actionlint and the replay's check), the module map
+    and the import contract of the release tooling, then black and flake8 over the
+    whole repo through Pants (./pants lint ::)."""
+    from release.machine import bootstrap
 
     suite.prepare_machine(bootstrap.LINT)
     suite.lint()
@@ -131,15 +156,17 @@ def lint(c):
     positional=["names"],
     help={
         "names": "comma-separated: loadgen,rollout,change_to_live,affected (default), "
-        "publish, gitops, fleet, cache"
+        "publish, gitops, fleet, cache, heal, stalls, walk",
+        "args": "arguments for the one bench named, e.g. --args='--rates 120,300' "
+        "(its --help lists them)",
     },
 )
 @handles_errors
-def bench(c, names=None):
+def bench(c, names=None, args=""):
     """Run the benches (`./inv bench [NAME,...]`): tables on stdout,
     bench/results/<name>.json and a PNG per case beside it. Exit 1: a target missed."""
     # None, not "": invoke fills an optional positional only while its value is None.
-    _exit(suite.bench([n for n in (names or "").split(",") if n]))
+    _exit(suite.bench([n for n in (names or "").split(",") if n], shlex.split(args)))
 
 
 @task(
@@ -178,10 +205,11 @@ def affected(c, since, committed_only=False, json=False, explain=False):
 
     Rules and output formats: README.md, "Affected services". Exit 0 even when none.
     """
-    from release import affected_cmd
+    from release.change.report import report
+    from release.cli import affected as affected_cmd
 
     affected_cmd.render(
-        affected_cmd.report(since, committed_only=committed_only),
+        report(since, committed_only=committed_only),
         as_json=json,
         explain=explain,
     )
@@ -217,8 +245,8 @@ def publish(
     registry and written to gitops/versions/<env>.json, committed as its own commit
     (local: written, not committed). Unchanged services are neither built nor pushed.
     """
-    from release import publish as publishing
-    from release import publish_render
+    from release.publish import pipeline as publishing
+    from release.cli import publish_render
 
     request = publishing.PublishRequest(
         env=env,
@@ -249,7 +277,7 @@ def record(c, records, env="staging"):
     gitops/versions/<env>.json and commits it. Idempotent: images the manifest already
     names, and records older than its entry, change nothing (no commit).
     """
-    from release import release_records
+    from release.gitops import records as release_records
 
     release_records.render(release_records.record_releases(Path(records), env))
 
@@ -269,7 +297,7 @@ def promote(c, from_="staging", to="prod", service=None):
     Re-tags each image <to>-<tag> inside the registry (ECR: batch_get_image +
     put_image; local: registry HTTP API) - no pull, push or rebuild - then commits.
     """
-    from release import promote as promotion
+    from release.gitops import promote as promotion
 
     promotion.render(promotion.promote(from_, to, tuple(service or ())))
 
@@ -284,7 +312,7 @@ def promote(c, from_="staging", to="prod", service=None):
 @handles_errors
 def history(c, env="", service="", json=False):
     """Show who deployed what, when: git log of the manifests, newest first."""
-    from release import history_cmd
+    from release.cli import history as history_cmd
 
     history_cmd.render(history_cmd.report(env, service), as_json=json)
 
@@ -308,8 +336,8 @@ def rollback(c, env, service, to="", steps=0, no_deploy=False, host="", project=
     health-gated rolling update of that one service (--no-deploy stops after the
     commit).
     """
-    from release import deploy_cmd
-    from release import rollback as rolling_back
+    from release.cli import deploy as deploy_cmd
+    from release.gitops import rollback as rolling_back
 
     rolling_back.render(
         rolling_back.rollback(env, service, to_version=to or None, steps=int(steps))
@@ -374,12 +402,12 @@ def deploy(
     With hosts.yaml `target: swarm`: a stack file and `docker stack deploy`; Swarm
     rolls start-first and rolls a failing service back (exit 1, naming it).
     """
-    from release import deploy_cmd
+    from release.cli import deploy as deploy_cmd
 
     if int(canary):
-        from release import canary_cmd
+        from release.cli import canary as canary_cmd
 
-        deploy_cmd.refuse_fleet(env, hosts, "--canary")
+        deploy_cmd.require_one_host(env, hosts, "--canary")
 
         code = canary_cmd.command(
             env,
@@ -426,7 +454,7 @@ def deploy(
 @handles_errors
 def lock(c, action, env="local", project="", host=""):
     """Show or release the deploy lock kept on the Docker host."""
-    from release import deploy_cmd
+    from release.cli import deploy as deploy_cmd
 
     deploy_cmd.lock_command(action, env, project, host)
 
@@ -452,7 +480,7 @@ def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""
     containers. On a Swarm (hosts.yaml `target: swarm`): its tasks, and a paused or
     rolled-back update.
     """
-    from release import drift_cmd
+    from release.cli import drift as drift_cmd
 
     code = drift_cmd.run(env, json, project, host, manifest, hosts)
     _exit(code)
@@ -502,8 +530,8 @@ def agent(
     (hosts.yaml) it observes every host and deploys host by host in batches; the
     status and the dashboard show each host.
     """
-    from release import agent as reconcile
-    from release.agent_config import AgentConfig
+    from release.agent import reconciler as reconcile
+    from release.agent.config import AgentConfig
 
     code = reconcile.run(
         AgentConfig(
@@ -545,7 +573,7 @@ def cache(c, action, host="127.0.0.1", port=50051, data_dir="", max_refs=200000)
     Builds use it through ECOTRACK_CACHE_ADDRESS and ECOTRACK_CACHE_TOKEN_FILE
     (+ ECOTRACK_CACHE_WRITE=true): README.md, "Remote build cache".
     """
-    from release import cache_cmd
+    from release.cli import cache as cache_cmd
 
     _exit(cache_cmd.command(action, host, int(port), data_dir, int(max_refs)))
 
@@ -577,7 +605,7 @@ def fleet(
     reach it. The machine's docker0 and main engine are never touched. State lives in
     ~/.local/state/ecotrack/fleet, so `status` and `down` find it from any shell.
     """
-    from release import fleet_sim_cmd
+    from release.cli import fleet as fleet_sim_cmd
 
     _exit(
         fleet_sim_cmd.command(

@@ -1,12 +1,12 @@
 """Benchmark of `./inv affected` (not a test): is it exact, and what does it cost?
 
 1. Held-out accuracy: `--scenarios N` changes generated from `--seed` (bench/heldout.py:
-   random edits to shared modules, service modules, tests, resources, lockfile
-   entries, BUILD files, Compose blocks, docs, global inputs; deletions, renames and
-   new modules; 1-3 edits each), each one commit on a scratch branch of a temporary
-   copy of this repository. The truth of each comes from heldout.py (an import-graph
-   walk with ast, the lockfile's requirements, the Compose blocks), not from Pants nor
-   from release/affected.py nor from the tests' cases. Scored: `include`, `test_only`
+   random edits to shared modules, service modules, tests, resources, lockfile entries,
+   BUILD files, Compose blocks, docs, global inputs; deletions, renames and new modules;
+   1-3 edits each), each one commit on a scratch branch of a temporary copy of this
+   repository. The truth of each comes from heldout.py (an import-graph walk with ast,
+   the lockfile's requirements, the Compose blocks), not from Pants nor from
+   release/change/affected.py nor from the tests' cases. Scored: `include`, `test_only`
    and `deploy_only` of ours; beside it the seed's path filter (`services/<x>/` → x,
    `shared/` → every service), a tuned path filter, and raw `pants --changed-since
    --changed-dependents=transitive list`; per scenario and in total, with the time of
@@ -14,9 +14,9 @@
 2. Cost at five services: `affected` cold (no pantsd, no graph cache) and warm (pantsd
    up; graph cache off, then on), beside the raw Pants query measured the same way.
 3. Growth (`--sizes`): generated monorepos of N services, our warm time beside the
-   raw Pants query for the same change. `--cases` also scores tests/affected_cases.py.
+   raw Pants query for the same change. `--cases` also scores testing/affected_cases.py.
 
-Run: .venv/bin/python bench/affected.py [--scenarios 100] [--seed 13] [--sizes 50,100]
+Run: ./inv bench affected [--args='--scenarios 100 --seed 13 --sizes 50,100']
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench import heldout, report  # noqa: E402
-from tests.affected_cases import ALL, CASES, Case  # noqa: E402
-from tests.scenario_repo import ScenarioRepo  # noqa: E402
+from bench import heldout, report
+from testing.affected_cases import ALL, CASES, Case
+from testing.scenario_repo import ScenarioRepo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_PACKAGES, MODULES_PER_PACKAGE = 10, 5
 REPEAT = 3

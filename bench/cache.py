@@ -16,7 +16,7 @@ Columns: wall time; processes run (local executions); local hits; remote hits ou
 of cacheable lookups; bytes the CAS gained. Timing is noisy on a shared machine:
 compare the ratios of one run.
 
-Run: .venv/bin/python bench/cache.py [--keep]
+Run: ./inv bench cache [--args='--keep']
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-sys.path.insert(0, str(ROOT))
 
-from release import cache  # noqa: E402
-from release.adapters import buildgrid  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from release.machine import cache
+from release.adapters import buildgrid
+from release.adapters.daemons import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHANGED = "shared/core/geo.py"
 

@@ -1,6 +1,6 @@
 """Benchmark: from a one-line commit in one service to its new version serving.
 
-    .venv/bin/python bench/change_to_live.py [--keep]
+    ./inv bench change_to_live [--args='--keep']
 
 In one run, in a temporary copy of this repository (its working tree as one commit,
 every service's code with a line no cache has seen) with a registry, Compose project,
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
-from bench.publish import copy_repository, free_port, sh, stop_pid_file  # noqa: E402
+from bench import report
+from bench.publish import copy_repository, free_port, sh, stop_pid_file
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHANGED = "recycling"
 

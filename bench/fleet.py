@@ -1,11 +1,11 @@
 """Benchmark: one service rolled across a simulated fleet of hosts under load.
 
-    .venv/bin/python bench/fleet.py [--hosts 3] [--rate 100] [--before 10]
+    ./inv bench fleet [--args='--hosts 3 --rate 100 --before 10']
         [--service recycling] [--out bench/results/fleet.json]
 
-The fleet is `./inv fleet up`'s (release/fleet_sim_run.py): N Docker engines, each in
+The fleet is `./inv fleet up`'s (release/devenv/fleet_run.py): N Docker engines, each in
 a network namespace of its own behind a real sshd, and a front HAProxy on 127.0.0.1
-balancing across the hosts' proxies. Open-loop load (tests/loadgen.py, a child
+balancing across the hosts' proxies. Open-loop load (testing/loadgen.py, a child
 process, a new connection per request) goes through the front proxy at --rate
 req/s; failures are counted strictly (connection errors, timeouts, non-2xx,
 HAProxy's own pages); latency is from each request's scheduled time. Cases, in the
@@ -38,29 +38,30 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-sys.path.insert(0, str(ROOT))
 
-from bench import report, swarm_case  # noqa: E402
-from bench.rollout import derive, entry, remove_registry  # noqa: E402
-from tests.rollout_support import PATIENT_HEALTH  # noqa: E402
+from bench import report, swarm_case
+from bench.rollout import derive, entry, remove_registry
+from testing.rollout import PATIENT_HEALTH
 
-from release import fleet_sim, fleet_sim_run, images  # noqa: E402
-from release.adapters import docker_host  # noqa: E402
-from release.adapters.daemons import free_port  # noqa: E402
-from release.adapters.docker_engine import ensure_engine  # noqa: E402
-from release.adapters.registry_local import (  # noqa: E402
+from release.machine import fleet as fleet_sim
+from release.devenv import fleet_run as fleet_sim_run
+from release.images import build as images
+from release.adapters import docker_host
+from release.adapters.daemons import free_port
+from release.adapters.docker_engine import ensure_engine
+from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.deploy import resolve  # noqa: E402
-from release.fleet_sim import FleetSpec  # noqa: E402
-from release.layout import services  # noqa: E402
-from release.manifest import Manifest, dumps  # noqa: E402
+from release.targets import resolve
+from release.machine.fleet import FleetSpec
+from release.base.layout import services
+from release.model.manifest import Manifest, dumps
+
+ROOT = Path(__file__).resolve().parents[1]
 
 INV = str(ROOT / "inv")
-# The proxy gets the same patience as the services (tests/rollout_support.py's
+# The proxy gets the same patience as the services (testing/rollout.py's
 # PATIENT_HEALTH): on a loaded 2-core machine its default check fails at times.
 PATIENT_PROXY_HEALTH = (
     "HEALTHCHECK --interval=5s --timeout=10s --retries=5 --start-period=60s CMD "

@@ -1,14 +1,14 @@
 """Benchmark: the GitOps loop on this machine (loopback only, bounded).
 
-    .venv/bin/python bench/gitops.py [--rounds 3] [--rate 40]
+    ./inv bench gitops [--args='--rounds 3 --rate 40']
 
 In a Compose project, registry and state dir of its own (removed at the end), with
-the stack of tests/gitops_support.py (proxy, recycling ×2, auth ×2):
+the stack of testing/gitops.py (proxy, recycling ×2, auth ×2):
 
   1. commit-to-deployed latency through the agent (`./inv agent --interval 1`) for a
      one-service manifest change, with load running through the proxy the whole
      time: failed requests during the agent-driven deploys (target 0);
-  2. time to detect each kind of drift: induce it, poll `drift_cmd.observe` (what
+  2. time to detect each kind of drift: induce it, poll `observation.observe` (what
      `./inv drift` and each agent pass run) until it is reported;
   3. canary abort time for a version whose GET /guidelines answers 500.
 
@@ -26,20 +26,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-sys.path.insert(0, str(ROOT))
 
-from release import canary, console, drift, images  # noqa: E402
-from release.adapters import compose_host  # noqa: E402
-from release.adapters.docker_engine import ensure_engine  # noqa: E402
-from release.adapters.registry_local import (  # noqa: E402
+from release.canary import rollout as canary
+from release.base import console
+from release.verify import drift
+from release.images import build as images
+from release.adapters import compose_host
+from release.adapters.docker_engine import ensure_engine
+from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.layout import Service  # noqa: E402
-from release.secrets import rotate, secrets_file  # noqa: E402
-from tests.gitops_support import (  # noqa: E402
+from release.base.layout import Service
+from release.gitops.secrets import rotate, secrets_file
+from testing.gitops import (
     SERVICE,
     AgentProcess,
     GitopsStack,
@@ -50,6 +50,8 @@ from tests.gitops_support import (  # noqa: E402
     free_port,
     make_gitops_repo,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(message: str) -> None:

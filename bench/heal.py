@@ -1,11 +1,11 @@
 """Benchmark: a heal on a busy host (loopback only).
 
-    .venv/bin/python bench/heal.py [--rate 120] [--burners 3] [--before 10]
+    ./inv bench heal [--args='--rate 120 --burners 3 --before 10']
         [--out bench/results/heal.json]
 
 A stack of the proxy and one service (2 replicas) of its own. One replica is stopped
 by hand, CPU burners spin on the machine (each ends by itself), and `./inv deploy`'s
-deploy heals the service under open-loop load through the proxy (tests/loadgen.py in
+deploy heals the service under open-loop load through the proxy (testing/loadgen.py in
 a process of its own, a new connection per request, failures counted strictly).
 Meanwhile the proxy's own view (its admin socket) is sampled every 0.2 s: how many of
 the service's replicas it has UP.
@@ -32,12 +32,9 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
-from bench.rollout import (  # noqa: E402
+from bench import report
+from bench.rollout import (
     Steps,
     derive,
     docker,
@@ -46,17 +43,20 @@ from bench.rollout import (  # noqa: E402
     remove_project,
     remove_registry,
 )
-from release import images, rollout  # noqa: E402
-from release.adapters import docker_host  # noqa: E402
-from release.adapters.docker_engine import ensure_engine  # noqa: E402
-from release.adapters.proxy import Proxy, socket_from_here  # noqa: E402
-from release.adapters.registry_local import (  # noqa: E402
+from release.images import build as images
+from release.targets.host import rollout
+from release.adapters import docker_host
+from release.adapters.docker_engine import ensure_engine
+from release.adapters.proxy import Proxy, socket_from_here
+from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.layout import services  # noqa: E402
-from release.manifest import Manifest, ServiceEntry  # noqa: E402
-from tests.rollout_support import SLOW_FILE, SLOWABLE_HEALTH  # noqa: E402
+from release.base.layout import services
+from release.model.manifest import Manifest, ServiceEntry
+from testing.rollout import SLOW_FILE, SLOWABLE_HEALTH
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BURN_SECONDS = 300  # a burner ends by itself, whatever happens to the bench
 

@@ -1,5 +1,5 @@
 """Held-out scenarios for bench/affected.py: random changes from a seed, and what they
-truly affect, computed without Pants and without release/affected.py.
+truly affect, computed without Pants and without release/change/affected.py.
 
 Ground truth, from the files alone:
 

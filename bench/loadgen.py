@@ -1,6 +1,6 @@
-"""Benchmark: our open-loop load generator (tests/loadgen.py) against Debian's `hey`.
+"""Benchmark: our open-loop load generator (testing/loadgen.py) against Debian's `hey`.
 
-    .venv/bin/python bench/loadgen.py [--rate 120] [--seconds 10]
+    ./inv bench loadgen [--args='--rate 120 --seconds 10']
 
 Both send GET requests at the same rate to one small local HTTP server (http.server
 on 127.0.0.1, in this process; the generators run in processes of their own), a new
@@ -30,12 +30,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
-from tests import loadgen  # noqa: E402
-from tests.loadgen import Load, Result  # noqa: E402
+from bench import report
+from testing import loadgen
+from testing.loadgen import Load, Result
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STALL = 1.0
 

@@ -17,7 +17,7 @@ warmed in the copy first, so neither run pays for starting it, and each service'
 carries a line no cache has seen, so both runs really build their code layers (the
 third-party layers stay in Docker's cache, as on a CI runner with a warm cache).
 
-Run: .venv/bin/python bench/publish.py [--keep]
+Run: ./inv bench publish [--args='--keep']
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from release.adapters.daemons import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANGED = "recycling"
@@ -48,12 +48,6 @@ def sh(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def copy_repository(dest: Path) -> Path:

@@ -31,11 +31,11 @@ def under_load(
     action: Callable[[float], object],
     keepalive: float = 0.0,
 ) -> tuple[dict, list, object]:
-    """`action(start)` under the open-loop generator (tests/loadgen.py, in a process
+    """`action(start)` under the open-loop generator (testing/loadgen.py, in a process
     of its own) on 127.0.0.1:`port`: `before` seconds of load first, 2 s after.
     Returns the row's windows (before, during, duration, per-second series), every
     request's record and what `action` returned; the generator never outlives it."""
-    from tests.loadgen import Load
+    from testing.loadgen import Load
 
     load = Load(port, path, rate, keepalive=keepalive, process=True)
     load.start()

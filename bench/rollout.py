@@ -1,16 +1,16 @@
 """Benchmark: requests lost and latency while services are redeployed (loopback only).
 
-    .venv/bin/python bench/rollout.py [--service recycling] [--rates 120,300]
+    ./inv bench rollout [--args='--service recycling --rates 120,300']
         [--before 10] [--parts cases,full] [--out bench/results/rollout.json]
 
-The open-loop load generator (tests/loadgen.py, in a child process so the deploy's own
+The open-loop load generator (testing/loadgen.py, in a child process so the deploy's own
 CPU does not stall it; a new connection per request) sends each rate's requests per
 second through the proxy to one service on a fixed schedule, whatever the responses,
 and counts failures strictly (connection errors, timeouts, non-2xx, responses not
 from the service, e.g. HAProxy's own pages). Latency is from each request's scheduled
 time. For each rate and case it measures a window before and the window during:
 
-  (a) rolling deploy of a new version        ./inv deploy (release.rollout.deploy)
+  (a) rolling deploy of a new version: ./inv deploy (targets/host/rollout.py)
   (b) deploy of a version failing its health check: automatic rollback
   (c) rollback: deploy of the previous manifest entry (what ./inv rollback deploys
       after its manifest commit; the commit itself is not made here)
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import shutil
 import statistics
 import subprocess
@@ -40,24 +39,25 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import report
 
-from release import images, rollout  # noqa: E402
-from release.deploy import resolve  # noqa: E402
-from release.adapters.docker_engine import ensure_engine  # noqa: E402
-from release.adapters.registry_local import (  # noqa: E402
+from release.images import build as images
+from release.targets.host import rollout
+from release.targets import resolve
+from release.adapters.docker_engine import ensure_engine
+from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.deploy.events import Reporter  # noqa: E402
-from release.manifest import Manifest, ServiceEntry  # noqa: E402
-from release.deploy.apply import default_parallel  # noqa: E402
-from release.layout import services  # noqa: E402
-from release.adapters import docker_host  # noqa: E402
+from release.engine.events import Reporter
+from release.model.manifest import Manifest, ServiceEntry
+from release.engine.apply import default_parallel
+from release.base.layout import services
+from release.adapters import docker_host
+from testing.commands import docker, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # -- setup: a registry, images with digests, a stack ---------------------------------
 
@@ -79,23 +79,6 @@ class Steps(Reporter):
 
     def result(self, result) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def docker(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        ["docker", *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        check=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-    ).stdout.strip()
 
 
 def remove_registry(registry: LocalRegistry, made: list[str]) -> None:

@@ -1,10 +1,10 @@
 """Which Docker operation slows requests through the proxy of a running stack?
 
     ./inv up --port 18080 --project stalls
-    .venv/bin/python bench/stalls.py --port 18080 --project stalls [--rate 120]
+    ./inv bench stalls --args='--port 18080 --project stalls [--rate 120]'
     ./inv down --project stalls
 
-Open-loop load (tests/loadgen.py, a new connection per request) to one service
+Open-loop load (testing/loadgen.py, a new connection per request) to one service
 through the proxy, and at fixed moments what a roll does to the engine: containers
 of the service's image created and started on the stack's network (start_new, at
 the warm-up CPU weight), `docker exec`s into the proxy (the runtime API reached by
@@ -17,21 +17,15 @@ nothing here is asserted by the tests. Sends traffic only to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+
+from testing.loadgen import Load, percentile
+from testing.commands import docker
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.loadgen import Load, percentile  # noqa: E402
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def first(project: str, service: str) -> str:

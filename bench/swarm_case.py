@@ -1,7 +1,7 @@
 """bench/fleet.py's case (c): the same one-line change as its rolling deploy, on a
 Swarm, under the same open-loop load.
 
-The Swarm is one node (tests/swarm_support.py: a dockerd in a network namespace of
+The Swarm is one node (testing/swarm.py: a dockerd in a network namespace of
 its own behind a real sshd, `swarm init` there, never on this machine's engine):
 multi-node Swarm works here by hand (README, "A fleet") but the bench keeps to what
 the tests drive. `./inv deploy --hosts FILE` renders the stack and Swarm rolls
@@ -16,7 +16,7 @@ import uuid
 
 
 def swarm_update(args, workdir, registry_port, manifest, measured, inv_deploy) -> dict:
-    from tests.swarm_support import SwarmNode
+    from testing.swarm import SwarmNode
 
     name = "(c) swarm service update 1.0.0 → 1.1.0, single node"
     print("bench: a single-node Swarm ...", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
-# BUILD-file macros (loaded by pants.toml's build_file_prelude_globs).
-# One definition of how a service is packaged, so all services build the same way.
-# This file is a global build input (release/affected.py): editing it rebuilds every
-# service image, which is right, since every image's Dockerfile is generated here.
+# BUILD-file macros (loaded by pants.toml's build_file_prelude_globs). One definition of
+# how a service is packaged, so all services build the same way. This file is a global
+# build input (release/change/affected.py): editing it rebuilds every service image,
+# which is right, since every image's Dockerfile is generated here.
 
 
 def ecotrack_service(service, entry_point, extra_lib_dependencies=()):

@@ -6,25 +6,25 @@ that `./inv up` left running is never touched; everything is removed afterwards.
 
 from __future__ import annotations
 
+import http.server
+import json as _json
 import os
-import socket
-import sys
+import shutil as _shutil
+import subprocess as _subprocess
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
+from release.adapters import worktree_git
+from release.adapters.daemons import free_port
+from release.adapters.registry_local import LocalRegistry, LocalRegistryConfig
+from release.base.layout import services as _services
+from release.cli import up as stack
+from release.images import build as _images
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
-
-from release import stack  # noqa: E402
-from release.adapters import worktree_git  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -69,18 +69,6 @@ def head_sha() -> str:
 # are built with Pants once per session; tests that need new digests derive cheap
 # images from them (FROM <built image> + one LABEL: a new config, no new layer).
 
-import http.server  # noqa: E402
-import json as _json  # noqa: E402
-import shutil as _shutil  # noqa: E402
-import subprocess as _subprocess  # noqa: E402
-import threading  # noqa: E402
-
-from release import images as _images  # noqa: E402
-from release.adapters.registry_local import (  # noqa: E402
-    LocalRegistry,
-    LocalRegistryConfig,
-)
-from release.layout import services as _services  # noqa: E402
 
 SCRATCH_SERVICES = ("auth", "waste")
 
@@ -310,9 +298,7 @@ def registry_down_port():
 
 @pytest.fixture(scope="session")
 def gitops_stack(state_home, local_registry, service_images, tmp_path_factory):
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from tests.gitops_support import GitopsStack
+    from testing.gitops import GitopsStack
 
     stack = GitopsStack(local_registry, tmp_path_factory.mktemp("gitops"))
     try:
@@ -330,8 +316,8 @@ def gitops(gitops_stack):
 @pytest.fixture(scope="module")
 def releases(local_registry, service_images):
     """Releases of the built service images in the test registry, one set per test
-    module (tests/rollout_support.py: Releases); derived images removed after."""
-    from tests.rollout_support import Releases
+    module (testing/rollout.py: Releases); derived images removed after."""
+    from testing.rollout import Releases
 
     r = Releases(local_registry, service_images)
     yield r

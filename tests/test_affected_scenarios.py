@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.affected_cases import ALL, CASES, Case, touch  # noqa: E402
-from tests.scenario_repo import ScenarioRepo, link_tooling_venv  # noqa: E402
+from testing.affected_cases import ALL, CASES, Case, touch
+from testing.scenario_repo import ScenarioRepo, link_tooling_venv
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.gitops_support import (  # noqa: E402
+from testing.gitops import (
     SERVICE,
     AgentProcess,
     Load,
@@ -23,6 +20,8 @@ from tests.gitops_support import (  # noqa: E402
     docker,
     make_gitops_repo,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def digests(stack) -> set[str]:

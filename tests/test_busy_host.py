@@ -24,7 +24,7 @@ import pytest
 
 from release.adapters import docker_host
 from release.adapters.proxy import Proxy, socket_from_here
-from tests.rollout_support import (
+from testing.rollout import (
     SLOW_FILE,
     SLOWABLE_HEALTH,
     Load,

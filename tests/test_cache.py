@@ -19,18 +19,17 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "build-support"))
 
-from release import cache  # noqa: E402
-from release.adapters import buildgrid  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from release.machine import cache
+from release.adapters import buildgrid
+from release.adapters.daemons import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET = "shared/core::"
 PANTS_TIMEOUT = 600

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+
+from testing.gitops import SERVICE, Load, WebhookReceiver, docker
+
+from release.canary import rollout as canary
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.gitops_support import SERVICE, Load, WebhookReceiver, docker  # noqa: E402
-
-from release import canary  # noqa: E402
 
 
 def test_a_version_answering_5xx_is_aborted(gitops):

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from testing.commands import inv
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def inv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(ROOT / "inv"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_list_explains_every_task():
@@ -43,6 +34,23 @@ def test_doctor_shows_the_probe_and_exits_0_when_ready():
     assert r.stdout.rstrip().endswith("ready")
     bad = inv("doctor", "--profile", "moon")
     assert bad.returncode == 2 and "unknown profile 'moon'" in bad.stderr
+
+
+def test_bench_args_go_to_one_bench_and_unknown_benches_are_named():
+    r = inv("bench", "loadgen,rollout", "--args=--rate 1")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "error: --args goes to one bench: name exactly one"
+    ]
+    r = inv("bench", "moon")
+    assert r.returncode == 2 and "error: unknown bench moon (" in r.stderr
+
+
+def test_module_map_prints_the_generated_map():
+    r = inv("module-map")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("<!-- module-map:begin")
+    assert "| `targets/environment.py` | The Target factory" in r.stdout
 
 
 def test_up_refuses_other_environments_with_the_commands_to_use():

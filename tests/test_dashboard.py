@@ -8,16 +8,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.gitops_support import (  # noqa: E402
+from testing.gitops import (
     PATH,
     SERVICE,
     AgentProcess,
@@ -25,7 +22,9 @@ from tests.gitops_support import (  # noqa: E402
     make_gitops_repo,
 )
 
-from release.manifest import Manifest  # noqa: E402
+from release.model.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = (
     shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"

@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from release import drift
+from release.verify import drift
 from release.adapters import compose_host
-from release.secrets import rotate, secrets_file
+from release.gitops.secrets import rotate, secrets_file
+
+
+from testing.gitops import SERVICE, docker
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.gitops_support import SERVICE, docker  # noqa: E402
 
 
 def inv_drift(stack, manifest_path: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -154,9 +153,9 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
     SIGTERM during the look kills the agent with 130 instead of a clean stop."""
     import signal
 
-    from release import drift_cmd
+    from release.targets.host import observe as observation
     from release.adapters import docker_host
-    from release.deploy.session import DeploySession, Target
+    from release.targets.host.session import DeploySession, ProjectOnHost
 
     seen = []
 
@@ -173,7 +172,7 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
 
     previous = signal.signal(signal.SIGTERM, callers_handler)
     try:
-        drift_cmd.observe(
+        observation.observe(
             "local",
             project=gitops.project,
             manifest=gitops.baseline,
@@ -185,7 +184,7 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
         # A session that changes the host takes SIGTERM over while it holds the lock.
         seen.clear()
         with DeploySession(
-            Target.of("local", gitops.project, None),
+            ProjectOnHost.of("local", gitops.project, None),
             gitops.baseline,
             client=Recording(docker_host.connect()),
             quiet=True,

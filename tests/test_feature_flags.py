@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.gitops_support import PATH, SERVICE, Load, WebhookReceiver  # noqa: E402
+from testing.gitops import PATH, SERVICE, Load, WebhookReceiver
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_changing_one_flag_rolls_only_that_service(gitops):

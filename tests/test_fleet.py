@@ -1,5 +1,5 @@
 """Several Compose hosts over SSH: `./inv deploy --env local --hosts FILE` rolls the
-fleet host by host (tests/fleet_support.py: three engines, each in a network
+fleet host by host (testing/fleet.py: three engines, each in a network
 namespace of its own behind a real sshd, a front HAProxy on 127.0.0.1).
 
 The tests run in order on one fleet and one Compose project (-x stops at the first
@@ -19,26 +19,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.fleet_support import Fleet  # noqa: E402
-from tests.loadgen import Load  # noqa: E402
-from tests.rollout_support import (  # noqa: E402
+from testing.fleet import Fleet
+from testing.loadgen import Load
+from testing.rollout import (
     INV,
     PATIENT_HEALTH,
     docker,
 )
-from release import fleet as fleet_config  # noqa: E402
-from release.adapters import docker_host  # noqa: E402
-from release.manifest import ServiceEntry, dumps  # noqa: E402
+from release.targets.fleet import hosts as fleet_config
+from release.adapters import docker_host
+from release.model.manifest import ServiceEntry, dumps
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PATH = "/recycling/guidelines"
 QUIRK = 4242  # host-2's default open-files limit
@@ -197,7 +196,7 @@ def test_failing_health_gate_on_host_2_stops_the_fleet(fleet, stack, releases):
 
 
 def test_killed_fleet_deploy_converges_on_rerun(fleet, stack, releases):
-    from tests.rollout_support import Running
+    from testing.rollout import Running
 
     m = manifest(releases, "1.3.0")
     proc = subprocess.Popen(
@@ -261,7 +260,7 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
 ):
     """The pull agent on a fleet: the hosts file is part of the watched repository,
     the status and the dashboard show each host, a pushed commit rolls the fleet."""
-    from tests.gitops_support import AgentProcess, commit_manifest, make_gitops_repo
+    from testing.gitops import AgentProcess, commit_manifest, make_gitops_repo
 
     repo = tmp_path / "remote"
     make_gitops_repo(repo, manifest(releases, "1.3.0"), "release(local): 1.3.0")

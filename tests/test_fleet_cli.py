@@ -12,29 +12,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+
+from release.targets.fleet import hosts as fleet_config
+from testing import commands
+from testing.fleet import Fleet, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from release import fleet as fleet_config  # noqa: E402
-from tests.fleet_support import Fleet, free_port  # noqa: E402
-
-INV = str(ROOT / "inv")
 
 
 def inv(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [INV, "fleet", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """`./inv fleet ARGS` with the test's environment."""
+    return commands.inv("fleet", *args, env=env, timeout=timeout)
 
 
 def alive(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""The open-loop load generator (tests/loadgen.py): its pure parts, its scheduler
+"""The open-loop load generator (testing/loadgen.py): its pure parts, its scheduler
 without a network, and end to end against a tiny local server that stalls."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests import loadgen
-from tests.loadgen import Load, Result
+from testing import loadgen
+from testing.loadgen import Load, Result
 
 # -- pure parts -----------------------------------------------------------------------
 

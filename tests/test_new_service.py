@@ -1,6 +1,6 @@
 """`./inv new-service` scaffolds a sixth service that works end to end.
 
-In a scratch copy of this repository (tests/scenario_repo.py): the new service passes
+In a scratch copy of this repository (testing/scenario_repo.py): the new service passes
 lint and its unit tests, `./inv affected` lists it for a change to it, and `./inv up`
 brings it up ready behind the proxy. Needs Docker, like the other end-to-end tests;
 the copy's stack and pantsd are stopped at the end.
@@ -9,18 +9,17 @@ the copy's stack and pantsd are stopped at the end.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
-from tests.scenario_repo import ScenarioRepo  # noqa: E402
+from release.adapters.daemons import free_port
+from testing.scenario_repo import ScenarioRepo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NAME = "billing"
 

@@ -10,9 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from release import history_cmd, manifest_store, promote, publish, rollback
-from release.errors import UsageError
-from release.registry import RegistryError
+from release.cli import history as history_cmd
+from release.gitops import store as manifest_store
+from release.gitops import promote
+from release.publish import pipeline as publish
+from release.gitops import rollback
+from release.base.errors import UsageError
+from release.model.registry import RegistryError
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -362,7 +366,7 @@ def test_rollback_cli_commits_then_deploys_the_earlier_image(
 ):
     from dataclasses import asdict
 
-    from tests.rollout_support import Releases, docker
+    from testing.rollout import Releases, docker
 
     releases = Releases(local_registry, service_images)
     old, new = releases.entry("recycling", "1.0.0"), releases.entry(

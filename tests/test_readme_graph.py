@@ -1,11 +1,6 @@
 """The README's dependency graph is generated: it must match what Pants infers today."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build-support"))
-
-from release import readme_graph  # noqa: E402
+from release.change import readme_graph
 
 
 def test_readme_graph_matches_pants():

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from release.adapters.registry_local import LocalRegistry, LocalRegistryConfig
-from release.registry import RegistryError
+from release.model.registry import RegistryError
 
 
 def storage_bytes(registry: LocalRegistry) -> int:

@@ -1,6 +1,6 @@
 """The release flow end to end, as `.github/workflows/` runs it: replayed from the
-workflow files themselves (tests/workflow_replay.py) against stand-ins for GitHub,
-AWS and the two EC2 hosts (tests/release_flow_support.py says which).
+workflow files themselves (testing/workflow_replay.py) against stand-ins for GitHub,
+AWS and the two EC2 hosts (testing/release_flow.py says which).
 
 One scenario, in order:
 1. a one-line change to recycling, as a pull request: the matrix holds exactly
@@ -21,18 +21,17 @@ The log of every job and step is written to $ECOTRACK_FLOW_LOG (default
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.release_flow_support import ReleaseWorld, release_records  # noqa: E402
-from tests.loadgen import percentile  # noqa: E402
-from tests.rollout_support import Load  # noqa: E402
-from tests.workflow_replay import FAILURE, SKIPPED, SUCCESS, Event  # noqa: E402
+from testing.release_flow import ReleaseWorld, release_records
+from testing.loadgen import percentile
+from testing.rollout import Load
+from testing.workflow_replay import FAILURE, SKIPPED, SUCCESS, Event
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SERVICE = "recycling"
 PATH = f"/{SERVICE}/guidelines"

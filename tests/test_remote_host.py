@@ -13,20 +13,19 @@ import getpass
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from release import fleet_sim  # noqa: E402
-from release.adapters import daemons  # noqa: E402
-from release.adapters import sshd as ssh_server  # noqa: E402
-from tests.rollout_support import Load, Stack, free_port  # noqa: E402
+from release.machine import fleet as fleet_sim
+from release.adapters import daemons
+from release.adapters import sshd as ssh_server
+from testing.rollout import Load, Stack, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

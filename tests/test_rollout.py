@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from release import deploy_log  # noqa: E402
-from release.adapters import deploy_lock  # noqa: E402
-from release.adapters.deploy_lock import lock_name  # noqa: E402
-from tests.rollout_support import Load, Stack, docker, running  # noqa: E402
-from release.adapters import docker_host  # noqa: E402
-from release.adapters.proxy import Proxy, socket_from_here  # noqa: E402
+from release.engine import deploy_log
+from release.adapters import deploy_lock
+from release.adapters.deploy_lock import lock_name
+from testing.rollout import Load, Stack, docker, running
+from release.adapters import docker_host
+from release.adapters.proxy import Proxy, socket_from_here
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

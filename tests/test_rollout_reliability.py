@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -35,13 +34,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from release.adapters import daemons, netns_engine, netns_forward  # noqa: E402
-from release.adapters.proxy import Proxy  # noqa: E402
-from tests.fleet_support import Forwarder  # noqa: E402
-from tests.rollout_support import (  # noqa: E402
+from release.adapters import daemons, netns_engine, netns_forward
+from release.adapters.proxy import Proxy
+from testing.fleet import Forwarder
+from testing.rollout import (
     GATE_FILE,
     GATED_HEALTH,
     SLOW_STOP,
@@ -50,6 +47,8 @@ from tests.rollout_support import (  # noqa: E402
     docker,
     running,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PATH = "/recycling/guidelines"
 SEED = int(os.environ.get("ECOTRACK_TEST_SEED") or time.time())

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from release import deploy_log, secrets  # noqa: E402
-from tests.rollout_support import Stack, docker, running  # noqa: E402
+from release.engine import deploy_log
+from release.gitops import secrets
+from testing.rollout import Stack, docker, running
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from release.adapters import docker_host  # noqa: E402
-from tests.rollout_support import docker_healthy  # noqa: E402
+from release.adapters import docker_host
+from testing.rollout import docker_healthy
 
 SERVICES = ["auth", "users", "waste", "recycling", "locations"]
 

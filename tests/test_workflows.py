@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.scenario_repo import GIT_ID, ScenarioRepo, link_tooling_venv  # noqa: E402
-from release.adapters import actionlint  # noqa: E402
+from testing.scenario_repo import GIT_ID, ScenarioRepo, link_tooling_venv
+from release.adapters import actionlint
+
+ROOT = Path(__file__).resolve().parents[1]
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 

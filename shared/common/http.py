@@ -158,7 +158,7 @@ def create_base_app(
             },
         )
         # Marks responses the service produced, as opposed to the proxy's own error
-        # pages: the load generator (tests/loadgen.py) counts the others as failures.
+        # pages: the load generator (testing/loadgen.py) counts the others as failures.
         response.headers[SERVED_BY] = service_name
         return response
 

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.errors import CommandError
+from release.base.errors import CommandError
 
 VERSION = "2.0.6"
 # One node process for every file: the linter's WebAssembly loads once. Each file is

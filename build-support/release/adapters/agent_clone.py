@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.adapters import proc
-from release.errors import GitError
+from release.base.errors import GitError
 
 FETCH_TIMEOUT = 120
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.adapters import proc
-from release.errors import CommandError
-from release.layout import GITOPS, ROOT, GitopsTree
+from release.base.errors import CommandError
+from release.base.layout import GITOPS, ROOT, GitopsTree
 
 
 def compose_binary() -> str:

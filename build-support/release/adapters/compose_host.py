@@ -1,5 +1,5 @@
 """The container platform of one Compose project on one Docker engine (local or
-ssh://): the real implementation of release/deploy/platform.py.
+ssh://): the real implementation of release/engine/platform.py.
 
 Compose creates and recreates containers (its labels, so `docker compose ps` lists
 them); everything else goes to the engine by container ID through the docker SDK.
@@ -15,10 +15,10 @@ import httpx
 
 from release.adapters.compose import Compose
 from release.adapters.proxy import Proxy, socket_from_here
-from release.live import LiveContainer
+from release.model.live import LiveContainer
 from release.adapters import docker_host, host_load
-from release.errors import EngineError
-from release.service_metrics import PORT
+from release.base.errors import EngineError
+from release.model.service_metrics import PORT
 
 COMPOSE_TIMEOUT = 900
 READY_PATH = "/health/ready"  # what the HEALTHCHECK and the proxy's httpchk ask

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from release.errors import CommandError
+from release.base.errors import CommandError
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ import socket
 import tarfile
 from dataclasses import dataclass
 
-from release.errors import ReleaseError
+from release.base.errors import ReleaseError
 
 LOCK_IMAGE = "ecotrack/deploy-lock:1"
 PREFIX = "io.ecotrack.lock"

@@ -1,5 +1,5 @@
 """The Docker engine of one host through the docker SDK, locally or over ssh://:
-a client, a snapshot of one Compose project's containers (parsed by live.py), one
+a client, a snapshot of one Compose project's containers (parsed by model/live.py), one
 container's health log and last log lines.
 """
 
@@ -12,8 +12,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
 from release.adapters import ssh_bridge
-from release.errors import EngineError
-from release.live import (
+from release.base.errors import EngineError
+from release.model.live import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     LiveContainer,
@@ -26,6 +26,12 @@ def endpoint(host: str | None = None) -> str:
     """The Docker host a command talks to: the one given, else DOCKER_HOST, else ""
     (the local engine)."""
     return host or os.environ.get("DOCKER_HOST", "")
+
+
+def is_remote(host: str) -> bool:
+    """Whether the engine at `host` runs on another machine (ssh:// or tcp://): its
+    containers' bridge addresses and this machine's load say nothing of it."""
+    return host.startswith(("ssh://", "tcp://"))
 
 
 def engine_url(host: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 from release.adapters import proc
-from release.errors import CommandError
-from release.registry import RegistryError, Secret, parse_push_digest
+from release.base.errors import CommandError
+from release.model.registry import RegistryError, Secret, parse_push_digest
 
 
 def tag_command(source: str, target: str) -> list[str]:

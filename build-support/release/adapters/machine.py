@@ -1,9 +1,9 @@
 """Probes this machine for what the tasks need, and carries out the bootstrap plan.
 
-The decisions live in release/bootstrap.py (pure); this module only looks (commands on
-PATH, /etc/os-release, pip configuration files, `docker info`) and acts (apt-get,
-removing the site-wide pip constraint, starting dockerd), saying each step it takes.
-Idempotent: a second run finds everything and does nothing.
+The decisions live in release/machine/bootstrap.py (pure); this module only looks
+(commands on PATH, /etc/os-release, pip configuration files, `docker info`) and acts
+(apt-get, removing the site-wide pip constraint, starting dockerd), saying each step it
+takes. Idempotent: a second run finds everything and does nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from release import bootstrap, console
+from release.machine import bootstrap
+from release.base import console
 from release.adapters import proc
-from release.errors import EngineError
+from release.base.errors import EngineError
 
 DOCKERD_LOG = Path("/var/log/ecotrack-dockerd.log")
 PID_FILE = Path("/var/run/docker.pid")

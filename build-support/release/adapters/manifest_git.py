@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 from release.adapters import proc
-from release.errors import CommandError, UsageError
-from release.history import Revision
+from release.base.errors import CommandError, UsageError
+from release.model.revision import Revision
 
 _SEP = "\x1f"
 

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from release.adapters import daemons
-from release.errors import CommandError, EngineError
+from release.base.errors import CommandError, EngineError
 
 START_TIMEOUT = 120.0  # a loaded machine: dockerd has taken over a minute here
 

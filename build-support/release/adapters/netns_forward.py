@@ -21,7 +21,7 @@ OWN = "-"
 def start(lport: int, cport: int, listen_in: str, connect_in: str, log: Path):
     """Starts a forwarder and waits for its ready line; returns its Popen."""
     from release.adapters import daemons
-    from release.errors import CommandError
+    from release.base.errors import CommandError
 
     proc = daemons.spawn(
         [sys.executable, "-I", __file__, str(lport), str(cport), listen_in, connect_in],

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.adapters import proc, worktree_git
-from release.errors import CommandError, GraphError
-from release.target_graph import Graph
-from release.layout import ROOT
+from release.base.errors import CommandError, GraphError
+from release.model.target_graph import Graph
+from release.base.layout import ROOT
 
 CACHE_FORMAT = 1
 CACHE_ENV = "ECOTRACK_GRAPH_CACHE"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from release.errors import CommandError
+from release.base.errors import CommandError
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -62,3 +63,18 @@ def run(
 def output(cmd: Sequence[str], **kwargs) -> str:
     """Runs `cmd` and returns its stripped stdout."""
     return run(cmd, **kwargs).stdout.strip()
+
+
+def run_teed(cmd: Sequence[str], **kwargs) -> tuple[int, str]:
+    """Runs `cmd` with its stdout on the terminal as it comes (a long run shows its
+    progress) and kept: (exit code, stdout). kwargs go to Popen (cwd, env)."""
+    kept: list[str] = []
+    with subprocess.Popen(
+        list(cmd), stdout=subprocess.PIPE, text=True, bufsize=1, **kwargs
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            kept.append(line)
+    return child.returncode, "".join(kept)

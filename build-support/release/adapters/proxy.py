@@ -22,26 +22,12 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from release.errors import ReleaseError
+from release.base.errors import ReleaseError
+from release.model.proxy import STATES, Counts, Server
 
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 _END = "@@ecotrack-end@@"
-
-# srv_op_state (HAProxy's enum srv_state) and srv_admin_state bits (SRV_ADMF_*).
-OP_STOPPED, OP_STARTING, OP_RUNNING, OP_STOPPING = 0, 1, 2, 3
-ADMIN_FMAINT = 0x01  # forced maintenance (set by us)
-ADMIN_IMAINT = 0x02
-ADMIN_CMAINT = 0x04
-ADMIN_FDRAIN = 0x08  # forced drain (set by us)
-ADMIN_IDRAIN = 0x10
-ADMIN_RMAINT = 0x20  # no address from DNS: an empty slot
-ADMIN_HMAINT = 0x40
-FORCED = ADMIN_FMAINT | ADMIN_FDRAIN
-ANY_MAINT = ADMIN_FMAINT | ADMIN_IMAINT | ADMIN_CMAINT | ADMIN_RMAINT | ADMIN_HMAINT
-
-STATES = ("ready", "drain", "maint")
 
 # Run inside the proxy container: one connection per command, outputs separated by
 # a marker line. socat (in the proxy image) is light enough to poll with; images
@@ -74,40 +60,6 @@ SHORT_ANSWER_ATTEMPTS = 3
 
 class ProxyError(ReleaseError):
     """The proxy's runtime API refused a command or could not be reached."""
-
-
-@dataclass(frozen=True)
-class Server:
-    backend: str
-    name: str
-    addr: str  # "" for an empty slot
-    op_state: int
-    admin_state: int
-    scur: int = 0  # current sessions
-    status: str = ""  # as `show stat` words it: UP, DOWN, DRAIN, MAINT, ...
-
-    @property
-    def empty(self) -> bool:
-        return not self.addr
-
-    @property
-    def parked(self) -> bool:
-        """In maintenance: gets no traffic (a new replica held out, a retired one)."""
-        return bool(self.admin_state & ANY_MAINT)
-
-    @property
-    def forced(self) -> bool:
-        """Held by us: in forced maintenance or forced drain."""
-        return bool(self.admin_state & FORCED)
-
-    @property
-    def up(self) -> bool:
-        """Taking new requests: running, and neither in maintenance nor draining."""
-        return (
-            self.op_state == OP_RUNNING
-            and not self.admin_state & (ANY_MAINT | ADMIN_FDRAIN | ADMIN_IDRAIN)
-            and bool(self.addr)
-        )
 
 
 def exec_command(commands: Sequence[str], python: bool = False) -> list[str]:
@@ -184,31 +136,6 @@ def parse_stat(text: str) -> dict[tuple[str, str], tuple[int, str]]:
     return {k: (_num(r, "scur"), r["status"]) for k, r in stat_rows(text).items()}
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Responses a server gave through the proxy, and the failures among them."""
-
-    requests: int = 0  # responses of any status, plus connection failures
-    errors: int = 0  # 5xx + connection errors + aborted/invalid responses
-    status: str = ""  # the proxy's view: UP, DOWN, DRAIN, MAINT, ...
-
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(
-            self.requests + other.requests,
-            self.errors + other.errors,
-            self.status or other.status,
-        )
-
-    def since(self, earlier: "Counts") -> "Counts":
-        return Counts(
-            self.requests - earlier.requests, self.errors - earlier.errors, self.status
-        )
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-
 _RESPONSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 
 
@@ -237,10 +164,6 @@ def merge(servers: Iterable[Server], stats: dict) -> list[Server]:
         )
         for s in servers
     ]
-
-
-def by_addr(servers: Iterable[Server]) -> dict[str, Server]:
-    return {s.addr: s for s in servers if s.addr}
 
 
 def socket_from_here(container) -> str:

@@ -33,7 +33,7 @@ from botocore.exceptions import (
 
 from release.adapters import docker_images
 from release.adapters.registry_http import MANIFEST_TYPES, Manifest, RegistryApi
-from release.registry import (
+from release.model.registry import (
     CredentialsError,
     RegistryError,
     Secret,

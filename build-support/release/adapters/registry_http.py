@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from release.registry import RegistryError, Secret, short
+from release.model.registry import RegistryError, Secret, short
 
 # Every manifest kind we may meet; the registry answers with the stored one as is.
 MANIFEST_TYPES = (

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from release import console
+from release.base import console
 from release.adapters import docker_images, machine
 from release.adapters.registry_http import API_VERSION_HEADER, RegistryApi
-from release.layout import state_dir
-from release.registry import RegistryError, accept_existing, short, verify_tag
+from release.base.layout import state_dir
+from release.model.registry import RegistryError, accept_existing, short, verify_tag
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from release.errors import EngineError
+from release.base.errors import EngineError
 
 PR_SET_PDEATHSIG = 1
 CHUNK = 65536

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from release import fleet_sim
+from release.machine import fleet as fleet_sim
 from release.adapters import daemons
-from release.errors import EngineError
+from release.base.errors import EngineError
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from release.adapters import docker_host, proc
-from release.errors import CommandError, EngineError
-from release.swarm_live import STACK_NAMESPACE, SwarmState, parse
+from release.base.errors import CommandError, EngineError
 
 
 def deploy_command(stack_file: Path, stack: str) -> list[str]:
@@ -59,12 +58,17 @@ def require_manager(client, manager: str) -> None:
         )
 
 
+# The label `docker stack deploy` puts on every service of a stack.
+STACK_NAMESPACE = "com.docker.stack.namespace"
+
+
 def _services(client, stack: str) -> list[dict]:
     return client.api.services(filters={"label": f"{STACK_NAMESPACE}={stack}"})
 
 
-def snapshot(client, stack: str) -> SwarmState:
-    """The stack's services and the tasks Swarm wants running."""
+def read_stack(client, stack: str) -> tuple[list[dict], list[dict]]:
+    """The stack's services and the tasks Swarm wants running, as the docker API
+    describes them (targets/swarm/live.py reads them)."""
     import docker
 
     try:
@@ -76,7 +80,7 @@ def snapshot(client, stack: str) -> SwarmState:
             )
     except docker.errors.DockerException as exc:
         raise EngineError(f"cannot read stack {stack}: {exc}") from None
-    return parse(stack, services, tasks)
+    return services, tasks
 
 
 def task_error(client, task_id: str) -> str:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from release.adapters import docker_host
-from release.live import LiveContainer
+from release.model.live import LiveContainer
 
 
 def box(cid: str, health: str) -> LiveContainer:

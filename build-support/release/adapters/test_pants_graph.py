@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from release.adapters import pants_graph
-from release.errors import GraphError
+from release.base.errors import GraphError
 
 UNOWNED = """\
 22:08:37.40 [ERROR] 1 Exception encountered:

@@ -1,6 +1,7 @@
 import pytest
 
 from release.adapters import proxy as p
+from release.model.proxy import by_addr
 
 STATE = """1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight
@@ -35,7 +36,7 @@ def test_parse_state_and_stat_into_servers():
     assert three.forced and not three.up  # parked new replica
     assert four.empty and not four.forced  # empty slot, free
     assert five.empty and five.forced  # empty slot, parked by us
-    assert set(p.by_addr(servers)) == {"172.24.0.3", "172.24.0.4", "172.24.0.9"}
+    assert set(by_addr(servers)) == {"172.24.0.3", "172.24.0.4", "172.24.0.9"}
 
 
 def test_commands_are_built_in_one_place():

@@ -12,7 +12,7 @@ import pytest
 
 from release.adapters import ssh_bridge
 from release.adapters.ssh_bridge import Bridge, SshTarget
-from release.errors import EngineError
+from release.base.errors import EngineError
 
 
 @pytest.mark.parametrize(

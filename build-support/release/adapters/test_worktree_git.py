@@ -1,5 +1,5 @@
 from release.adapters.worktree_git import FileChange, _name_status
-from release.affected_cmd import to_changes
+from release.change.report import to_changes
 
 
 def test_name_status_z_output_with_renames():

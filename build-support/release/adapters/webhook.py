@@ -3,7 +3,7 @@
 The URL is a secret (whoever holds it can post to the channel): it is wrapped in
 `WebhookUrl`, which never prints itself, and error messages name only its host.
 Retries are bounded in number and in total time, so a dead or slow receiver costs a
-deploy at most a few seconds; the caller decides what a failure means (notify.py
+deploy at most a few seconds; the caller decides what a failure means (targets/notify.py
 logs a warning and carries on).
 """
 

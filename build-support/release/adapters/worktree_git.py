@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.adapters import proc
-from release.errors import GitError, UnknownRefError
-from release.layout import ROOT
+from release.base.errors import GitError, UnknownRefError
+from release.base.layout import ROOT
 
 UNSHALLOW_HINT = (
     "fetch full history: git fetch --unshallow (CI: checkout with fetch-depth: 0)"

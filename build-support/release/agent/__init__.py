@@ -1,0 +1,2 @@
+"""The pull agent: reconciles an environment with git, serves status, metrics and a
+dashboard."""

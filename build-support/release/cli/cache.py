@@ -1,0 +1,102 @@
+"""`./inv cache up|down|status`: the shared Pants remote cache on BuildGrid."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from release.machine import cache
+from release.base import console
+from release.adapters import buildgrid
+from release.base.errors import UsageError
+
+ACTIONS = ("up", "down", "status")
+
+
+def _settings(host: str, port: int, data_dir: str, max_refs: int):
+    try:
+        return cache.ServerSettings(
+            host=host,
+            port=cache.check_port(int(port)),
+            data_dir=str(
+                buildgrid.require_data_dir(
+                    Path(data_dir).expanduser().resolve()
+                    if data_dir
+                    else buildgrid.default_data_dir()
+                )
+            ),
+            max_cached_refs=int(max_refs),
+        )
+    except (ValueError, cache.CacheConfigError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def command(action: str, host: str, port: int, data_dir: str, max_refs: int) -> int:
+    if action not in ACTIONS:
+        raise UsageError(
+            f"unknown cache action '{action}' (known: {', '.join(ACTIONS)})"
+        )
+    settings = _settings(host, port, data_dir, max_refs)
+    data = Path(settings.data_dir)
+    if action == "up":
+        bgd = buildgrid.ensure_bgd()
+        state = buildgrid.running(data)
+        if state:
+            console.info(f"cache already running at {state.address} (pid {state.pid})")
+        else:
+            with console.step(f"starting BuildGrid {buildgrid.BUILDGRID_VERSION}"):
+                state = buildgrid.start(settings, bgd)
+        _render_status(data, state, settings)
+        return 0
+    if action == "down":
+        state = buildgrid.stop(data)
+        if state is None:
+            console.info(f"no cache server runs from {data}")
+        else:
+            console.info(
+                f"stopped the cache at {state.address} (pid {state.pid}); "
+                f"data kept in {data}"
+            )
+        return 0
+    state = buildgrid.running(data)
+    _render_status(data, state, settings)
+    return 0 if state else 3
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _render_status(data: Path, state, settings) -> None:
+    u = buildgrid.usage(data)
+    rate = u.hit_rate
+    rows = [
+        [
+            "state",
+            (
+                f"running (pid {state.pid}, up {time.time() - state.started:.0f}s)"
+                if state
+                else "stopped"
+            ),
+        ],
+        ["address", state.address if state else settings.address],
+        ["data", str(data)],
+        ["CAS size", f"{_human(u.cas_bytes)} in {u.cas_blobs} blobs"],
+        ["action cache", f"{u.hits} hits, {u.misses} misses, {u.writes} writes"],
+        ["hit rate", f"{rate:.0%}" if rate is not None else "no lookups yet"],
+        ["refused calls", str(u.denied)],
+        ["writer token", settings.token_path("writer") + " (trusted builds: main)"],
+        ["reader token", settings.token_path("reader") + " (pull requests)"],
+    ]
+    console.table("remote cache (BuildGrid, REAPI)", ["", ""], rows)
+    if state:
+        console.detail(
+            f"use it: export {cache.ADDRESS_VAR}={state.address} "
+            f"{cache.TOKEN_FILE_VAR}={settings.token_path('writer')} "
+            f"{cache.WRITE_VAR}=true; ./pants ..."
+        )

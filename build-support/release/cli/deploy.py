@@ -1,0 +1,149 @@
+"""`./inv deploy` and `./inv lock`: flags in, one release.* call, rendering out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import json
+import sys
+
+from release.base import console
+from release.targets import environment
+from release.targets.fleet import rollout as fleet_rollout
+from release.targets import notify
+from release.targets.host import rollout
+from release.targets.target import Deploy
+from release.adapters import deploy_lock
+from release.base.errors import UsageError
+from release.model.manifest import load
+from release.base.layout import GITOPS, check_env, project_name
+from release.adapters import docker_host
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """`./inv deploy`'s flags, as the tooling takes them."""
+
+    env: str = "local"
+    services: tuple[str, ...] = ()
+    dry_run: bool = False
+    host: str = ""
+    as_json: bool = False
+    parallel: int = 0  # lanes at most; 0: a safe number for the host
+    health_timeout: float = 120.0
+    project: str = ""
+    manifest: str = ""  # another manifest file
+    port: int = 0  # of the proxy, when it is (re)created
+    hosts: str = (
+        ""  # another hosts file (default: gitops/environments/<env>/hosts.yaml)
+    )
+
+
+def deploy(request: DeployRequest) -> int:
+    """Returns the exit code: 0 done or in sync, 2 a dry run with changes."""
+    r = request
+    # Slack-compatible notices when ECOTRACK_SLACK_WEBHOOK_URL is set
+    # (targets/notify.py).
+    reporter = notify.NotifyingReporter(
+        notify.Notifier.from_env(),
+        r.env,
+        project_name(r.env, r.project),
+        as_json=r.as_json,
+        dry_run=r.dry_run,
+        actor=deploy_lock.who(),
+    )
+    check_env(r.env)
+    loaded = load(Path(r.manifest), r.env) if r.manifest else None
+    if r.health_timeout <= 0:
+        raise UsageError("--health-timeout must be positive")
+    if r.parallel < 0:
+        raise UsageError("--parallel must be 0 (a safe default) or more")
+    target = environment.open_target(GITOPS.root, r.env, r.hosts, r.host)
+    job = Deploy(
+        services=r.services,
+        manifest=loaded,
+        project=r.project,
+        dry_run=r.dry_run,
+        health_timeout=r.health_timeout,
+        parallel=r.parallel,
+        proxy_port=r.port or None,
+        reporter=reporter,
+    )
+    render = RENDER.get(target.kind, render_one)
+    return _carried_out(
+        lambda: target.deploy(job), lambda result: render(result, reporter, r.as_json)
+    )
+
+
+def _carried_out(deploy_fn, render) -> int:
+    """Runs one of the deploys and renders its result, also when it failed."""
+    try:
+        result = deploy_fn()
+    except rollout.DeployFailed as exc:  # FleetDeployFailed too
+        render(exc.result)
+        raise
+    render(result)
+    return result.exit_code
+
+
+def require_one_host(env: str, hosts: str, what: str) -> None:
+    """Refuses what only one Docker host can do (the canary) on any other target."""
+    environment.open_target(GITOPS.root, check_env(env), hosts).require_one_host(what)
+
+
+def render_one(result, reporter, as_json: bool) -> None:
+    reporter.result(result)  # the reporter knows --json
+
+
+def render_fleet(result: fleet_rollout.FleetResult, reporter, as_json: bool) -> None:
+    for _, r in result.hosts:
+        if as_json:
+            reporter.notify_result(r)
+        else:
+            reporter.result(r)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    rows = [
+        [
+            h.name,
+            h.endpoint,
+            "in sync" if r.plan.in_sync else f"{len(r.plan.changes)} change(s)",
+            "dry run" if r.dry_run else ("ok" if r.ok else "FAILED"),
+            f"{r.duration:.1f}s",
+        ]
+        for h, r in result.hosts
+    ] + [[h.name, h.endpoint, "-", "untouched", "-"] for h in result.untouched]
+    console.table(
+        f"fleet {result.environment} ({result.project}): "
+        + ("dry run" if result.dry_run else ("ok" if result.ok else "FAILED")),
+        ["host", "endpoint", "plan", "result", "duration"],
+        rows,
+    )
+
+
+def lock_command(action: str, env: str, project: str, host: str) -> None:
+    check_env(env)
+    project = project_name(env, project)
+    client = docker_host.connect(host or None)
+    if action == "status":
+        held = deploy_lock.status(client, project)
+        console.info(
+            f"deploy lock of {project}: "
+            + (held.describe() if held else "free (no deploy running)")
+        )
+    elif action == "release":
+        held = deploy_lock.force_release(client, project)
+        console.info(
+            f"released the deploy lock of {project}, {held.describe()}"
+            if held
+            else f"the deploy lock of {project} was not held"
+        )
+    else:
+        raise UsageError(f"unknown lock action '{action}' (status or release)")
+
+
+# A fleet's result is shown host by host, with a table; the others' as one result.
+RENDER = {"fleet": render_fleet}

@@ -1,0 +1,40 @@
+"""`./inv doctor`: the bootstrap's probe as a table, changing nothing.
+
+Exit 0 only when this machine is ready for the profile (default: everything `./inv
+test` needs); otherwise 1, after one row per need saying what `./inv up`/`./inv test`
+will do about it, or what to do by hand.
+"""
+
+from __future__ import annotations
+
+from release.machine import bootstrap
+from release.base import console
+from release.adapters import machine
+from release.base.errors import UsageError
+
+
+def report(profile: str) -> bootstrap.Plan:
+    if profile not in bootstrap.PROFILES:
+        raise UsageError(
+            f"unknown profile '{profile}' (known: {', '.join(bootstrap.PROFILES)})"
+        )
+    needs = bootstrap.PROFILES[profile]
+    return bootstrap.plan(machine.probe(needs), needs)
+
+
+def render(profile: str, p: bootstrap.Plan) -> int:
+    console.table(
+        f"what `{profile}` needs on this machine",
+        ["need", "state", "detail"],
+        [[r.need, r.state, r.detail] for r in p.rows],
+    )
+    if p.ready:
+        console.info("ready")
+        return 0
+    for _, line in bootstrap.steps(p):
+        console.info(
+            f"./inv {profile if profile in ('up', 'test') else 'up'} will: {line}"
+        )
+    for problem in p.problems:
+        console.error(problem)
+    return 1

@@ -1,0 +1,2 @@
+"""This machine and the local stand-ins: bootstrap, the cache server, the simulated
+fleet, the suite."""

@@ -1,0 +1,1 @@
+"""The manifests in git: recording a release, history, promote, rollback, secrets."""

@@ -1,0 +1,1 @@
+"""Images: built with Pants on the base image, pushed to a registry, published."""

@@ -1,0 +1,1 @@
+"""Pure: what should run against what runs, and the desired state a deploy resolves."""

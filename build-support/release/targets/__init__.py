@@ -1,0 +1,1 @@
+"""Where a deploy goes: one Docker host, a fleet of hosts, a Swarm."""

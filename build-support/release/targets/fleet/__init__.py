@@ -1,0 +1,1 @@
+"""A fleet of Docker hosts (hosts.yaml): rolled batch by batch."""

@@ -1,0 +1,1 @@
+"""One Docker host: the deploy session and the rolling update."""

@@ -1,0 +1,290 @@
+"""The setup and teardown every deploy shares: environment checks, the engine, the
+deploy lock, the live snapshot, desired state and plan, the deploy log.
+
+    with DeploySession(ProjectOnHost.of("prod"), services=("waste",)) as s:
+        s.plan ...  s.engine() ...  s.log({...})
+
+Used by `./inv deploy` (targets/host/rollout.py), the canary (canary/rollout.py),
+drift (targets/host/observe.py) and so the agent, which does both. Leaving the block
+releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from release.engine import deploy_log
+from release.adapters import deploy_lock
+from release.adapters.compose_host import ComposeHost
+from release.adapters.docker_engine import ensure_engine
+from release.engine.apply import apply
+from release.engine.engine import Engine
+from release.targets.resolve import read_units, resolve
+from release.engine.events import Reporter
+from release.engine.results import DeployResult
+from release.base.errors import ReleaseError, UsageError
+from release.model.manifest import Manifest, load
+from release.model.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit
+from release.plan.plan import Plan, make_plan, select
+from release.base.layout import GITOPS, GitopsTree, check_env, project_name
+from release.adapters import docker_host
+
+
+@dataclass(frozen=True)
+class ProjectOnHost:
+    """Where a deploy goes: one environment's Compose project on one Docker host."""
+
+    env: str
+    project: str = ""  # default: ecotrack-<env>
+    host: str = ""  # default: DOCKER_HOST, else the local engine
+    proxy_port: int | None = None
+    proxy_bind: str | None = None
+
+    @classmethod
+    def of(cls, env: str, project: str = "", host: str | None = None, **kw):
+        """The one place the Compose project name and the Docker host default."""
+        return cls(
+            env,
+            project_name(env, project),
+            docker_host.endpoint(host),
+            **kw,
+        )
+
+    @property
+    def where(self) -> str:
+        return self.host or "local"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def take_lock(client, project: str, env: str, text: str, reporter, refused):
+    """The environment's deploy lock on `client`'s engine, for every kind of target:
+    a stale one is taken over with a note; a held one is refused (`refused(why)`
+    logs it) with LockError (exit 4)."""
+    try:
+        return deploy_lock.acquire(
+            client,
+            deploy_lock.mine(project, env, text),
+            on_stale=lambda old: reporter.note(
+                f"taking over a stale deploy lock: {old.describe()}"
+            ),
+        )
+    except deploy_lock.LockError as exc:
+        refused(str(exc))
+        raise
+
+
+def _on_sigterm(signum, frame):  # a cancelled CI job: abort cleanly like Ctrl-C
+    raise KeyboardInterrupt
+
+
+@dataclass
+class DeploySession:
+    target: ProjectOnHost
+    manifest: Manifest | None = None  # default: gitops/versions/<env>.json
+    services: tuple[str, ...] = ()  # default: every unit
+    reporter: Reporter = field(default_factory=Reporter)
+    locked: bool = True  # hold the environment's deploy lock (not for a dry run)
+    lock_label: str = ""  # what kind of deploy the lock names ("canary")
+    gitops: GitopsTree = GITOPS  # the agent passes its clone's
+    client: object = None  # a docker SDK client to reuse (the agent keeps one)
+    quiet: bool = False  # only looking (drift): no notes on the terminal
+
+    # filled in on entry
+    units: tuple[Unit, ...] = ()
+    chosen: tuple[Unit, ...] = ()
+    desired: dict[str, Desired] = field(default_factory=dict)
+    plan: Plan | None = None
+    started_at: str = ""
+    # Set by cancel() from the main thread: a roll in another thread aborts.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        """Everything that can be refused before touching the host (once)."""
+        if self.units:
+            return
+        env = check_env(self.target.env)
+        if self.manifest is None:
+            self.manifest = load(self.gitops.manifest(env), env)
+        if self.manifest.environment != env:
+            raise UsageError(
+                f"the manifest is for '{self.manifest.environment}', not for '{env}'"
+            )
+        if not self.manifest.services and not self.quiet:
+            self.reporter.note(
+                f"the {env} manifest names no services yet (./inv publish records them)"
+            )
+        self.units = read_units(env, self.gitops)
+        self.chosen = select(self.units, self.services)
+        known = {u.service for u in self.units} | {u.entry for u in self.units}
+        unknown = sorted(set(self.services) - known)
+        if unknown:
+            raise UsageError(
+                f"unknown service {', '.join(unknown)} (known: "
+                f"{', '.join(sorted({u.service for u in self.units}))})"
+            )
+
+    def __enter__(self) -> "DeploySession":
+        self.check()
+        if self.client is None:
+            if not self.target.host:
+                ensure_engine()
+            self.client = docker_host.connect(self.target.host or None)
+        self.started_at = now()
+        self._held = None
+        if self.locked:
+            self._held = self._lock()
+        self._previous = None
+        # Only a session that changes the host turns SIGTERM into a clean abort (lock
+        # released, rollback); a read-only look leaves SIGTERM to its caller, e.g. the
+        # agent, whose own handler ends its loop between passes.
+        if self.locked and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        self._tmp = tempfile.TemporaryDirectory(prefix="ecotrack-deploy-")
+        try:
+            self._resolve()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _lock(self):
+        return take_lock(
+            self.client,
+            self.target.project,
+            self.target.env,
+            self._lock_description(),
+            self.reporter,
+            refused=lambda why: self.log({"result": "refused", "reason": why}),
+        )
+
+    def _lock_description(self) -> str:
+        entries = self.manifest.services
+        versions = ", ".join(
+            f"{u.entry} {entries[u.entry].version}"
+            for u in self.chosen
+            if u.entry in entries and u.role != ROLE_WORKER
+        )
+        return " ".join(x for x in (self.lock_label, versions or "nothing") if x)
+
+    def _resolve(self) -> None:
+        t = self.target
+        found = docker_host.snapshot(self.client, t.project)
+        # Whether each unhealthy one still answers: slow is kept, broken is replaced.
+        self.state = replace(
+            found,
+            containers=docker_host.with_answers(self.client, found.containers),
+        )
+        self.compose, self.desired = resolve(
+            t.env,
+            t.project,
+            self.manifest,
+            self.units,
+            self.state,
+            Path(self._tmp.name),
+            t.host,
+            t.proxy_port,
+            t.proxy_bind,
+            self.gitops,
+        )
+        self.plan = make_plan(t.env, t.project, self.chosen, self.desired, self.state)
+
+    def __exit__(self, *exc) -> None:
+        if getattr(self, "_previous", None) is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+        if getattr(self, "_held", None) is not None:
+            deploy_lock.release(self.client, self._held)
+            self._held = None
+        if getattr(self, "_tmp", None) is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def units_by_service(self) -> dict[str, Unit]:
+        return {u.service: u for u in self.units}
+
+    def platform(self) -> ComposeHost:
+        proxies = [u.service for u in self.units if u.role == ROLE_PROXY]
+        return ComposeHost(
+            self.client,
+            self.compose,
+            self.target.where,
+            proxies[0] if proxies else None,
+            answers={  # the plan's verdicts on unhealthy ones: not asked again
+                c.id: c.answers for c in self.state.containers if c.answers is not None
+            },
+        )
+
+    def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
+        return Engine(
+            self.platform(),
+            self.reporter,
+            health_timeout,
+            drain_timeout,
+            cancelled=self.cancelled,
+        )
+
+    def roll(
+        self,
+        result: DeployResult,
+        health_timeout: float,
+        drain_timeout: float,
+        lanes: int,
+        started: float | None = None,
+        **log_fields,
+    ) -> None:
+        """Carries out the plan through the engine, fills `result` (outcomes, error,
+        duration from `started`) and writes its deploy-log line. Never raises for a
+        failed service: the engine rolled it back, `result.ok` says so. Ctrl-C or
+        SIGTERM ends with result.error "interrupted" after the engine's rollback."""
+        started = time.monotonic() if started is None else started
+        engine = self.engine(health_timeout, drain_timeout)
+        try:
+            result.outcomes = apply(
+                engine, self.plan, self.units_by_service, self.desired, lanes
+            )
+        except KeyboardInterrupt:
+            result.error = "interrupted"
+        except ReleaseError as exc:
+            result.error = str(exc)
+        result.duration = time.monotonic() - started
+        failed = [o for o in result.outcomes if o.result == "failed"]
+        self.log(
+            {
+                "result": "ok" if result.ok else "failed",
+                **log_fields,
+                "reason": result.error
+                or (f"{failed[0].service}: {failed[0].detail}" if failed else ""),
+                "duration_s": round(result.duration, 2),
+                "services": [o.to_dict() for o in result.outcomes],
+            }
+        )
+
+    def cancel(self) -> None:
+        """Aborts a `roll` running in another thread at its next step (its services
+        rolled back by the engine); the roll then ends "interrupted"."""
+        self.cancelled.set()
+
+    def log(self, entry: dict) -> None:
+        """One line in the deploy log, with who, where and when filled in."""
+        t = self.target
+        deploy_log.append(
+            t.project,
+            {
+                "at": self.started_at or now(),
+                "env": t.env,
+                "project": t.project,
+                "host": t.where,
+                "by": deploy_lock.who(),
+                **entry,
+            },
+        )

@@ -1,0 +1,141 @@
+"""Desired state for a deploy: the environment's Compose files, the manifest and the
+host's secrets, resolved by Compose into one configuration hash per service.
+
+`resolve` returns the Compose project (with the deploy's generated override: version
+and fingerprints as labels, feature flags as environment) and each managed service's
+Desired state. The resolved configuration holds the secrets' values: it is hashed
+here, never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from release.model import live
+from release.adapters import compose as compose_adapter
+from release.adapters import docker_host
+from release.adapters.compose import Compose
+from release.engine.results import DeployError
+from release.model.manifest import Manifest
+from release.model.desired import (
+    ROLE_PROXY,
+    Desired,
+    Unit,
+    compose_override,
+    config_hash,
+    desired_units,
+    secrets_hash,
+    units_from_compose,
+    with_hashes,
+)
+from release.base.layout import GITOPS, GitopsTree
+from release.gitops.secrets import ensure_secrets, read_env_file, secrets_file
+
+PLACEHOLDER_IMAGE = "ecotrack.invalid/unused:none"
+
+
+def compose_docs(env: str, gitops: GitopsTree = GITOPS) -> list[dict]:
+    """The environment's Compose files as parsed YAML, base first."""
+    docs = []
+    for path in gitops.compose_files(env):
+        try:
+            docs.append(yaml.safe_load(path.read_text()) or {})
+        except (OSError, yaml.YAMLError) as exc:
+            raise DeployError(f"{path}: cannot read: {exc}") from None
+    return docs
+
+
+def read_units(env: str, gitops: GitopsTree = GITOPS) -> tuple[Unit, ...]:
+    return units_from_compose(compose_docs(env, gitops))
+
+
+def _secrets_path(env: str, project: str, needed: bool, workdir: Path) -> Path:
+    override = os.environ.get("ECOTRACK_SECRETS_FILE")
+    if override:
+        path = Path(override)
+    elif env == "local":
+        return ensure_secrets(project)  # the local environment makes its own
+    else:
+        path = secrets_file(project)
+    if path.is_file():
+        return path
+    if needed:
+        raise DeployError(
+            f"no secrets for {env}: put them in {path} (KEY=value lines, mode 0600) "
+            "or point ECOTRACK_SECRETS_FILE at such a file"
+        )
+    empty = workdir / "no-secrets.env"
+    empty.write_text("")
+    return empty
+
+
+def _proxy_variables(
+    units: Sequence[Unit], state: live.LiveState, port: int | None, bind: str | None
+) -> dict[str, str]:
+    published: tuple = ()
+    for u in units:
+        if u.role == ROLE_PROXY:
+            for c in state.for_service(u.service):
+                if c.state == "running" and c.published:
+                    published = c.published[0]
+    out = {}
+    if port or published:
+        out["PROXY_PORT"] = str(port or published[1])
+    if bind or published:
+        out["PROXY_BIND"] = bind or published[0]
+    return out
+
+
+def resolve(
+    env: str,
+    project: str,
+    manifest: Manifest,
+    units: Sequence[Unit],
+    state: live.LiveState,
+    workdir: Path,
+    host: str,
+    proxy_port: int | None = None,
+    proxy_bind: str | None = None,
+    gitops: GitopsTree = GITOPS,
+) -> tuple[Compose, dict[str, Desired]]:
+    """The Compose project with the deploy's override, and each managed service's
+    desired state with the hash of its resolved configuration."""
+    needed = any(u.uses_secrets and u.entry in manifest.services for u in units)
+    secrets_path = _secrets_path(env, project, needed, workdir)
+    fingerprint = secrets_hash(read_env_file(secrets_path))
+    desired = desired_units(manifest, units, fingerprint)
+    images = {}
+    for u in units:
+        if u.entry in manifest.services:
+            images[u.entry] = manifest.services[u.entry].image
+        else:
+            running = [c.image for c in state.for_service(u.service) if c.image]
+            images.setdefault(u.entry, running[0] if running else PLACEHOLDER_IMAGE)
+    variables = {
+        f"{entry.upper().replace('-', '_')}_IMAGE": ref for entry, ref in images.items()
+    }
+    variables["ECOTRACK_SECRETS_FILE"] = str(secrets_path)
+    variables.update(_proxy_variables(units, state, proxy_port, proxy_bind))
+    if host:  # Compose reaches an ssh:// host through this process's bridge
+        variables["DOCKER_HOST"] = docker_host.engine_url(host)
+    override = workdir / "compose.deploy.json"
+    override.write_text(json.dumps(compose_override(desired), indent=2))
+    compose = Compose(
+        project=project,
+        env=env,
+        variables=variables,
+        binary=compose_adapter.compose_binary(),
+        extra_files=(override,),
+        gitops=gitops,
+    )
+    # The resolved config holds the secrets' values: hashed here, never printed.
+    resolved = compose.config().get("services", {})
+    hashes = {name: config_hash(resolved[name]) for name in desired}
+    desired = with_hashes(desired, hashes)
+    override.write_text(json.dumps(compose_override(desired, hashes), indent=2))
+    return compose, desired

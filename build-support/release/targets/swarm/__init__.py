@@ -1,0 +1,1 @@
+"""A Swarm (hosts.yaml `target: swarm`): the stack, its tasks, its rolling update."""

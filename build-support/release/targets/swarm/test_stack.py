@@ -1,0 +1,168 @@
+"""The stack file: pinned digests, Swarm's rolling-update settings, dnsrr, the
+host-mode proxy resolving tasks.<service>, and no secret value anywhere in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from release.targets.swarm import stack as swarm_stack
+from release.model.desired import (
+    ROLE_HTTP,
+    ROLE_PROXY,
+    ROLE_WORKER,
+    Unit,
+    desired_units,
+)
+from release.model.desired import secrets_hash, units_from_compose
+from release.model.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
+from release.model.manifest import Manifest, ServiceEntry
+
+ROOT = Path(__file__).resolve().parents[4]
+SECRET = "s3cr3t-value-that-must-never-be-in-the-stack-file-0123456789"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def entry(service: str, version: str = "1.0.0", **kw) -> ServiceEntry:
+    return ServiceEntry(
+        image=f"registry.example:5000/ecotrack/{service}:v{version}@{DIGEST}",
+        version=version,
+        git_sha="0000000",
+        deployed_at="2026-01-01T00:00:00Z",
+        deployed_by="tests",
+        replicas=kw.get("replicas", 2),
+        feature_flags=kw.get("flags", {}),
+    )
+
+
+def docs() -> list[dict]:
+    gitops = ROOT / "gitops"
+    return [
+        yaml.safe_load((gitops / "compose.base.yaml").read_text()),
+        yaml.safe_load((gitops / "environments/prod/compose.yaml").read_text()),
+    ]
+
+
+def rendered(flags=None, secrets=SECRET, proxy_port=80):
+    units = units_from_compose(docs())
+    manifest = Manifest(
+        "prod",
+        {
+            "proxy": entry("proxy"),
+            "auth": entry("auth", flags=flags or {}),
+            "waste": entry("waste"),
+        },
+    )
+    desired = desired_units(manifest, units, secrets_hash({"JWT_SECRET": secrets}))
+    cfg = (ROOT / "gitops/proxy/haproxy.cfg").read_text()
+    proxy = swarm_stack.proxy_config(cfg, "ecotrack-prod")
+    doc, hashes = swarm_stack.render(
+        units,
+        desired,
+        docs(),
+        secrets_file="/var/lib/ecotrack/secrets/ecotrack-prod.env",
+        proxy_port=proxy_port,
+        monitor=7,
+        proxy=proxy,
+        proxy_config_file="/tmp/x/haproxy.cfg",
+    )
+    return doc, hashes, proxy
+
+
+def test_no_secret_value_in_the_stack_file_or_the_proxy_config():
+    doc, _, proxy = rendered()
+    text = json.dumps(doc)
+    assert SECRET not in text and SECRET not in proxy.text
+    assert "JWT_SECRET" not in text
+    # the services that read secrets name the env file, by path only
+    assert doc["services"]["auth"]["env_file"] == [
+        "/var/lib/ecotrack/secrets/ecotrack-prod.env"
+    ]
+    assert "env_file" not in doc["services"]["waste"]
+
+
+def test_images_pinned_and_only_manifest_services():
+    doc, hashes, _ = rendered()
+    assert sorted(doc["services"]) == ["auth", "proxy", "waste", "waste-worker"]
+    for s in doc["services"].values():
+        assert s["image"].endswith("@" + DIGEST)
+    assert set(hashes) == set(doc["services"])
+    assert doc["services"]["auth"]["labels"][LABEL_VERSION] == "1.0.0"
+    assert doc["services"]["auth"]["labels"][LABEL_SECRETS_HASH]
+    assert doc["services"]["auth"]["deploy"]["labels"][LABEL_CONFIG_HASH] == (
+        hashes["auth"]
+    )
+
+
+def test_rolling_update_settings_and_endpoints():
+    doc, _, proxy = rendered()
+    auth = doc["services"]["auth"]["deploy"]
+    assert auth["replicas"] == 2  # the manifest's count, not prod's Compose 3
+    assert auth["endpoint_mode"] == "dnsrr"
+    assert auth["update_config"] == {
+        "parallelism": 1,
+        "delay": "5s",
+        "order": "start-first",
+        "failure_action": "rollback",
+        "monitor": "7s",
+        "max_failure_ratio": 0,
+    }
+    assert auth["rollback_config"]["order"] == "start-first"
+    # a host-mode port is one task's per node; a worker must not run twice
+    for name in ("proxy", "waste-worker"):
+        assert doc["services"][name]["deploy"]["update_config"]["order"] == (
+            "stop-first"
+        )
+    assert doc["services"]["proxy"]["ports"] == [
+        {"target": 8080, "published": 80, "protocol": "tcp", "mode": "host"}
+    ]
+    assert "restart" not in doc["services"]["auth"]  # no Swarm meaning
+    assert doc["services"]["waste-worker"]["healthcheck"]["test"][0] == "CMD"
+    assert doc["configs"]["haproxy"]["name"] == proxy.name
+    assert doc["networks"] == {"backend": {"driver": "overlay"}}
+    assert sorted(doc["volumes"]) == ["auth-data", "waste-data"]
+
+
+def test_proxy_resolves_tasks_of_each_service():
+    _, _, proxy = rendered()
+    assert "server-template auth 10 tasks.auth:8000" in proxy.text
+    assert " auth:8000" not in proxy.text
+    assert "retry-on conn-failure empty-response" in proxy.text
+    assert "hold timeout 30s" in proxy.text and "hold other 30s" in proxy.text
+    assert "hold obsolete 0s" in proxy.text  # a task gone from DNS goes at once
+    assert "check inter 1s fall 5 rise 1" in proxy.text
+    assert "    timeout check 5s\n" in proxy.text
+    assert proxy.name.startswith("ecotrack-prod-haproxy-")
+
+
+def test_hash_follows_what_changes_a_task():
+    base = rendered()[1]
+    assert rendered()[1] == base  # stable
+    flags = rendered(flags={"new_ui": "on"})[1]
+    assert flags["auth"] != base["auth"] and flags["waste"] == base["waste"]
+    rotated = rendered(secrets="another-secret-value-0123456789abcdef")[1]
+    assert rotated["auth"] != base["auth"] and rotated["waste"] == base["waste"]
+    moved = rendered(proxy_port=8081)[1]
+    assert moved["proxy"] != base["proxy"] and moved["auth"] == base["auth"]
+
+
+@pytest.mark.parametrize(
+    "ports, port",
+    [
+        pytest.param(["${BIND:-0.0.0.0}:${PORT:-80}:8080"], 8080, id="compose-string"),
+        pytest.param([{"target": 9000, "published": 80}], 9000, id="long-form"),
+        pytest.param([], 8080, id="none"),
+    ],
+)
+def test_container_port(ports, port):
+    assert swarm_stack.container_port({"ports": ports}) == port
+
+
+def test_unit_roles_are_what_the_compose_path_reads():
+    roles = {u.service: u.role for u in units_from_compose(docs())}
+    assert roles["proxy"] == ROLE_PROXY and roles["auth"] == ROLE_HTTP
+    assert roles["waste-worker"] == ROLE_WORKER
+    assert isinstance(units_from_compose(docs())[0], Unit)

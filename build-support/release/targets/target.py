@@ -1,0 +1,105 @@
+"""A Target: where an environment deploys, built once from its hosts.yaml (or its
+absence) by targets/environment.py. Deploy, drift, the agent and the canary take a
+Target and never ask which kind it is.
+
+Three kinds: one Docker host (targets/host), a fleet of hosts rolled in batches
+(targets/fleet), a Swarm that rolls its services itself (targets/swarm). What they
+share is written here once: the arguments of a deploy and of a look, the refusal of
+what only one host can do, and how a result splits per host.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from release.base.errors import UsageError
+from release.base.layout import GITOPS, GitopsTree
+from release.engine.events import Reporter
+from release.engine.results import DeployResult
+from release.model.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """What a deploy asks of any target (`./inv deploy`'s flags, the agent's pass)."""
+
+    services: Sequence[str] = ()
+    manifest: Manifest | None = None
+    project: str = ""
+    dry_run: bool = False
+    health_timeout: float = 120.0
+    parallel: int = 0  # lanes at most per host; 0: a safe number for the host
+    proxy_port: int | None = None
+    reporter: Reporter = field(default_factory=Reporter)
+    gitops: GitopsTree = GITOPS
+
+    def shared(self) -> dict:
+        """The arguments every kind's deploy takes (`parallel` is the Compose
+        path's: a Swarm sizes its own rolling updates)."""
+        return {
+            "services": self.services,
+            "manifest": self.manifest,
+            "project": self.project,
+            "dry_run": self.dry_run,
+            "health_timeout": self.health_timeout,
+            "proxy_port": self.proxy_port,
+            "reporter": self.reporter,
+            "gitops": self.gitops,
+        }
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a look for drift asks of any target. `client_for(endpoint)` gives the
+    Docker client of a host (the agent keeps its clients across passes); None: each
+    look connects anew."""
+
+    project: str = ""
+    manifest: Manifest | None = None
+    gitops: GitopsTree = GITOPS
+    client_for: Callable[[str], object] | None = None
+
+    def client(self, endpoint: str):
+        return self.client_for(endpoint) if self.client_for else None
+
+    def shared(self) -> dict:
+        return {
+            "project": self.project,
+            "manifest": self.manifest,
+            "gitops": self.gitops,
+        }
+
+
+class Target(ABC):
+    kind = ""  # "host", "fleet", "swarm": a name for output, never for decisions
+    label = ""  # how a message names it: "one Docker host", "a fleet", "a Swarm"
+
+    def __init__(self, env: str, source: str) -> None:
+        self.env = env
+        self.source = source  # what describes it: hosts.yaml's path, or the host
+
+    def describe(self) -> str:
+        return f"{self.source}: {self.label}"
+
+    @abstractmethod
+    def deploy(self, request: Deploy):
+        """Makes the target run the manifest: a DeployResult (a FleetResult for a
+        fleet); raises DeployFailed like the deploy it runs."""
+
+    @abstractmethod
+    def observe(self, look: Look):
+        """One look for drift: an Observation (a FleetObservation for a fleet), whose
+        `report` is the whole target's DriftReport."""
+
+    def require_one_host(self, what: str) -> None:
+        """`what` (e.g. a canary) drives one Docker host: refused on any other
+        target, in one line."""
+        raise UsageError(
+            f"{what} drives one Docker host; {self.source} describes {self.label}"
+        )
+
+    def per_host(self, result) -> list[DeployResult]:
+        """A deploy's result per host reached."""
+        return [result]

@@ -1,0 +1,1 @@
+"""What runs against what should: drift and the services' own metrics."""

@@ -1,0 +1,43 @@
+"""The commands tests and benches run: the docker CLI and ./inv, from the repository
+root, with their output captured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from release.adapters.daemons import free_port  # noqa: F401 (one free_port for all)
+
+ROOT = Path(__file__).resolve().parents[1]
+INV = str(ROOT / "inv")
+
+
+def docker(
+    *args: str, stdin: str | None = None, check: bool = True, host: str | None = None
+) -> str:
+    """`docker ARGS` (on `host`, a DOCKER_HOST, if given); its stdout, stripped.
+    RuntimeError with docker's own message when it fails and `check` is set."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    if host:
+        env["DOCKER_HOST"] = host
+    r = subprocess.run(
+        ["docker", *args], input=stdin, text=True, capture_output=True, env=env
+    )
+    if check and r.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def inv(
+    *args: str, env: dict | None = None, timeout: float = 600, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """`./inv ARGS` in `cwd` with this environment plus `env`; never raises on exit."""
+    return subprocess.run(
+        [INV, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
