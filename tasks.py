@@ -10,8 +10,8 @@ from invoke import Exit, task
 
 from release.base import console
 from release.change import readme_graph
-from release.cli import up as stack
 from release.cli import suite
+from release.cli import up as stack
 from release.cli.handler import handles_errors
 
 # Help texts that several tasks share.
@@ -245,8 +245,8 @@ def publish(
     registry and written to gitops/versions/<env>.json, committed as its own commit
     (local: written, not committed). Unchanged services are neither built nor pushed.
     """
-    from release.publish import pipeline as publishing
     from release.cli import publish_render
+    from release.publish import pipeline as publishing
 
     request = publishing.PublishRequest(
         env=env,

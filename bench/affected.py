@@ -31,7 +31,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-
 from bench import heldout, report
 from testing.affected_cases import ALL, CASES, Case
 from testing.scenario_repo import ScenarioRepo

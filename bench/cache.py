@@ -32,10 +32,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from release.machine import cache
 from release.adapters import buildgrid
 from release.adapters.daemons import free_port
+from release.machine import cache
 
 ROOT = Path(__file__).resolve().parents[1]
 

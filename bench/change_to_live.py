@@ -37,7 +37,6 @@ from pathlib import Path
 
 import httpx
 
-
 from bench import report
 from bench.publish import copy_repository, free_port, sh, stop_pid_file
 

@@ -38,14 +38,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-
 from bench import report, swarm_case
 from bench.rollout import derive, entry, remove_registry
-from testing.rollout import PATIENT_HEALTH
-
-from release.machine import fleet as fleet_sim
-from release.devenv import fleet_run as fleet_sim_run
-from release.images import build as images
 from release.adapters import docker_host
 from release.adapters.daemons import free_port
 from release.adapters.docker_engine import ensure_engine
@@ -53,10 +47,14 @@ from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.targets import resolve
-from release.machine.fleet import FleetSpec
 from release.base.layout import services
+from release.devenv import fleet_run as fleet_sim_run
+from release.images import build as images
+from release.machine import fleet as fleet_sim
+from release.machine.fleet import FleetSpec
 from release.model.manifest import Manifest, dumps
+from release.targets import resolve
+from testing.rollout import PATIENT_HEALTH
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,19 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from release.canary import rollout as canary
-from release.base import console
-from release.verify import drift
-from release.images import build as images
 from release.adapters import compose_host
 from release.adapters.docker_engine import ensure_engine
 from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
+from release.base import console
 from release.base.layout import Service
+from release.canary import rollout as canary
 from release.gitops.secrets import rotate, secrets_file
+from release.images import build as images
+from release.verify import drift
 from testing.gitops import (
     SERVICE,
     AgentProcess,

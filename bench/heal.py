@@ -32,7 +32,6 @@ import time
 import uuid
 from pathlib import Path
 
-
 from bench import report
 from bench.rollout import (
     Steps,
@@ -43,8 +42,6 @@ from bench.rollout import (
     remove_project,
     remove_registry,
 )
-from release.images import build as images
-from release.targets.host import rollout
 from release.adapters import docker_host
 from release.adapters.docker_engine import ensure_engine
 from release.adapters.proxy import Proxy, socket_from_here
@@ -53,7 +50,9 @@ from release.adapters.registry_local import (
     LocalRegistryConfig,
 )
 from release.base.layout import services
+from release.images import build as images
 from release.model.manifest import Manifest, ServiceEntry
+from release.targets.host import rollout
 from testing.rollout import SLOW_FILE, SLOWABLE_HEALTH
 
 ROOT = Path(__file__).resolve().parents[1]

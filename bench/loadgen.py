@@ -30,7 +30,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from bench import report
 from testing import loadgen
 from testing.loadgen import Load, Result

@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+
 from release.adapters.daemons import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,22 +39,20 @@ import time
 import uuid
 from pathlib import Path
 
-
 from bench import report
-
-from release.images import build as images
-from release.targets.host import rollout
-from release.targets import resolve
+from release.adapters import docker_host
 from release.adapters.docker_engine import ensure_engine
 from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.engine.events import Reporter
-from release.model.manifest import Manifest, ServiceEntry
-from release.engine.apply import default_parallel
 from release.base.layout import services
-from release.adapters import docker_host
+from release.engine.apply import default_parallel
+from release.engine.events import Reporter
+from release.images import build as images
+from release.model.manifest import Manifest, ServiceEntry
+from release.targets import resolve
+from release.targets.host import rollout
 from testing.commands import docker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-
-from testing.loadgen import Load, percentile
 from testing.commands import docker
+from testing.loadgen import Load, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,6 @@ import boto3
 import httpx
 from botocore.exceptions import ClientError
 
-
 from release.adapters.daemons import free_port
 from release.adapters.registry_local import (
     LocalRegistry,

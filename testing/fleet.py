@@ -17,10 +17,9 @@ import os
 import tempfile
 from pathlib import Path
 
-
-from release.devenv import fleet_run as fleet_sim_run
 from release.adapters import netns_engine, netns_forward, sshd
 from release.adapters.daemons import free_port  # noqa: F401 (re-exported)
+from release.devenv import fleet_run as fleet_sim_run
 from release.machine.fleet import FleetSpec, SimHost
 
 ROOT = Path(__file__).resolve().parents[1]

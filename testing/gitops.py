@@ -26,19 +26,19 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from release.targets.host import observe as observation
-from release.targets.host import rollout
-from release.targets import resolve
-from testing import loadgen
-from testing.rollout import docker_healthy
+from release.adapters import docker_host
+from release.base.layout import GITOPS, GitopsTree
 from release.engine.events import Reporter
+from release.gitops.secrets import secrets_file
 from release.images.build import build_images
 from release.model.live import COMPOSE_PROJECT, LiveContainer
 from release.model.manifest import Manifest, ServiceEntry, dumps
-from release.base.layout import GITOPS, GitopsTree
-from release.gitops.secrets import secrets_file
-from release.adapters import docker_host
+from release.targets import resolve
+from release.targets.host import observe as observation
+from release.targets.host import rollout
+from testing import loadgen
 from testing.commands import docker, free_port  # noqa: F401 (used by tests)
+from testing.rollout import docker_healthy
 
 TEST_LABEL = "io.ecotrack.test"
 SERVICE = "recycling"

@@ -28,11 +28,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-
-from release.machine import fleet as fleet_sim
 from release.adapters import docker_images
-from release.images.base import ensure_base_image
 from release.adapters.registry_ecr import EcrRegistry
+from release.images.base import ensure_base_image
+from release.machine import fleet as fleet_sim
 from release.model.manifest import Manifest, dumps, loads
 from testing.ecr_standin import ACCOUNT, EcrStandIn
 from testing.fleet import Fleet, Forwarder

@@ -24,13 +24,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from testing import loadgen
+from release.adapters import docker_host
+from release.adapters.deploy_lock import lock_name
 from release.images.build import build_images
 from release.model.live import COMPOSE_PROJECT, COMPOSE_SERVICE, LiveContainer
-from release.adapters.deploy_lock import lock_name
 from release.model.manifest import Manifest, ServiceEntry, dumps
-from release.adapters import docker_host
-from testing import commands
+from testing import commands, loadgen
 from testing.commands import docker, free_port  # noqa: F401 (used by tests)
 
 ROOT = Path(__file__).resolve().parents[1]

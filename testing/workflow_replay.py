@@ -44,7 +44,6 @@ from pathlib import Path
 
 import yaml
 
-
 from testing.workflow_actions import (
     ACTIONS,
     GH_STANDIN,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-
 from testing.affected_cases import ALL, CASES, Case, touch
 from testing.scenario_repo import ScenarioRepo, link_tooling_venv
 

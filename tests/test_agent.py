@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from testing.gitops import (
     SERVICE,
     AgentProcess,

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pytest
 
-
-from release.machine import cache
 from release.adapters import buildgrid
 from release.adapters.daemons import free_port
+from release.machine import cache
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,10 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-
-from testing.gitops import SERVICE, Load, WebhookReceiver, docker
-
 from release.canary import rollout as canary
+from testing.gitops import SERVICE, Load, WebhookReceiver, docker
 
 ROOT = Path(__file__).resolve().parents[1]
 

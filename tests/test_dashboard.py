@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
+from release.model.manifest import Manifest
 from testing.gitops import (
     PATH,
     SERVICE,
@@ -21,8 +21,6 @@ from testing.gitops import (
     commit_manifest,
     make_gitops_repo,
 )
-
-from release.model.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,11 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from release.verify import drift
 from release.adapters import compose_host
 from release.gitops.secrets import rotate, secrets_file
-
-
+from release.verify import drift
 from testing.gitops import SERVICE, docker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,8 +151,8 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
     SIGTERM during the look kills the agent with 130 instead of a clean stop."""
     import signal
 
-    from release.targets.host import observe as observation
     from release.adapters import docker_host
+    from release.targets.host import observe as observation
     from release.targets.host.session import DeploySession, ProjectOnHost
 
     seen = []

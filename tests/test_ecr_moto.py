@@ -21,11 +21,11 @@ import boto3
 import httpx
 import pytest
 
-from release.gitops import store as manifest_store
-from release.gitops import promote
-from release.publish import pipeline as publish
 from release.adapters.registry_ecr import EcrRegistry, lifecycle_policy
+from release.gitops import promote
+from release.gitops import store as manifest_store
 from release.model.registry import RegistryError
+from release.publish import pipeline as publish
 
 ACCOUNT_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 

@@ -9,7 +9,6 @@ import os
 import subprocess
 from pathlib import Path
 
-
 from testing.gitops import PATH, SERVICE, Load, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
-
+from release.adapters import docker_host
+from release.model.manifest import ServiceEntry, dumps
+from release.targets.fleet import hosts as fleet_config
 from testing.fleet import Fleet
 from testing.loadgen import Load
 from testing.rollout import (
@@ -33,9 +35,6 @@ from testing.rollout import (
     PATIENT_HEALTH,
     docker,
 )
-from release.targets.fleet import hosts as fleet_config
-from release.adapters import docker_host
-from release.model.manifest import ServiceEntry, dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-
 from release.targets.fleet import hosts as fleet_config
 from testing import commands
 from testing.fleet import Fleet, free_port

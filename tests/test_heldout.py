@@ -2,6 +2,7 @@
 own files: no Pants, no Docker."""
 
 from __future__ import annotations
+
 from pathlib import Path
 
 from bench import heldout

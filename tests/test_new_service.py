@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-
 from release.adapters.daemons import free_port
 from testing.scenario_repo import ScenarioRepo
 

@@ -10,13 +10,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from release.cli import history as history_cmd
-from release.gitops import store as manifest_store
-from release.gitops import promote
-from release.publish import pipeline as publish
-from release.gitops import rollback
 from release.base.errors import UsageError
+from release.cli import history as history_cmd
+from release.gitops import promote, rollback
+from release.gitops import store as manifest_store
 from release.model.registry import RegistryError
+from release.publish import pipeline as publish
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 

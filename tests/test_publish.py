@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from release.gitops import store as manifest_store
-from release.publish import pipeline as publish
 from release.adapters import manifest_git
 from release.adapters.registry_local import LocalRegistry, LocalRegistryConfig
 from release.base.errors import UsageError
+from release.gitops import store as manifest_store
 from release.model.manifest import ServiceEntry, dumps
 from release.model.registry import RegistryError
+from release.publish import pipeline as publish
 
 NOW = datetime(2026, 11, 28, 22, 0, 0, tzinfo=timezone.utc)
 D = "sha256:" + "d" * 64

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import pytest
 
-
-from testing.release_flow import ReleaseWorld, release_records
 from testing.loadgen import percentile
+from testing.release_flow import ReleaseWorld, release_records
 from testing.rollout import Load
 from testing.workflow_replay import FAILURE, SKIPPED, SUCCESS, Event
 

@@ -19,10 +19,9 @@ from types import SimpleNamespace
 
 import pytest
 
-
-from release.machine import fleet as fleet_sim
 from release.adapters import daemons
 from release.adapters import sshd as ssh_server
+from release.machine import fleet as fleet_sim
 from testing.rollout import Load, Stack, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

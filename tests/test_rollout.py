@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-
-from release.engine import deploy_log
-from release.adapters import deploy_lock
+from release.adapters import deploy_lock, docker_host
 from release.adapters.deploy_lock import lock_name
-from testing.rollout import Load, Stack, docker, running
-from release.adapters import docker_host
 from release.adapters.proxy import Proxy, socket_from_here
+from release.engine import deploy_log
+from testing.rollout import Load, Stack, docker, running
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pytest
 
-
 from release.adapters import daemons, netns_engine, netns_forward
 from release.adapters.proxy import Proxy
 from testing.fleet import Forwarder

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-
 from release.engine import deploy_log
 from release.gitops import secrets
 from testing.rollout import Stack, docker, running

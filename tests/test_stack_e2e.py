@@ -10,7 +10,6 @@ import uuid
 import httpx
 import pytest
 
-
 from release.adapters import docker_host
 from testing.rollout import docker_healthy
 

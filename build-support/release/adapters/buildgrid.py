@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.machine import cache
 from release.base import layout
 from release.base.errors import ConfigError, ReleaseError
+from release.machine import cache
 
 BUILDGRID_VERSION = "0.4.4"
 TOKEN_DAYS = 365

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from release.adapters import docker_host, host_load
 from release.adapters.compose import Compose
 from release.adapters.proxy import Proxy, socket_from_here
-from release.model.live import LiveContainer
-from release.adapters import docker_host, host_load
 from release.base.errors import EngineError
+from release.model.live import LiveContainer
 from release.model.service_metrics import PORT
 
 COMPOSE_TIMEOUT = 900

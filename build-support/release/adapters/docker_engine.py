@@ -8,8 +8,8 @@ anywhere else stops with the exact instruction.
 
 from __future__ import annotations
 
-from release.machine import bootstrap
 from release.adapters import machine
+from release.machine import bootstrap
 
 engine_answers = machine.engine_answers
 

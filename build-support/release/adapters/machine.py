@@ -15,10 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from release.machine import bootstrap
-from release.base import console
 from release.adapters import proc
+from release.base import console
 from release.base.errors import EngineError
+from release.machine import bootstrap
 
 DOCKERD_LOG = Path("/var/log/ecotrack-dockerd.log")
 PID_FILE = Path("/var/run/docker.pid")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from release.machine import bootstrap
 from release.adapters import machine, proc
 from release.base.layout import ROOT
+from release.machine import bootstrap
 
 PANTS = str(ROOT / "pants")
 

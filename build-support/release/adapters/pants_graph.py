@@ -26,8 +26,8 @@ from pathlib import Path
 
 from release.adapters import proc, worktree_git
 from release.base.errors import CommandError, GraphError
-from release.model.target_graph import Graph
 from release.base.layout import ROOT
+from release.model.target_graph import Graph
 
 CACHE_FORMAT = 1
 CACHE_ENV = "ECOTRACK_GRAPH_CACHE"

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.base import console
 from release.adapters import docker_images, machine
 from release.adapters.registry_http import API_VERSION_HEADER, RegistryApi
+from release.base import console
 from release.base.layout import state_dir
 from release.model.registry import RegistryError, accept_existing, short, verify_tag
 

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from release.machine import fleet as fleet_sim
 from release.adapters import daemons
 from release.base.errors import EngineError
+from release.machine import fleet as fleet_sim
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"

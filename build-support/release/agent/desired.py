@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-from release.agent import state as agent_state
 from release.adapters.agent_clone import Checkout, desired_paths
+from release.agent import state as agent_state
 from release.model.manifest import Manifest, ManifestError, loads
 
 

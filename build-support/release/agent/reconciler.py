@@ -30,13 +30,9 @@ import threading
 import time
 import traceback
 
-from release.agent import state as agent_state
-from release.verify import drift
-from release.targets.host import observe as observation
-from release.targets import notify
-from release.targets.host import rollout
 from release.adapters.agent_clone import Checkout
 from release.adapters.deploy_lock import LockError
+from release.agent import state as agent_state
 from release.agent.config import AgentConfig, parse_listen, repo_location
 from release.agent.desired import changed_since, manifest_at
 from release.agent.events import ACTOR, AgentReporter, EventLog
@@ -45,6 +41,10 @@ from release.agent.status import StatusBoard
 from release.agent.target import AgentTarget
 from release.base.errors import ConfigError, EngineError, ReleaseError, UsageError
 from release.base.layout import check_env
+from release.targets import notify
+from release.targets.host import observe as observation
+from release.targets.host import rollout
+from release.verify import drift
 
 
 class Agent:

@@ -8,16 +8,15 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from release.agent import state as agent_state
-from release.targets.host import observe as observation
-from release.gitops import history
-from release.adapters import service_metrics
-from release.adapters import docker_host, manifest_git
+from release.adapters import docker_host, manifest_git, service_metrics
 from release.adapters.agent_clone import Checkout, desired_paths
+from release.agent import state as agent_state
 from release.agent.config import AgentConfig
 from release.base.errors import ReleaseError
+from release.gitops import history
 from release.model.desired import ROLE_HTTP
 from release.plan.plan import HEALTH_ORDER
+from release.targets.host import observe as observation
 
 
 def worst(healths: list[str]) -> str:

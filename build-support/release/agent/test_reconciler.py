@@ -9,15 +9,15 @@ import urllib.request
 
 import pytest
 
-from release.agent import reconciler as agent
-from release.agent import dashboard
-from release.agent import config as agent_config
-from release.agent import events as agent_events
 from release.adapters import agent_http
-from release.agent import metrics as agent_metrics
-from release.targets import notify
 from release.adapters.agent_clone import Checkout, desired_paths
+from release.agent import config as agent_config
+from release.agent import dashboard
+from release.agent import events as agent_events
+from release.agent import metrics as agent_metrics
+from release.agent import reconciler as agent
 from release.base.errors import ConfigError, GitError, UsageError
+from release.targets import notify
 
 
 def test_events_are_json_lines():

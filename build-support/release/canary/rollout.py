@@ -20,23 +20,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from release.targets import notify
-from release.adapters import service_metrics
-from release.adapters import deploy_lock, docker_host
-from release.model.proxy import Counts
+from release.adapters import deploy_lock, docker_host, service_metrics
+from release.base.errors import UsageError
+from release.base.layout import check_env
+from release.canary.judge import Verdict, judge
 from release.engine import steps
 from release.engine.engine import Engine
-from release.engine.run import Run
-from release.canary.judge import Verdict, judge
-from release.engine.results import StepFailed
-from release.targets.host.session import DeploySession, ProjectOnHost
 from release.engine.events import Reporter
-from release.base.errors import UsageError
+from release.engine.results import StepFailed
+from release.engine.run import Run
+from release.model.desired import ROLE_HTTP, Desired, Unit
 from release.model.live import LiveContainer
 from release.model.manifest import Manifest
-from release.model.desired import ROLE_HTTP, Desired, Unit
+from release.model.proxy import Counts
 from release.plan.plan import classify
-from release.base.layout import check_env
+from release.targets import notify
+from release.targets.host.session import DeploySession, ProjectOnHost
 
 PROMOTED, ABORTED, NOTHING = "promoted", "aborted", "nothing to do"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from release.adapters.proxy import parse_counts
-from release.model.proxy import Counts
 from release.canary.judge import judge
+from release.model.proxy import Counts
 from release.model.service_metrics import ServiceMetrics
 
 HEADER = (

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.change import affected
-from release.base import console
 from release.adapters import pants_graph, worktree_git
+from release.base import console
+from release.base.layout import ROOT, services
+from release.change import affected
 from release.change.affected import Change, Inputs, Result
 from release.model.target_graph import Graph
-from release.base.layout import ROOT, services
 
 _STATUS = {
     "A": "added",

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from release.change import affected
-from release.cli import affected_render
 from release.change.affected import Change, Inputs
-from release.model.target_graph import Graph
 from release.change.test_lockfile import BASE as LOCK_BASE
 from release.change.test_lockfile import lock_text, with_changes
+from release.cli import affected_render
+from release.model.target_graph import Graph
 
 LOCK = "3rdparty/python/default.lock"
 LOCK_T = f"{LOCK}:_python-default_lockfile"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from release.cli import affected_render
 from release.base import console
 from release.change.report import Report
+from release.cli import affected_render
 
 
 def render(rep: Report, as_json: bool = False, explain: bool = False) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from release.machine import cache
-from release.base import console
 from release.adapters import buildgrid
+from release.base import console
 from release.base.errors import UsageError
+from release.machine import cache
 
 ACTIONS = ("up", "down", "status")
 

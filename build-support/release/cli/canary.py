@@ -7,12 +7,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from release.canary import rollout as canary
 from release.base import console
-from release.targets import notify
 from release.base.errors import UsageError
 from release.base.layout import check_env, project_name
+from release.canary import rollout as canary
 from release.model.manifest import load
+from release.targets import notify
 
 
 def render(result: canary.CanaryResult, as_json: bool = False) -> None:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import json
-import sys
-
+from release.adapters import deploy_lock, docker_host
 from release.base import console
-from release.targets import environment
+from release.base.errors import UsageError
+from release.base.layout import GITOPS, check_env, project_name
+from release.model.manifest import load
+from release.targets import environment, notify
 from release.targets.fleet import rollout as fleet_rollout
-from release.targets import notify
 from release.targets.host import rollout
 from release.targets.target import Deploy
-from release.adapters import deploy_lock
-from release.base.errors import UsageError
-from release.model.manifest import load
-from release.base.layout import GITOPS, check_env, project_name
-from release.adapters import docker_host
 
 
 @dataclass(frozen=True)

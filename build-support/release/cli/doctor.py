@@ -7,10 +7,10 @@ will do about it, or what to do by hand.
 
 from __future__ import annotations
 
-from release.machine import bootstrap
-from release.base import console
 from release.adapters import machine
+from release.base import console
 from release.base.errors import UsageError
+from release.machine import bootstrap
 
 
 def report(profile: str) -> bootstrap.Plan:

@@ -3,12 +3,12 @@ people and the bench, kept in the state dir so later commands find it."""
 
 from __future__ import annotations
 
-from release.machine import bootstrap
-from release.base import console
-from release.devenv import fleet_run as fleet_sim_run
 from release.adapters import daemons, machine, netns_engine
 from release.adapters.registry_local import LocalRegistryConfig
+from release.base import console
 from release.base.errors import UsageError
+from release.devenv import fleet_run as fleet_sim_run
+from release.machine import bootstrap
 from release.machine.fleet import FleetSpec, FleetState
 
 ACTIONS = ("up", "down", "status")

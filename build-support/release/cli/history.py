@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.base import console
-from release.gitops import history
-from release.gitops import store as manifest_store
 from release.adapters import manifest_git
+from release.base import console
 from release.base.errors import UsageError
 from release.base.layout import ENVIRONMENTS, ROOT, check_env, select_services
+from release.gitops import history
+from release.gitops import store as manifest_store
 from release.model.registry import short
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 from release.base import console
-from release.publish.pipeline import PublishResult
 from release.model.registry import short
+from release.publish.pipeline import PublishResult
 
 
 def render(result: PublishResult, as_json: bool = False) -> None:

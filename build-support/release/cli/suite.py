@@ -6,14 +6,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from release.devenv import module_map
-from release.machine import bootstrap
-from release.base import console
 from release.adapters import actionlint, import_linter, machine, pants, proc
 from release.adapters.docker_engine import ensure_engine
-from release.images.base import ensure_base_image
+from release.base import console
 from release.base.errors import CommandError
 from release.base.layout import ROOT
+from release.devenv import module_map
+from release.images.base import ensure_base_image
+from release.machine import bootstrap
 
 E2E_DIR = ROOT / "tests"
 

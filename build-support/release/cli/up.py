@@ -14,22 +14,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from release.machine import bootstrap
-from release.base import console
-from release.targets.host import rollout
-from release.publish import pipeline as publishing
-from release.cli import publish_render
 from release.adapters import compose as compose_adapter
 from release.adapters import http_check, machine
 from release.adapters.compose import Compose
 from release.adapters.docker_engine import ensure_engine
-from release.engine.events import Reporter
+from release.base import console
 from release.base.errors import HealthError, UsageError
-from release.model.manifest import load
 from release.base.layout import DEFAULT_ENV, PROXY, check_env, project_name, services
-from release.gitops.store import manifest_path
+from release.cli import publish_render
+from release.engine.events import Reporter
 from release.gitops.secrets import ensure_secrets
+from release.gitops.store import manifest_path
+from release.machine import bootstrap
+from release.model.manifest import load
+from release.publish import pipeline as publishing
+from release.targets.host import rollout
 
 
 @dataclass(frozen=True)

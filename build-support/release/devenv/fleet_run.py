@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from release.machine import fleet as fleet_sim
 from release.adapters import daemons, netns_engine, netns_forward, sshd
 from release.base.atomic import write_atomic
 from release.base.errors import UsageError
-from release.machine.fleet import FleetSpec, FleetState, Pid
 from release.base.layout import state_dir
+from release.machine import fleet as fleet_sim
+from release.machine.fleet import FleetSpec, FleetState, Pid
 
 HAPROXY = "/usr/sbin/haproxy"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from string import Template
 
 from release.base import console
-from release.change import readme_graph
 from release.base.errors import ConfigError, UsageError
 from release.base.layout import PROXY, ROOT, SERVICE_MACRO
+from release.change import readme_graph
 
 TEMPLATE_DIR = ROOT / "build-support" / "service-template"
 TEMPLATE_SUFFIX = ".tmpl"

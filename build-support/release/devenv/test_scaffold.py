@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from release.devenv import scaffold
 from release.base.errors import ConfigError
 from release.base.layout import ROOT
+from release.devenv import scaffold
 from release.devenv.scaffold import ScaffoldError
 
 COMPOSE = (ROOT / scaffold.COMPOSE_FILE).read_text()

@@ -13,12 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from release.base.errors import ReleaseError
 from release.engine.engine import Engine
 from release.engine.results import Outcome, StepFailed
-from release.base.errors import ReleaseError
 from release.model.desired import ROLE_HTTP, ROLE_PROXY, Desired, Unit
-from release.plan.plan import Plan, ServicePlan
-from release.plan.plan import classify
+from release.plan.plan import Plan, ServicePlan, classify
 
 
 def run_service(

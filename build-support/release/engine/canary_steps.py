@@ -3,11 +3,11 @@ old ones, judge them (the gate the canary passes in), or withdraw them."""
 
 from __future__ import annotations
 
+from release.base.errors import ReleaseError
 from release.engine import steps as S
 from release.engine.results import StepFailed
 from release.engine.run import Run
 from release.model.desired import Unit
-from release.base.errors import ReleaseError
 
 CANARY_DRAIN_TIMEOUT = 15.0
 

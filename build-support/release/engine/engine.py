@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from release.base.errors import ReleaseError
 from release.engine import steps as S
 from release.engine.canary_steps import CanarySteps
-from release.engine.proxy_steps import ProxySteps
+from release.engine.events import Reporter
 from release.engine.platform import (
     DEFAULT_CPU_SHARES,
     WARMUP_CPU_SHARES,
@@ -32,13 +33,12 @@ from release.engine.platform import (
     ProxyAdmin,
     SerializedProxy,
 )
+from release.engine.proxy_steps import ProxySteps
 from release.engine.results import StepFailed
 from release.engine.run import Run, names
 from release.engine.wait import Probe, health_probe, wait_for
-from release.engine.events import Reporter
-from release.base.errors import ReleaseError
-from release.model.live import LiveContainer
 from release.model.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER, Unit
+from release.model.live import LiveContainer
 
 WORKER_ASK_EVERY = 1.0  # seconds between two runs of a starting worker's own check
 

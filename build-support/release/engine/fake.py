@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from release.base.errors import EngineError
+from release.model.live import LiveContainer, LiveState
 from release.model.proxy import (
     ADMIN_FDRAIN,
     ADMIN_FMAINT,
@@ -28,8 +30,6 @@ from release.model.proxy import (
     OP_STOPPED,
     Server,
 )
-from release.base.errors import EngineError
-from release.model.live import LiveContainer, LiveState
 
 SLOTS = 10  # server-template slots per backend, as in gitops/proxy/haproxy.cfg
 ADMIN = {"ready": 0, "maint": ADMIN_FMAINT, "drain": ADMIN_FDRAIN}

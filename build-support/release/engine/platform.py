@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from release.model.proxy import Server
 from release.model.live import LiveContainer
+from release.model.proxy import Server
 
 WARMUP_CPU_SHARES = 128  # new replicas start at 1/8 of the normal CPU weight
 DEFAULT_CPU_SHARES = 1024

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from release.model.proxy import ADMIN_FDRAIN, Server, by_addr
 from release.engine import steps as S
 from release.engine.platform import ProxyAdmin
 from release.engine.results import StepFailed
@@ -16,6 +15,7 @@ from release.engine.run import Run
 from release.engine.wait import Probe, wait_for
 from release.model.desired import Unit
 from release.model.live import LiveContainer
+from release.model.proxy import ADMIN_FDRAIN, Server, by_addr
 
 SWITCH_TIMEOUT = 45.0  # new replicas UP in the proxy's own checks
 FORGET_TIMEOUT = 15.0  # the proxy's DNS drops removed replicas

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release.model.live import LiveContainer
 from release.model.desired import ROLE_HTTP, ROLE_PROXY, ROLE_WORKER
+from release.model.live import LiveContainer
 from release.plan.plan import classify, split_current
 
 CLEAN_UP = "clean_up"  # remove containers that are not running (serve nothing)

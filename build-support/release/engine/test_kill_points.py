@@ -15,10 +15,10 @@ import pytest
 from release.engine import steps
 from release.engine.apply import apply
 from release.engine.engine import Engine
-from release.engine.run import Run
+from release.engine.events import Reporter
 from release.engine.fake import FakePlatform, Killed
 from release.engine.results import StepFailed
-from release.engine.events import Reporter
+from release.engine.run import Run
 from release.model.desired import Desired, Unit
 from release.plan.plan import make_plan
 

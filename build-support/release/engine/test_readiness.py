@@ -10,8 +10,8 @@ from release.engine.apply import apply
 from release.engine.engine import Engine
 from release.engine.fake import FakePlatform
 from release.engine.test_parallel import IMAGE, OLD, Watch, new
-from release.engine.wait import health_probe
 from release.engine.test_wait import c
+from release.engine.wait import health_probe
 from release.plan.plan import Desired, Unit, make_plan
 
 NEVER = 10**9  # inspections before the fake's Docker reports a new replica healthy

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from release.model.revision import Revision
 from release.base.errors import UsageError
 from release.model.manifest import Manifest, ManifestError, ServiceEntry, loads
+from release.model.revision import Revision
 
 # Fields whose change is a deployment event (deployed_at/by only describe one).
 _CONTENT = ("image", "version", "git_sha", "replicas", "feature_flags")

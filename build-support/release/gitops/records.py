@@ -26,14 +26,13 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release.base import atomic
-from release.base import console
+from release.adapters import manifest_git
+from release.base import atomic, console
+from release.base.errors import ReleaseError
+from release.base.layout import ROOT, check_env, image_repository, released_images
 from release.gitops import store as manifest_store
 from release.model import releases
-from release.adapters import manifest_git
-from release.base.errors import ReleaseError
 from release.model.manifest import Manifest, ManifestError, parse_image
-from release.base.layout import ROOT, check_env, image_repository, released_images
 from release.model.registry import short
 
 FORMAT = "ecotrack-release-record/1"

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from release.adapters import manifest_git
 from release.base import console
+from release.base.errors import UsageError
+from release.base.layout import ROOT, check_env, select_services
 from release.gitops import history
 from release.gitops import store as manifest_store
-from release.model import releases
-from release.adapters import manifest_git
-from release.base.errors import UsageError
-from release.model.manifest import ServiceEntry
-from release.base.layout import ROOT, check_env, select_services
 from release.images.registry import registry_holding
+from release.model import releases
+from release.model.manifest import ServiceEntry
 from release.model.registry import Registry, short, verify_tag
 
 

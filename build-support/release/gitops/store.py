@@ -13,12 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from release.base import atomic
-from release.model import releases
 from release.adapters import manifest_git
+from release.base import atomic
 from release.base.errors import ConfigError, UsageError
-from release.model.manifest import Manifest, load, path_for, write_atomic
 from release.base.layout import DEFAULT_ENV, ROOT
+from release.model import releases
+from release.model.manifest import Manifest, load, path_for, write_atomic
 
 UNCOMMITTED_ENVS = (DEFAULT_ENV,)
 

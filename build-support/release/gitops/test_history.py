@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from release.gitops import history as h
 from release.base.errors import UsageError
+from release.gitops import history as h
 from release.model.manifest import ServiceEntry
 
 

@@ -4,9 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from release.gitops import store as manifest_store
 from release.base.errors import ReleaseError
-from release.model.manifest import Manifest, ServiceEntry
+from release.gitops import store as manifest_store
 from release.gitops.records import (
     FORMAT,
     RecordError,
@@ -17,6 +16,7 @@ from release.gitops.records import (
     record_releases,
     write,
 )
+from release.model.manifest import Manifest, ServiceEntry
 
 KNOWN = ["auth", "waste", "proxy"]
 SHA = "a" * 40

@@ -14,8 +14,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.base import console
 from release.adapters import docker_images, machine, proc
+from release.base import console
 from release.base.errors import ConfigError
 from release.base.layout import ROOT
 

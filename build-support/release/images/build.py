@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from release.machine import bootstrap
-from release.base import console
 from release.adapters import machine, pants, worktree_git
-from release.images.base import ensure_base_image
+from release.base import console
 from release.base.layout import PROXY, PROXY_TARGET, Service, image_ref
+from release.images.base import ensure_base_image
+from release.machine import bootstrap
 
 
 @dataclass(frozen=True)

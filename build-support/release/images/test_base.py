@@ -1,7 +1,7 @@
 import pytest
 
-from release.images import base as base_image
 from release.base.errors import ConfigError
+from release.images import base as base_image
 
 
 def test_definition_hash_changes_with_the_definition(tmp_path):

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from release.targets.fleet import hosts as fleet
-from release.machine import fleet as fleet_sim
 from release.base.errors import UsageError
+from release.machine import fleet as fleet_sim
 from release.machine.fleet import FleetSpec, FleetState, Pid
+from release.targets.fleet import hosts as fleet
 
 
 def state(n: int = 3) -> FleetState:

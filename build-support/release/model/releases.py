@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from release.base.errors import ConfigError
-from release.model.manifest import ServiceEntry
 from release.base.layout import ENVIRONMENTS
+from release.model.manifest import ServiceEntry
 
 TAG_MAX = 128
 DIRTY_HASH = 12

@@ -1,9 +1,9 @@
 import pytest
 
-from release.model import registry as reg
 from release.adapters import docker_images
 from release.adapters.registry_ecr import lifecycle_policy
 from release.adapters.registry_local import LocalRegistryConfig
+from release.model import registry as reg
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

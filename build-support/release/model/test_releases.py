@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from release.model import releases as r
 from release.base.errors import ConfigError
+from release.model import releases as r
 from release.model.manifest import ServiceEntry
 
 NOW = datetime(2026, 11, 28, 22, 0, 5, 123456, tzinfo=timezone.utc)

@@ -2,8 +2,6 @@
 
 import pytest
 
-from release.model.live import LiveContainer, LiveState
-from release.model.manifest import Manifest, ServiceEntry
 from release.model.desired import (
     ROLE_HTTP,
     ROLE_PROXY,
@@ -18,6 +16,8 @@ from release.model.desired import (
     secrets_hash,
     units_from_compose,
 )
+from release.model.live import LiveContainer, LiveState
+from release.model.manifest import Manifest, ServiceEntry
 from release.plan.plan import (
     classify,
     make_plan,

@@ -19,15 +19,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from release.base import console
-from release.gitops import store as manifest_store
-from release.model import releases
 from release.adapters import manifest_git
+from release.base import console
 from release.base.errors import UsageError
-from release.images.build import BuildInfo, build_images
-from release.model.manifest import Manifest
-from release.publish.progress import Board
-from release.publish.record import commit_manifest, write_records
 from release.base.layout import (
     DEFAULT_ENV,
     PROXY,
@@ -38,8 +32,14 @@ from release.base.layout import (
     image_repository,
     released_images,
 )
+from release.gitops import store as manifest_store
+from release.images.build import BuildInfo, build_images
 from release.images.registry import open_registry
+from release.model import releases
+from release.model.manifest import Manifest
 from release.model.registry import DEFAULT_KIND, Registry, check_kind, short
+from release.publish.progress import Board
+from release.publish.record import commit_manifest, write_records
 
 
 @dataclass(frozen=True)

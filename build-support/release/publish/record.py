@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release.gitops import store as manifest_store
-from release.gitops import records as release_records
-from release.model import releases
 from release.adapters import manifest_git
+from release.gitops import records as release_records
+from release.gitops import store as manifest_store
+from release.model import releases
 from release.model.manifest import Manifest
 from release.publish.progress import Board
 
 if TYPE_CHECKING:
-    from release.publish.pipeline import PublishPlan, Published
+    from release.publish.pipeline import Published, PublishPlan
 
 
 def commit_manifest(

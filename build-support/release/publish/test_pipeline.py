@@ -1,5 +1,5 @@
 from release.model.manifest import Manifest, ServiceEntry
-from release.publish.pipeline import PublishResult, Published, changed_since_manifest
+from release.publish.pipeline import Published, PublishResult, changed_since_manifest
 
 HEAD = "c" * 40
 KNOWN = ["auth", "locations", "recycling", "users", "waste"]

@@ -22,8 +22,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from release.base import console
 from release.adapters.webhook import Backoff, Delivery, WebhookUrl, post
+from release.base import console
 from release.engine.events import Reporter
 
 ENV_VAR = "ECOTRACK_SLACK_WEBHOOK_URL"

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from release.model import live
 from release.adapters import compose as compose_adapter
 from release.adapters import docker_host
 from release.adapters.compose import Compose
+from release.base.layout import GITOPS, GitopsTree
 from release.engine.results import DeployError
-from release.model.manifest import Manifest
+from release.gitops.secrets import ensure_secrets, read_env_file, secrets_file
+from release.model import live
 from release.model.desired import (
     ROLE_PROXY,
     Desired,
@@ -33,8 +34,7 @@ from release.model.desired import (
     units_from_compose,
     with_hashes,
 )
-from release.base.layout import GITOPS, GitopsTree
-from release.gitops.secrets import ensure_secrets, read_env_file, secrets_file
+from release.model.manifest import Manifest
 
 PLACEHOLDER_IMAGE = "ecotrack.invalid/unused:none"
 

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from release.targets import notify
 from release.adapters.webhook import Backoff, Delivery, WebhookUrl, post
-from release.plan.plan import Plan, ServicePlan, Side
 from release.engine.results import DeployResult, Outcome
+from release.plan.plan import Plan, ServicePlan, Side
+from release.targets import notify
 
 FAST = Backoff(attempts=4, base=0.01, factor=2.0, cap=0.05, budget=5.0, timeout=2.0)
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from release.model.live import LiveContainer, LiveState
 from release.model.desired import Desired, Unit, unit_order
+from release.model.live import LiveContainer, LiveState
 from release.plan.plan import IN_SYNC, OUT_OF_SYNC, health_of
 
 UNKNOWN = "UNKNOWN"

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from release.verify import drift
-from release.model.live import LiveContainer, LiveState
 from release.model.desired import Desired, Unit
+from release.model.live import LiveContainer, LiveState
 from release.plan.plan import IN_SYNC, OUT_OF_SYNC
+from release.verify import drift
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

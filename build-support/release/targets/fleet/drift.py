@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from release.verify.drift import UNKNOWN, DriftReport, Finding, ServiceStatus
 from release.plan.plan import HEALTH_ORDER, IN_SYNC, OUT_OF_SYNC
+from release.verify.drift import UNKNOWN, DriftReport, Finding, ServiceStatus
 
 
 def _worst(healths: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
 from release.base.errors import ConfigError
 
 HOSTS_FILE = "hosts.yaml"

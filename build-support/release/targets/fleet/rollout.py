@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from release.base.errors import ReleaseError
+from release.base.layout import GITOPS, GitopsTree, project_name
 from release.engine.apply import default_parallel
 from release.engine.events import Reporter
 from release.engine.results import DeployFailed, DeployResult
-from release.targets.host.session import DeploySession, ProjectOnHost
-from release.base.errors import ReleaseError
-from release.targets.fleet.hosts import Fleet, FleetHost
-from release.base.layout import GITOPS, GitopsTree, project_name
 from release.model.manifest import Manifest
+from release.targets.fleet.hosts import Fleet, FleetHost
+from release.targets.host.session import DeploySession, ProjectOnHost
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from release.verify import drift
-from release.targets.fleet.drift import merge
 from release.plan.plan import IN_SYNC, OUT_OF_SYNC
+from release.targets.fleet.drift import merge
+from release.verify import drift
 from release.verify.test_drift import box, detect, want
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from release.targets.fleet import hosts as fleet
-from release.targets.fleet import rollout as fleet_rollout
 from release.engine.results import Outcome
 from release.plan.plan import Plan
+from release.targets.fleet import hosts as fleet
+from release.targets.fleet import rollout as fleet_rollout
 
 FLEET = fleet.parse(
     {

@@ -15,7 +15,9 @@ import time
 from collections.abc import Sequence
 
 from release.adapters import docker_host, host_load
+from release.base.layout import GITOPS, GitopsTree
 from release.engine.apply import default_parallel
+from release.engine.events import Reporter
 from release.engine.results import (  # noqa: F401 (the deploy's public names)
     DeployError,
     DeployFailed,
@@ -23,10 +25,8 @@ from release.engine.results import (  # noqa: F401 (the deploy's public names)
     Outcome,
     StepFailed,
 )
-from release.targets.host.session import DeploySession, ProjectOnHost
-from release.engine.events import Reporter
 from release.model.manifest import Manifest
-from release.base.layout import GITOPS, GitopsTree
+from release.targets.host.session import DeploySession, ProjectOnHost
 
 
 def deploy(

@@ -19,21 +19,20 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from release.engine import deploy_log
-from release.adapters import deploy_lock
+from release.adapters import deploy_lock, docker_host
 from release.adapters.compose_host import ComposeHost
 from release.adapters.docker_engine import ensure_engine
+from release.base.errors import ReleaseError, UsageError
+from release.base.layout import GITOPS, GitopsTree, check_env, project_name
+from release.engine import deploy_log
 from release.engine.apply import apply
 from release.engine.engine import Engine
-from release.targets.resolve import read_units, resolve
 from release.engine.events import Reporter
 from release.engine.results import DeployResult
-from release.base.errors import ReleaseError, UsageError
-from release.model.manifest import Manifest, load
 from release.model.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit
+from release.model.manifest import Manifest, load
 from release.plan.plan import Plan, make_plan, select
-from release.base.layout import GITOPS, GitopsTree, check_env, project_name
-from release.adapters import docker_host
+from release.targets.resolve import read_units, resolve
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
 from release.model.desired import Desired
-from release.verify.drift import DriftReport, Finding, ServiceStatus
 from release.model.live import (
     LABEL_CONFIG_HASH,
     LABEL_SECRETS_HASH,
@@ -25,6 +24,7 @@ from release.model.live import (
     digest_of,
 )
 from release.plan.plan import OUT_OF_SYNC
+from release.verify.drift import DriftReport, Finding, ServiceStatus
 
 UPDATE = "update"  # a drift kind of Swarm's own: an update paused or rolled back
 DONE = "completed"

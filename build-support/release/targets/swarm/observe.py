@@ -26,9 +26,9 @@ def observe_swarm(
     paused or rolled-back update as drift of its own (swarm_live.UPDATE)."""
     import tempfile
 
+    from release.adapters import swarm_host
     from release.targets.swarm import live as swarm_live
     from release.targets.swarm import session as swarm_session
-    from release.adapters import swarm_host
 
     stack = project_name(env, project)
     client = client or docker_host.connect(swarm.manager)

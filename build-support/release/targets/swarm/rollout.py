@@ -23,19 +23,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.engine import deploy_log
-from release.targets.swarm import live as swarm_live
-from release.targets.swarm import session as swarm_session
 from release.adapters import deploy_lock, docker_host, swarm_host
-from release.engine.events import Reporter
-from release.engine.results import DeployFailed, DeployResult, Outcome
-from release.targets.host.session import now, take_lock
-from release.model.desired import Desired
 from release.base.errors import ReleaseError
 from release.base.layout import GITOPS, GitopsTree, check_env, project_name
+from release.engine import deploy_log
+from release.engine.events import Reporter
+from release.engine.results import DeployFailed, DeployResult, Outcome
+from release.model.desired import Desired
 from release.model.live import LiveContainer
 from release.model.manifest import Manifest, load
 from release.plan.plan import ServicePlan
+from release.targets.host.session import now, take_lock
+from release.targets.swarm import live as swarm_live
+from release.targets.swarm import session as swarm_session
 from release.targets.swarm.env import SwarmEnv
 from release.targets.swarm.live import DONE, ROLLED_BACK, SwarmService
 

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from release.targets.swarm import stack as swarm_stack
-from release.targets.swarm import live as swarm_live
 from release.adapters import swarm_host
-from release.targets.resolve import _secrets_path, compose_docs, read_units
+from release.base.errors import UsageError
+from release.base.layout import GITOPS, GitopsTree, check_env
 from release.engine.results import DeployError
+from release.gitops.secrets import read_env_file
 from release.model.desired import (
     Desired,
     Unit,
@@ -23,11 +22,11 @@ from release.model.desired import (
     secrets_hash,
     with_hashes,
 )
-from release.base.errors import UsageError
-from release.base.layout import GITOPS, GitopsTree, check_env
 from release.model.manifest import Manifest, load
 from release.plan.plan import Plan, make_plan, select
-from release.gitops.secrets import read_env_file
+from release.targets.resolve import _secrets_path, compose_docs, read_units
+from release.targets.swarm import live as swarm_live
+from release.targets.swarm import stack as swarm_stack
 from release.targets.swarm.env import SwarmEnv
 from release.targets.swarm.live import SwarmState
 

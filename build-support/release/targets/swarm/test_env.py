@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from release.targets.fleet import hosts as fleet
-from release.targets import environment
 from release.base.errors import ConfigError
+from release.targets import environment
+from release.targets.fleet import hosts as fleet
 from release.targets.swarm.env import SwarmEnv
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from release.targets.swarm import live as swarm_live
 from release.model.desired import Desired
 from release.model.live import LABEL_CONFIG_HASH, LABEL_VERSION
+from release.targets.swarm import live as swarm_live
 from release.targets.swarm.live import SwarmService, UpdateState
-from release.targets.swarm.rollout import OK, ROLLED, WAIT, FAILED, progress
+from release.targets.swarm.rollout import FAILED, OK, ROLLED, WAIT, progress
 
 DIGEST = "sha256:" + "cd" * 32
 IMAGE = f"127.0.0.1:5000/ecotrack/recycling:v2@{DIGEST}"

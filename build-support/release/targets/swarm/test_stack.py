@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from release.targets.swarm import stack as swarm_stack
 from release.model.desired import (
     ROLE_HTTP,
     ROLE_PROXY,
     ROLE_WORKER,
     Unit,
     desired_units,
+    secrets_hash,
+    units_from_compose,
 )
-from release.model.desired import secrets_hash, units_from_compose
 from release.model.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
 from release.model.manifest import Manifest, ServiceEntry
+from release.targets.swarm import stack as swarm_stack
 
 ROOT = Path(__file__).resolve().parents[4]
 SECRET = "s3cr3t-value-that-must-never-be-in-the-stack-file-0123456789"
