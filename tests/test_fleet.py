@@ -27,7 +27,7 @@ import pytest
 
 from release.adapters import docker_host
 from release.model.manifest import ServiceEntry, dumps
-from release.targets.fleet import hosts as fleet_config
+from release.targets import environment
 from testing.fleet import Fleet
 from testing.loadgen import Load
 from testing.rollout import (
@@ -338,4 +338,4 @@ def test_hosts_file_errors_are_one_line(stack, releases, tmp_path):
         f"error: {bad}: hosts[0].endpoint: must be ssh://user@host[:port] or "
         "unix:///path (got 'tcp://10.0.0.1:2375')"
     ]
-    assert fleet_config.load(stack.hosts_file).batch_size == 1
+    assert environment.load(stack.hosts_file).batch_size == 1

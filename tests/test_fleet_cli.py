@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from release.targets.fleet import hosts as fleet_config
+from release.targets import environment
 from testing import commands
 from testing.fleet import Fleet, free_port
 
@@ -64,7 +64,7 @@ def test_up_twice_status_down_twice(env, tmp_path):
     assert len(pids) == 1 + 2 * 4 and all(alive(p) for p in pids)
 
     # the hosts file is the deploy's own format; each engine answers through sshd
-    fleet = fleet_config.load(home / "hosts.yaml")
+    fleet = environment.load(home / "hosts.yaml")
     assert [h.name for h in fleet.hosts] == ["host-1", "host-2"]
     assert fleet.front_proxy == f"127.0.0.1:{front}"
     path = f"{home / 'bin'}:{env['PATH']}"
