@@ -173,7 +173,8 @@ def bench(c, names=None, args=""):
     help={
         "unit_only": "skip the end-to-end tests (no Docker needed)",
         "e2e_only": "run only the end-to-end tests",
-        "pytest_args": "extra arguments for the end-to-end pytest run, e.g. '-k proxy'",
+        "pytest_args": "extra arguments for the end-to-end pytest run, quoted as in a "
+        "shell, e.g. \"-k 'proxy or drift'\"",
     }
 )
 @handles_errors
@@ -188,7 +189,7 @@ def test(c, unit_only=False, e2e_only=False, pytest_args=""):
         suite.lint()
         suite.unit()
     if not unit_only:
-        suite.end_to_end(pytest_args.split())
+        suite.end_to_end(shlex.split(pytest_args))
 
 
 @task(
