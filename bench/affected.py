@@ -22,163 +22,34 @@ Run: ./inv bench affected [--args='--scenarios 100 --seed 13 --sizes 50,100']
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
-from bench import heldout, report
-from testing.affected_cases import ALL, CASES, Case
+from bench import affected_growth, heldout, heldout_edits, report
+from bench.affected_methods import (
+    REPEAT,
+    ours,
+    ours_all,
+    pants_all,
+    pants_changed,
+    path_filter,
+    pr,
+    score,
+    shown,
+    timed,
+    tuned_filter,
+)
+from testing.affected_cases import ALL, CASES, check_out
 from testing.scenario_repo import ScenarioRepo
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SHARED_PACKAGES, MODULES_PER_PACKAGE = 10, 5
-REPEAT = 3
-
-
-# -- the sets --------------------------------
-
-
-def path_filter(paths: Iterable[str], services: Iterable[str]) -> set[str]:
-    """The baseline: a service's own folder, or anything under shared/ → everything."""
-    services = set(services)
-    out: set[str] = set()
-    for p in paths:
-        parts = p.split("/")
-        if parts[0] == "shared":
-            return services
-        if parts[0] == "services" and len(parts) > 2 and parts[1] in services:
-            out.add(parts[1])
-    return out
-
-
-def pants_changed(repo: ScenarioRepo, since: str) -> tuple[set[str], float]:
-    """Services whose image Pants' own changed-since query lists, and its time."""
-    started = time.perf_counter()
-    r = repo.run(
-        "./pants", f"--changed-since={since}", "--changed-dependents=transitive", "list"
-    )
-    seconds = time.perf_counter() - started
-    assert r.returncode == 0, r.stderr[-2000:]
-    images = {a for a in r.stdout.split() if a.startswith("services/")}
-    return {
-        a.split("/")[1].split(":")[0] for a in images if a.endswith(":image")
-    }, seconds
-
-
-def ours(repo: ScenarioRepo, since: str) -> tuple[set[str], float]:
-    sets, seconds = ours_all(repo, since)
-    return sets["include"], seconds
-
-
-def ours_all(repo: ScenarioRepo, since: str) -> tuple[dict[str, set[str]], float]:
-    started = time.perf_counter()
-    data = repo.affected_json(since=since)
-    seconds = time.perf_counter() - started
-
-    def names(items) -> set[str]:
-        return {i["service"] if isinstance(i, dict) else i for i in items}
-
-    return {k: names(data.get(k, [])) for k in heldout.SETS}, seconds
-
-
-def tuned_filter(paths: Iterable[str]) -> dict[str, set[str]]:
-    """The path filter with the globs it was missing: third-party files, Pants'
-    configuration and the build tooling rebuild everything; a service's tests are
-    test_only; a Compose file redeploys every service (it cannot tell blocks apart);
-    docs nothing."""
-    everything = set(heldout.SERVICES)
-    include: set[str] = set()
-    tests: set[str] = set()
-    deploy: set[str] = set()
-    for p in paths:
-        parts = p.split("/")
-        if p.endswith(".md") or parts[0] in (".github", "docs"):
-            continue
-        if (
-            parts[0] in ("3rdparty",)
-            or p in ("pants.toml", "pants", "BUILD", ".gitignore")
-            or p.startswith("build-support/macros.py")
-            or p.startswith("build-support/base-image/")
-        ):
-            include |= everything
-        elif parts[0] == "shared":
-            if "tests" not in parts:
-                include |= everything
-        elif parts[0] == "services" and len(parts) > 2:
-            (tests if parts[2] == "tests" else include).add(parts[1])
-        elif parts[0] == "gitops" and p.endswith(".yaml"):
-            deploy |= everything
-    return {
-        "include": include,
-        "test_only": tests - include,
-        "deploy_only": deploy - include,
-    }
-
-
-def pants_all(repo: ScenarioRepo, since: str) -> tuple[dict[str, set[str]], float]:
-    """Raw Pants: images listed → include; a service's tests listed → test_only."""
-    started = time.perf_counter()
-    r = repo.run(
-        "./pants", f"--changed-since={since}", "--changed-dependents=transitive", "list"
-    )
-    seconds = time.perf_counter() - started
-    if r.returncode != 0:  # e.g. a deleted module still imported: Pants refuses
-        error = r.stderr.strip().splitlines()
-        detail = next((ln for ln in error if "Error" in ln), error[-1] if error else "")
-        return {
-            "include": set(),
-            "test_only": set(),
-            "deploy_only": set(),
-            "error": detail[:160],
-        }, seconds
-    include, tests = set(), set()
-    for a in r.stdout.split():
-        if not a.startswith("services/"):
-            continue
-        service = a.split("/")[1].split(":")[0]
-        if a.endswith(":image"):
-            include.add(service)
-        elif "/tests/" in a or ":tests" in a:
-            tests.add(service)
-    return {
-        "include": include,
-        "test_only": tests - include,
-        "deploy_only": set(),
-    }, seconds
-
-
-def score(got: set[str], true: set[str]) -> tuple[int, int, int]:
-    return len(got & true), len(got - true), len(true - got)
-
-
-def pr(tp: int, fp: int, fn: int) -> tuple[float, float]:
-    return (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
-
-
-def shown(s: set[str]) -> str:
-    return "ALL" if s == set(ALL) else (",".join(sorted(s)) or "-")
-
 
 # -- 1b. accuracy on the tests' cases (--cases) --------------------------------
-
-
-def check_out(repo: ScenarioRepo, case: Case) -> str:
-    since = "main"
-    if case.prepare:
-        since = f"prepare-{case.id}"
-        repo.branch(since)
-        case.prepare(repo)
-        repo.commit(f"prepare {case.id}")
-    repo.branch(f"case-{case.id}", since)
-    case.edit(repo)
-    repo.commit(case.id)
-    return since
 
 
 def accuracy(repo: ScenarioRepo) -> None:
@@ -238,7 +109,7 @@ def held_out(repo: ScenarioRepo, seed: int, count: int) -> dict:
             ignore=shutil.ignore_patterns(".git", ".pids", ".pants.d", ".venv"),
         )
     before = heldout.Tree(base_copy)
-    changes = heldout.scenarios(seed, count, before)
+    changes = heldout_edits.scenarios(seed, count, before)
     totals = {m: {k: [0, 0, 0] for k in heldout.SETS} for m in METHODS}
     exact = {m: 0 for m in METHODS}
     rows = []
@@ -334,10 +205,6 @@ def held_out(repo: ScenarioRepo, seed: int, count: int) -> dict:
 # -- 2. cost at five services --------------------------------
 
 
-def timed(fn, repeat: int = REPEAT) -> float:
-    return statistics.median(fn() for _ in range(repeat))
-
-
 def cost_here(repo: ScenarioRepo) -> dict:
     print(
         "== 2. cost at five services (change: shared/core/geo.py; "
@@ -388,107 +255,6 @@ def cost_here(repo: ScenarioRepo) -> dict:
     }
 
 
-# -- 3. growth --------------------------------
-
-
-def generate(repo: ScenarioRepo, n: int) -> None:
-    """Replaces the services and shared code of a copy by n generated services."""
-    for d in ("services", "shared"):
-        shutil.rmtree(repo.path / d)
-    for k in range(SHARED_PACKAGES):
-        pkg = f"shared/lib{k}"
-        repo.write(f"{pkg}/BUILD", "python_sources()\n")
-        repo.write(f"{pkg}/__init__.py", "")
-        for j in range(MODULES_PER_PACKAGE):
-            dep = (
-                f"from lib{k}.mod{j - 1} import VALUE as BELOW\n"
-                if j
-                else "BELOW = 0\n"
-            )
-            repo.write(f"{pkg}/mod{j}.py", f"{dep}\nVALUE = BELOW + {j}\n")
-    modules = [
-        (k, j) for k in range(SHARED_PACKAGES) for j in range(MODULES_PER_PACKAGE)
-    ]
-    for i in range(n):
-        name = f"svc{i}"
-        picks = sorted(
-            {
-                modules[(i * s + o) % len(modules)]
-                for s, o in ((7, 0), (13, 3), (31, 11))
-            }
-        )
-        imports = "".join(
-            f"from lib{k}.mod{j} import VALUE as v{x}\n"
-            for x, (k, j) in enumerate(picks)
-        )
-        total = " + ".join(f"v{x}" for x in range(len(picks)))
-        d = f"services/{name}"
-        repo.write(
-            f"{d}/BUILD",
-            f'ecotrack_service(service="{name}", '
-            f'entry_point="{name}_service.cli:main")\n',
-        )
-        repo.write(f"{d}/{name}_service/__init__.py", "")
-        repo.write(
-            f"{d}/{name}_service/main.py",
-            f"{imports}\n\ndef total():\n    return {total}\n",
-        )
-        repo.write(
-            f"{d}/{name}_service/cli.py",
-            f"from {name}_service.main import total\n\n\n"
-            "def main():\n    print(total())\n",
-        )
-        repo.write(
-            f"{d}/tests/test_{name}.py",
-            f"from {name}_service.main import total\n\n\n"
-            "def test_total():\n    assert total() >= 0\n",
-        )
-
-
-def growth(sizes: list[int], workdir: Path) -> None:
-    print(
-        "== 3. growth: generated monorepos (change: shared/lib0/mod0.py; warm: "
-        f"median of {REPEAT} runs each) =="
-    )
-    print(
-        f"{'services':>8}{'targets':>9}{'affected':>10}{'ours warm':>11}"
-        f"{'raw pants':>11}{'ratio':>8}{'ours cached':>13}{'first run':>11}"
-    )
-    for n in sizes:
-        repo = ScenarioRepo.create(
-            workdir / f"synthetic-{n}", graph_cache=workdir / f"cache-{n}"
-        )
-        try:
-            generate(repo, n)
-            repo.commit(f"{n} generated services")
-            repo.branch("change")
-            repo.append("shared/lib0/mod0.py")
-            repo.commit("change")
-            no_cache = {**repo.env, "ECOTRACK_GRAPH_CACHE": "off"}
-            cached = dict(repo.env)
-            started = time.perf_counter()
-            r = repo.run("./pants", "peek", "--exclude-defaults", "::")  # starts pantsd
-            first = time.perf_counter() - started
-            assert r.returncode == 0, r.stderr[-2000:]
-            targets = len(json.loads(r.stdout))
-            mine, _ = ours(repo, "main")
-            theirs, _ = pants_changed(repo, "main")
-            raw = timed(lambda: pants_changed(repo, "main")[1])
-            repo.env = no_cache
-            warm = timed(lambda: ours(repo, "main")[1])
-            repo.env = cached
-            ours(repo, "main")
-            hit = timed(lambda: ours(repo, "main")[1])
-            assert mine == theirs, mine ^ theirs  # a plain source change: both exact
-            print(
-                f"{n:>8}{targets:>9}{len(mine):>10}{warm:>10.2f}s{raw:>10.2f}s"
-                f"{warm / raw:>7.2f}x{hit:>12.2f}s{first:>10.1f}s"
-            )
-        finally:
-            repo.stop_pantsd()
-    print()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=100)
@@ -516,7 +282,7 @@ def main() -> int:
         finally:
             repo.stop_pantsd()
         if sizes:
-            growth(sizes, workdir)
+            affected_growth.growth(sizes, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

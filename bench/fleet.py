@@ -39,22 +39,23 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import report, swarm_case
-from bench.rollout import derive, entry, remove_registry
+from bench.stack import derive, remove_registry
 from release.adapters import docker_host
 from release.adapters.daemons import free_port
 from release.adapters.docker_engine import ensure_engine
+from release.adapters.host_access import DockerHostAccess
 from release.adapters.registry_local import (
     LocalRegistry,
     LocalRegistryConfig,
 )
-from release.base.layout import services
+from release.base.layout import GITOPS, services
 from release.devenv import fleet_run as fleet_sim_run
 from release.images import build as images
 from release.machine import fleet as fleet_sim
 from release.machine.fleet import FleetSpec
 from release.model.manifest import Manifest, dumps
 from release.targets import resolve
-from testing.rollout import PATIENT_HEALTH
+from testing.rollout import PATIENT_HEALTH, pushed_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,14 +108,16 @@ class Bench:
                 work = self.workdir / f"naive-{h.name}"
                 work.mkdir(exist_ok=True)
                 compose = resolve.resolve(
+                    DockerHostAccess(),
                     "local",
                     self.project,
                     manifest,
-                    resolve.read_units("local"),
+                    resolve.read_units("local", GITOPS),
                     snapshot,
                     work,
                     h.endpoint,
                     self.fleet.proxy_port,
+                    gitops=GITOPS,
                 )[0]
                 compose.run("up", "-d", "--no-deps", "--wait", service, timeout=600)
                 phases.append((time.time(), f"done {h.name}: compose up -d --wait"))
@@ -272,7 +275,8 @@ def main() -> int:
         )
         made.append(local_proxy)
         proxy = replace(
-            entry(registry, local_proxy, "ecotrack/proxy", "v1", "1.0.0"), replicas=1
+            pushed_entry(registry, local_proxy, "ecotrack/proxy", "v1", "1.0.0"),
+            replicas=1,
         )
         versions = {}
         for tag, version in (("v1", "1.0.0"), ("v2", "1.1.0"), ("v3", "1.2.0")):
@@ -281,7 +285,9 @@ def main() -> int:
                 built[service], f"ecotrack-bench/{service}:{tag}", PATIENT_HEALTH
             )
             made.append(local)
-            versions[tag] = entry(registry, local, f"ecotrack/{service}", tag, version)
+            versions[tag] = pushed_entry(
+                registry, local, f"ecotrack/{service}", tag, version
+            )
 
         def manifest(tag: str) -> Manifest:
             return Manifest("local", {"proxy": proxy, service: versions[tag]})

@@ -34,21 +34,11 @@ from release.adapters.registry_local import (
 )
 from release.base import console
 from release.base.layout import Service
-from release.canary import rollout as canary
 from release.gitops.secrets import rotate, secrets_file
 from release.images import build as images
 from release.verify import drift
-from testing.gitops import (
-    SERVICE,
-    AgentProcess,
-    GitopsStack,
-    Load,
-    Quiet,
-    commit_manifest,
-    docker,
-    free_port,
-    make_gitops_repo,
-)
+from testing.agent_repo import AgentProcess, commit_manifest, make_gitops_repo
+from testing.gitops import SERVICE, GitopsStack, Load, Quiet, docker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,18 +209,12 @@ def canary_abort(stack: GitopsStack, rate: float):
     with Load(stack.port, rate=rate) as load:
         time.sleep(2)
         started = time.monotonic()
-        result = canary.run(
-            canary.CanaryOptions(
-                env="local",
-                service=SERVICE,
-                window=60,
-                max_error_rate=0.01,
-                min_requests=10,
-                project=stack.project,
-                manifest=stack.manifest("5xx"),
-                proxy_port=stack.port,
-            ),
-            reporter=Quiet(),
+        result = stack.canary(
+            stack.manifest("5xx"),
+            Quiet(),
+            window=60,
+            max_error_rate=0.01,
+            min_requests=10,
         )
         took = time.monotonic() - started
         time.sleep(2)

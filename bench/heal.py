@@ -23,37 +23,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from bench import report
-from bench.rollout import (
-    Steps,
-    derive,
-    docker,
-    entry,
-    free_port,
-    remove_project,
-    remove_registry,
-)
+from bench.stack import BenchStack, Steps, derive
 from release.adapters import docker_host
-from release.adapters.docker_engine import ensure_engine
+from release.adapters.host_access import DockerHostAccess
 from release.adapters.proxy import Proxy, socket_from_here
-from release.adapters.registry_local import (
-    LocalRegistry,
-    LocalRegistryConfig,
-)
-from release.base.layout import services
+from release.base.layout import GITOPS, services
 from release.images import build as images
 from release.model.manifest import Manifest, ServiceEntry
 from release.targets.host import rollout
-from testing.rollout import SLOW_FILE, SLOWABLE_HEALTH
+from testing.commands import docker
+from testing.rollout import SLOW_FILE, SLOWABLE_HEALTH, pushed_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,27 +103,27 @@ def main() -> int:
     parser.add_argument("--out", default=str(report.RESULTS / "heal.json"))
     args = parser.parse_args()
     service, path, out = args.service, f"/{args.service}/guidelines", Path(args.out)
-    ensure_engine()
-    workdir = Path(tempfile.mkdtemp(prefix="ecotrack-bench-heal-"))
-    os.environ["XDG_STATE_HOME"] = str(workdir / "state")
-    project = f"ecotrack-heal-bench-{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    registry = LocalRegistry(
-        LocalRegistryConfig(port=free_port(), home=workdir / "reg")
+    bench = BenchStack("heal")
+    project, port, registry, made = (
+        bench.project,
+        bench.port,
+        bench.registry,
+        bench.made,
     )
-    made: list[str] = []
     steps = Steps()
     rows: list[dict] = []
     try:
         wanted = [s for s in services() if s.name == service]
         built = images.build_images(wanted, include_proxy=True, quiet=True)
         registry.ensure_running()
-        proxy = entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0")
+        proxy = pushed_entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0")
         local = derive(
             built[service], f"ecotrack-bench/{service}:slowable", SLOWABLE_HEALTH
         )
         made.append(local)
-        release = entry(registry, local, f"ecotrack/{service}", "slowable", "1.0.0")
+        release = pushed_entry(
+            registry, local, f"ecotrack/{service}", "slowable", "1.0.0"
+        )
         m = Manifest(
             "local",
             {
@@ -148,12 +134,14 @@ def main() -> int:
 
         def deploy() -> None:
             rollout.deploy(
+                DockerHostAccess(),
                 "local",
                 manifest=m,
                 project=project,
                 proxy_port=port,
                 health_timeout=180,
                 reporter=steps,
+                gitops=GITOPS,
             )
 
         print("bench: deploying the stack ...", file=sys.stderr, flush=True)
@@ -168,9 +156,7 @@ def main() -> int:
                 )
             )
     finally:
-        remove_project(project)
-        remove_registry(registry, made)
-        shutil.rmtree(workdir, ignore_errors=True)
+        bench.remove()
     print_table(rows, args)
     ok = bool(rows) and all(
         r["during"]["failed"] == 0 and r["up_min"] >= r["up_before"] for r in rows

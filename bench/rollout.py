@@ -30,95 +30,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
 from bench import report
+from bench.stack import BenchStack, Steps, derive
 from release.adapters import docker_host
-from release.adapters.docker_engine import ensure_engine
-from release.adapters.registry_local import (
-    LocalRegistry,
-    LocalRegistryConfig,
-)
-from release.base.layout import services
+from release.adapters.host_access import DockerHostAccess
+from release.base.layout import GITOPS, services
 from release.engine.apply import default_parallel
-from release.engine.events import Reporter
 from release.images import build as images
 from release.model.manifest import Manifest, ServiceEntry
 from release.targets import resolve
 from release.targets.host import rollout
-from testing.commands import docker, free_port
+from testing.rollout import pushed_entry
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# -- setup: a registry, images with digests, a stack ---------------------------------
-
-
-class Steps(Reporter):
-    """Progress on stderr, and the time each step line was printed."""
-
-    def __init__(self):
-        super().__init__(as_json=True)
-        self.times: list[tuple[float, str]] = []
-
-    def step(self, service: str, step: str, message: str) -> None:
-        self.times.append((time.time(), f"{service} {step}"))
-        super().step(service, step, message)
-
-    def info(self, message: str) -> None:
-        self.times.append((time.time(), message))
-        super().info(message)
-
-    def result(self, result) -> None:
-        pass
-
-
-def remove_registry(registry: LocalRegistry, made: list[str]) -> None:
-    """Stops the bench's registry; removes its derived images and pushed tags."""
-    registry.stop()
-    subprocess.run(["docker", "rmi", "-f", *made], capture_output=True)
-    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
-    pushed = [r for r in refs if r.startswith(registry.address + "/")]
-    if pushed:
-        subprocess.run(["docker", "rmi", "-f", *pushed], capture_output=True)
-
-
-def remove_project(project: str) -> None:
-    """Every container, volume and network of the bench's Compose project."""
-    label = f"label=com.docker.compose.project={project}"
-    ids = docker("ps", "-aq", "--filter", label).split()
-    if ids:
-        docker("rm", "-f", *ids)
-    for kind in ("volume", "network"):
-        found = docker(kind, "ls", "-q", "--filter", label).split()
-        if found:
-            subprocess.run(["docker", kind, "rm", *found], capture_output=True)
-
-
-def derive(base: str, ref: str, extra: str = "") -> str:
-    docker(
-        "build", "-q", "-t", ref, "-", stdin=f"FROM {base}\nLABEL bench={ref}\n{extra}"
-    )
-    return ref
-
-
-def entry(registry: LocalRegistry, local: str, repo: str, tag: str, version: str):
-    digest = registry.push(local, repo, tag)
-    return ServiceEntry(
-        image=f"{registry.address}/{repo}:{tag}@{digest}",
-        version=version,
-        git_sha="0000000",
-        deployed_at="2026-01-01T00:00:00Z",
-        deployed_by="bench",
-        replicas=2,
-        feature_flags={},
-    )
 
 
 def main() -> int:
@@ -142,15 +70,9 @@ def main() -> int:
     parts = set(args.parts.split(","))
     service, path = args.service, args.path or f"/{args.service}/guidelines"
     out = Path(args.out)
-    ensure_engine()
-    workdir = Path(tempfile.mkdtemp(prefix="ecotrack-bench-rollout-"))
-    os.environ["XDG_STATE_HOME"] = str(workdir / "state")
-    project = f"ecotrack-rollout-bench-{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    registry = LocalRegistry(
-        LocalRegistryConfig(port=free_port(), home=workdir / "reg")
-    )
-    made: list[str] = []
+    bench = BenchStack("rollout")
+    workdir, project, port = bench.workdir, bench.project, bench.port
+    registry, made = bench.registry, bench.made
     quiet = Steps()  # progress on stderr, nothing on stdout; steps timed
     rows: list[dict] = []
     full: dict = {}
@@ -158,17 +80,19 @@ def main() -> int:
     try:
         built = images.build_images(services(), include_proxy=True, quiet=True)
         registry.ensure_running()
-        proxy = entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0")
+        proxy = pushed_entry(registry, built["proxy"], "ecotrack/proxy", "v1", "1.0.0")
         proxy = ServiceEntry(**{**proxy.__dict__, "replicas": 1})
         v: dict[str, dict[str, ServiceEntry]] = {"v1": {}, "v2": {}, "v3": {}}
         for name in names:
-            v["v1"][name] = entry(
+            v["v1"][name] = pushed_entry(
                 registry, built[name], f"ecotrack/{name}", "v1", "1.0.0"
             )
             for tag, version in (("v2", "1.1.0"), ("v3", "1.3.0")):
                 local = derive(built[name], f"ecotrack-bench/{name}:{tag}")
                 made.append(local)
-                v[tag][name] = entry(registry, local, f"ecotrack/{name}", tag, version)
+                v[tag][name] = pushed_entry(
+                    registry, local, f"ecotrack/{name}", tag, version
+                )
         local_bad = derive(
             built[service],
             f"ecotrack-bench/{service}:bad",
@@ -176,7 +100,7 @@ def main() -> int:
             'CMD ["false"]\n',
         )
         made.append(local_bad)
-        bad = entry(registry, local_bad, f"ecotrack/{service}", "bad", "1.2.0")
+        bad = pushed_entry(registry, local_bad, f"ecotrack/{service}", "bad", "1.2.0")
 
         def manifest(**changed: ServiceEntry) -> Manifest:
             entries = {**v["v1"], **changed}
@@ -196,6 +120,7 @@ def main() -> int:
         def deploy(m: Manifest, only: tuple[str, ...] = (), parallel: int = 0):
             nonlocal current
             result = rollout.deploy(
+                DockerHostAccess(),
                 "local",
                 services=only,
                 manifest=m,
@@ -204,6 +129,7 @@ def main() -> int:
                 health_timeout=90,
                 reporter=quiet,
                 parallel=parallel,
+                gitops=GITOPS,
             )
             current = m
             return result
@@ -213,14 +139,16 @@ def main() -> int:
 
         def naive() -> None:
             compose = resolve.resolve(
+                DockerHostAccess(),
                 "local",
                 project,
                 manifest(**{service: v["v3"][service]}),
-                resolve.read_units("local"),
+                resolve.read_units("local", GITOPS),
                 docker_host.snapshot(docker_host.connect(), project),
                 workdir,
                 "",
                 port,
+                gitops=GITOPS,
             )[0]
             compose.run("up", "-d", "--no-deps", "--wait", service, timeout=300)
 
@@ -327,9 +255,7 @@ def main() -> int:
                 print(f"bench: full deploy failed: {exc}", file=sys.stderr)
 
     finally:
-        remove_project(project)
-        remove_registry(registry, made)
-        shutil.rmtree(workdir, ignore_errors=True)
+        bench.remove()
     print_table(rows, args, path)
     if full:
         print_full(full)

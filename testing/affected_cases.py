@@ -31,6 +31,20 @@ class Case:
     why: dict[str, str] = field(default_factory=dict)
 
 
+def check_out(repo: ScenarioRepo, case: Case) -> str:
+    """Commits the case on a scratch branch; returns the ref to compare with."""
+    since = "main"
+    if case.prepare:
+        since = f"prepare-{case.id}"
+        repo.branch(since)
+        case.prepare(repo)
+        repo.commit(f"prepare {case.id}")
+    repo.branch(f"case-{case.id}", since)
+    case.edit(repo)
+    repo.commit(case.id)
+    return since
+
+
 def _edits(*edits: Edit) -> Edit:
     def run(repo: ScenarioRepo) -> None:
         for e in edits:

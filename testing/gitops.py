@@ -17,17 +17,16 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from release.adapters import docker_host
+from release.adapters.host_access import DockerHostAccess
 from release.base.layout import GITOPS, GitopsTree
+from release.canary import rollout as canary
 from release.engine.events import Reporter
 from release.gitops.secrets import secrets_file
 from release.images.build import build_images
@@ -37,9 +36,10 @@ from release.targets import resolve
 from release.targets.host import observe as observation
 from release.targets.host import rollout
 from testing import loadgen
-from testing.commands import docker, free_port  # noqa: F401 (used by tests)
-from testing.rollout import docker_healthy
+from testing.commands import docker, free_port, inv  # noqa: F401 (used by tests)
+from testing.rollout import docker_healthy, pushed_entry
 
+ACCESS = DockerHostAccess()  # the real Docker host, as cli/wiring.py wires it
 TEST_LABEL = "io.ecotrack.test"
 SERVICE = "recycling"
 PATH = "/recycling/guidelines"
@@ -140,16 +140,8 @@ class GitopsStack:
         docker_healthy(lambda: self.containers(None))
 
     def push(self, local: str, name: str, tag: str, version: str, replicas: int = 2):
-        repo = f"ecotrack/{name}"
-        digest = self.registry.push(local, repo, tag)
-        return ServiceEntry(
-            image=f"{self.registry.address}/{repo}:{tag}@{digest}",
-            version=version,
-            git_sha="0000000",
-            deployed_at="2026-01-01T00:00:00Z",
-            deployed_by="tests",
-            replicas=replicas,
-            feature_flags={},
+        return pushed_entry(
+            self.registry, local, f"ecotrack/{name}", tag, version, replicas
         )
 
     # -- manifests and deploys --------------------------------------------------------
@@ -181,17 +173,54 @@ class GitopsStack:
     def deploy(self, manifest: Manifest, services=(), **kw):
         kw.setdefault("health_timeout", 90)
         return rollout.deploy(
+            ACCESS,
             "local",
             services=services,
             manifest=manifest,
             project=self.project,
             proxy_port=self.port,
             reporter=kw.pop("reporter", None) or Quiet(),
+            gitops=kw.pop("gitops", GITOPS),
             **kw,
+        )
+
+    def inv_deploy(self, manifest: Path, *flags: str, env: dict | None = None):
+        """`./inv deploy --json` of this stack to the manifest file, as a user runs
+        it, with more `flags` and environment `env`; never raises on exit."""
+        return inv(
+            "deploy",
+            "--env",
+            "local",
+            "--project",
+            self.project,
+            "--manifest",
+            str(manifest),
+            "--port",
+            str(self.port),
+            "--json",
+            *flags,
+            env=env,
+        )
+
+    def canary(self, manifest: Manifest, reporter=None, **opts):
+        """A canary of SERVICE to `manifest` (canary/rollout.py), as the deploy
+        task runs it; `opts`: the rest of CanaryOptions (window, thresholds)."""
+        return canary.run(
+            ACCESS,
+            canary.CanaryOptions(
+                env="local",
+                service=SERVICE,
+                project=self.project,
+                manifest=manifest,
+                proxy_port=self.port,
+                **opts,
+            ),
+            reporter,
         )
 
     def observe(self, manifest: Manifest | None = None, gitops_dir=None):
         return observation.observe(
+            ACCESS,
             "local",
             project=self.project,
             manifest=manifest or self.baseline,
@@ -230,14 +259,16 @@ class GitopsStack:
     def compose(self):
         state = docker_host.snapshot(docker_host.connect(), self.project)
         return resolve.resolve(
+            ACCESS,
             "local",
             self.project,
             self.baseline,
-            resolve.read_units("local"),
+            resolve.read_units("local", GITOPS),
             state,
             Path(tempfile.mkdtemp(dir=self.workdir)),
             "",
             self.port,
+            gitops=GITOPS,
         )[0]
 
     # -- teardown ---------------------------------------------------------------------
@@ -298,182 +329,3 @@ class Load(loadgen.Load):
 
     def __init__(self, port: int, path: str = PATH, rate: float = 40.0, **kwargs):
         super().__init__(port, path, rate, **kwargs)
-
-
-# -- a webhook receiver that records what it is sent ---------------------------------
-
-
-class WebhookReceiver:
-    """An incoming-webhook stand-in on 127.0.0.1: records each JSON POST."""
-
-    def __init__(self, status: int = 200):
-        import http.server
-
-        self.payloads: list[dict] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.payloads.append(json.loads(body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T/B/x"
-
-    def texts(self) -> list[str]:
-        return [p["text"] for p in self.payloads]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# -- a GitOps repository and the agent watching it -----------------------------------
-
-ROOT = Path(__file__).resolve().parents[1]
-GIT_ID = ["-c", "user.name=Release Bot", "-c", "user.email=bot@ecotrack.invalid"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *GIT_ID, *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def make_gitops_repo(path: Path, manifest: Manifest, message: str = "initial") -> str:
-    """A repository shaped like ours where the agent looks: gitops/ with the Compose
-    files and the local manifest (committed here, unlike in the monorepo)."""
-    path.mkdir(parents=True)
-    for rel in (
-        "gitops/compose.base.yaml",
-        "gitops/environments/local/compose.yaml",
-        "gitops/proxy/haproxy.cfg",  # a Swarm stack's proxy config is rendered from it
-    ):
-        (path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (path / rel).write_text((ROOT / rel).read_text())
-    git(path, "init", "-q", "-b", "main")
-    return commit_manifest(path, manifest, message)
-
-
-def commit_manifest(repo: Path, manifest: Manifest, message: str) -> str:
-    target = repo / "gitops" / "versions" / f"{manifest.environment}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(dumps(manifest))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
-class AgentProcess:
-    """`./inv agent` as a user runs it, in the background; its JSON log in a file."""
-
-    def __init__(
-        self, stack: GitopsStack, repo: Path, home: Path, *extra: str, env=None
-    ):
-        self.stack, self.repo, self.home = stack, repo, home
-        self.port = free_port()
-        self.extra = extra
-        self.env = env or {}
-        self.logs: list[Path] = []
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "AgentProcess":
-        log = self.home.parent / f"agent-{len(self.logs)}.log"
-        self.logs.append(log)
-        self.proc = subprocess.Popen(
-            [
-                str(ROOT / "inv"),
-                "agent",
-                "--env",
-                "local",
-                "--repo",
-                str(self.repo),
-                "--project",
-                self.stack.project,
-                "--interval",
-                "1",
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                "--state-dir",
-                str(self.home),
-                *self.extra,
-            ],
-            cwd=ROOT,
-            stdout=open(log, "w"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-        )
-        self.wait(lambda s: s is not None, 60, "the agent's /status")
-        return self
-
-    def status(self) -> dict | None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            conn.request("GET", "/status")
-            return json.loads(conn.getresponse().read())
-        except (OSError, ValueError, http.client.HTTPException):
-            return None
-
-    def get(self, path: str) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read().decode()
-
-    def wait(self, predicate, timeout: float, what: str) -> dict:
-        deadline = time.monotonic() + timeout
-        status = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(
-                    f"the agent exited ({self.proc.returncode}):\n"
-                    + self.output()[-3000:]
-                )
-            status = self.status()
-            try:
-                if predicate(status):
-                    return status
-            except (KeyError, TypeError, IndexError):
-                pass
-            time.sleep(0.5)
-        raise AssertionError(
-            f"timed out waiting for {what}; last status: "
-            f"{json.dumps(status, default=str)[:1500]}\n{self.output()[-3000:]}"
-        )
-
-    def output(self) -> str:
-        return "".join(p.read_text() for p in self.logs if p.exists())
-
-    def events(self, name: str | None = None) -> list[dict]:
-        out = []
-        for line in self.output().splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and (name is None or event.get("event") == name):
-                out.append(event)
-        return out
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=10)

@@ -37,16 +37,9 @@ from testing.ecr_standin import ACCOUNT, EcrStandIn
 from testing.fleet import Fleet, Forwarder
 from testing.rollout import Releases
 from testing.scenario_repo import source_files
-from testing.workflow_replay import (
-    Event,
-    Runner,
-    RunnerUser,
-    StepLog,
-    WorkflowRun,
-    changed_files,
-    load,
-    triggered,
-)
+from testing.workflow_files import changed_files, load, triggered
+from testing.workflow_replay import WorkflowRun
+from testing.workflow_runner import Event, Runner, RunnerUser, StepLog
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -72,6 +72,23 @@ SLOWABLE_HEALTH = (
 _PROXY: dict[str, str] = {}
 
 
+def pushed_entry(
+    registry, local: str, repo: str, tag: str, version: str, replicas: int = 2
+) -> ServiceEntry:
+    """`local` pushed to `registry` as repo:tag, and the manifest entry that names it
+    by digest (the fields a publish would fill, with fixed test values)."""
+    digest = registry.push(local, repo, tag)
+    return ServiceEntry(
+        image=f"{registry.address}/{repo}:{tag}@{digest}",
+        version=version,
+        git_sha="0000000",
+        deployed_at="2026-01-01T00:00:00Z",
+        deployed_by="tests",
+        replicas=replicas,
+        feature_flags={},
+    )
+
+
 def proxy_image() -> str:
     """The proxy image, built with Pants once per test session."""
     if "ref" not in _PROXY:
@@ -130,16 +147,7 @@ class Releases:
                 self.derived.append(local)
             repo = f"ecotrack/{service}"
             tag = f"{tag}-{uuid.uuid4().hex[:6]}"  # tags are immutable: one per run
-            digest = self.registry.push(local, repo, tag)
-            self.pushed[key] = ServiceEntry(
-                image=f"{self.registry.address}/{repo}:{tag}@{digest}",
-                version=version,
-                git_sha="0000000",
-                deployed_at="2026-01-01T00:00:00Z",
-                deployed_by="tests",
-                replicas=2,
-                feature_flags={},
-            )
+            self.pushed[key] = pushed_entry(self.registry, local, repo, tag, version)
         return replace(
             self.pushed[key],
             replicas=1 if service == "proxy" else replicas,

@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,18 @@ class ScenarioRepo:
         self.env = env
 
     # -- creation ------------------------------------------------------------------
+    @classmethod
+    @contextmanager
+    def for_tests(cls, tmp_path_factory, name: str) -> Iterator["ScenarioRepo"]:
+        """A copy for one test module (pytest's tmp_path_factory), sharing the
+        session's graph cache with the other copies; its pantsd stopped after."""
+        cache = tmp_path_factory.getbasetemp() / "graph-cache"
+        repo = cls.create(tmp_path_factory.mktemp(name) / "repo", graph_cache=cache)
+        try:
+            yield repo
+        finally:
+            repo.stop_pantsd()
+
     @classmethod
     def create(
         cls, dest: Path, source: Path = ROOT, graph_cache: Path | None = None

@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from testing.workflow_expr import to_string
 
 if TYPE_CHECKING:
-    from testing.workflow_replay import Event, Runner
+    from testing.workflow_runner import Event, Runner
 
 
 class ReplayError(Exception):

@@ -28,25 +28,14 @@ them, on this machine, against a scratch repository with a bare remote.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
-import os
-import re
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from testing.workflow_actions import (
     ACTIONS,
-    GH_STANDIN,
     ActionCall,
     ReplayError,
 )
@@ -54,316 +43,21 @@ from testing.workflow_expr import (
     Evaluator,
     ExpressionError,
     Status,
-    check,
-    expressions_in,
     to_string,
+)
+from testing.workflow_files import hash_files_in, job_order, load, matrix_rows, needs_of
+from testing.workflow_runner import (
+    FAILURE,
+    SKIPPED,
+    SUCCESS,
+    Event,
+    JobResult,
+    Runner,
+    StepLog,
+    read_pairs,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-SUCCESS, FAILURE, SKIPPED = "success", "failure", "skipped"
-
-
-@dataclass
-class Event:
-    """What started the run: `push`, `pull_request` or `workflow_dispatch`."""
-
-    name: str
-    sha: str
-    ref: str = "refs/heads/main"
-    before: str = ""
-    inputs: dict = field(default_factory=dict)
-    base_sha: str = ""  # pull_request: the base branch's commit
-
-    def payload(self) -> dict:
-        if self.name == "push":
-            return {"before": self.before, "after": self.sha, "ref": self.ref}
-        if self.name == "pull_request":
-            return {
-                "pull_request": {
-                    "base": {"sha": self.base_sha},
-                    "head": {"sha": self.sha},
-                }
-            }
-        if self.name == "workflow_dispatch":
-            return {"inputs": dict(self.inputs)}
-        raise ReplayError(f"events of kind {self.name!r} are not replayed")
-
-
-@dataclass
-class StepLog:
-    job: str
-    name: str
-    result: str
-    output: str = ""
-    seconds: float | None = None
-
-
-@dataclass
-class JobResult:
-    result: str
-    outputs: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunnerUser:
-    """The account steps run as: not root, passwordless sudo, in the docker group,
-    as GitHub's `runner` user is."""
-
-    name: str
-    home: Path
-
-    @classmethod
-    def ensure(cls, name: str = "ecotrack-runner", sudo: bool = True) -> "RunnerUser":
-        """Creates the account (once; needs root); `sudo=False`: a runner without
-        passwordless sudo (a self-hosted one, say)."""
-        if os.geteuid() != 0:
-            raise ReplayError("creating the runner's account needs root")
-        if subprocess.run(["id", name], capture_output=True).returncode != 0:
-            groups = ["-G", "docker"] if _group_exists("docker") else []
-            subprocess.run(
-                ["useradd", "--create-home", "--shell", "/bin/bash", *groups, name],
-                check=True,
-                capture_output=True,
-            )
-        sudoers = Path(f"/etc/sudoers.d/{name}")
-        if sudo and not sudoers.exists():
-            sudoers.write_text(f"{name} ALL=(ALL) NOPASSWD:ALL\n")
-            sudoers.chmod(0o440)
-        home = Path(
-            subprocess.run(
-                ["getent", "passwd", name], capture_output=True, text=True, check=True
-            ).stdout.split(":")[5]
-        )
-        user = cls(name, home)
-        # The remote belongs to the test (root): the account trusts other owners'
-        # repositories, as actions/checkout makes a runner trust its workspace.
-        subprocess.run(
-            user.command(
-                ["git", "config", "--global", "safe.directory", "*"],
-                {"PATH": os.environ["PATH"]},
-            ),
-            check=True,
-            capture_output=True,
-        )
-        return user
-
-    def remove(self) -> None:
-        self.end_session()
-        for d in _REACHED.pop(self.name, []):
-            subprocess.run(["setfacl", "-x", f"u:{self.name}", d], capture_output=True)
-        Path(f"/etc/sudoers.d/{self.name}").unlink(missing_ok=True)
-        subprocess.run(["userdel", "--remove", self.name], capture_output=True)
-
-    def reach(self, path: Path) -> None:
-        """Lets the account traverse (only traverse: an ACL entry `x`, taken back by
-        remove) each directory above `path` it could not, e.g. root's 0700 home above
-        the interpreters setup-python hands out."""
-        for d in reversed(Path(path).parents):
-            probe = self.command(["test", "-x", str(d)], {"PATH": "/usr/bin:/bin"})
-            if subprocess.run(probe, capture_output=True).returncode != 0:
-                subprocess.run(
-                    ["setfacl", "-m", f"u:{self.name}:x", str(d)], check=True
-                )
-                _REACHED.setdefault(self.name, []).append(str(d))
-
-    def end_session(self) -> None:
-        """What a hosted runner's VM does at a job's end: nothing of the job's keeps
-        running (a pantsd, an ssh master)."""
-        subprocess.run(["pkill", "-KILL", "-u", self.name], capture_output=True)
-
-    def own(self, *paths: Path) -> None:
-        subprocess.run(["chown", "-R", f"{self.name}:", *map(str, paths)], check=True)
-
-    def command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
-        """`argv` as this user, with exactly `env` (plus its HOME and USER)."""
-        full = {**env, "HOME": str(self.home), "USER": self.name}
-        pairs = [f"{k}={v}" for k, v in full.items()]
-        return ["sudo", "-n", "-u", self.name, "env", "-i", *pairs, *argv]
-
-
-_REACHED: dict[str, list[str]] = {}  # account → directories given an ACL entry
-
-
-def _group_exists(name: str) -> bool:
-    return (
-        subprocess.run(["getent", "group", name], capture_output=True).returncode == 0
-    )
-
-
-@dataclass
-class Runner:
-    """The simulated GitHub: the bare remote, the repository's secrets, a work dir
-    for checkouts, RUNNER_TEMP and artifacts, the environment every step gets, and
-    the account steps run as (None: this process's own)."""
-
-    remote: Path
-    work: Path
-    secrets: dict = field(default_factory=dict)
-    env: dict = field(default_factory=dict)
-    python: dict = field(default_factory=dict)  # setup-python version → interpreter
-    user: RunnerUser | None = None
-    prepare_checkout: Callable[[Path], None] | None = None
-    aws_endpoint: str = ""  # the stand-in for AWS's APIs (STS, ECR): moto's server
-    environments: dict = field(default_factory=dict)  # GitHub environment → secrets
-    log: list[StepLog] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.work.mkdir(parents=True, exist_ok=True)
-        for name in ("bin", "pulls", "cache"):
-            (self.work / name).mkdir(exist_ok=True)
-        gh = self.work / "bin" / "gh"
-        gh.write_text(GH_STANDIN.format(pulls=self.work / "pulls"))
-        gh.chmod(0o755)
-        if self.user:
-            self.user.own(self.work / "pulls")
-
-    def with_tools(self, env: Mapping[str, str]) -> dict:
-        """`env` with the runner's own tools (the `gh` stand-in) first on PATH."""
-        return {**env, "PATH": f"{self.work / 'bin'}:{env.get('PATH', '')}"}
-
-    def summary(self, tail: int = 6) -> str:
-        """The log: every job's steps, their results and the end of what they
-        printed (more of it for a failed step)."""
-        out = []
-        for entry in self.log:
-            took = f" | {entry.seconds:.1f} s" if entry.seconds is not None else ""
-            out.append(f"{entry.job} | {entry.name} | {entry.result}{took}")
-            lines = [line for line in entry.output.splitlines() if line.strip()]
-            if entry.result != "note":
-                keep = tail * 10 if entry.result == FAILURE else tail
-                out += [f"    {line}" for line in lines[-keep:]]
-        return "\n".join(out) + "\n"
-
-    def pulls(self) -> list[dict]:
-        """The pull requests `gh pr create` opened, oldest first."""
-        files = sorted((self.work / "pulls").glob("*.json"), key=lambda p: int(p.stem))
-        return [json.loads(p.read_text()) for p in files]
-
-    def fresh_dir(self, path: Path) -> Path:
-        """`path`, emptied: each job starts on a clean machine."""
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        if self.user:
-            self.user.own(path)
-        return path
-
-    def artifacts(self) -> Path:
-        path = self.work / "artifacts"
-        path.mkdir(parents=True, exist_ok=True)
-        if self.user:
-            self.user.own(path)
-        return path
-
-    def command(self, argv: list[str], env: Mapping[str, str]) -> list[str]:
-        return self.user.command(argv, env) if self.user else argv
-
-
-# -- triggers ---------------------------------------------------------------------
-
-
-def _glob(pattern: str) -> re.Pattern:
-    """GitHub's filter globs: `*` within a path segment, `**` across them."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(out + r"\Z")
-
-
-def load(path: Path) -> dict:
-    data = yaml.safe_load(Path(path).read_text())
-    if True in data:  # YAML 1.1 reads the key `on` as a boolean
-        data["on"] = data.pop(True)
-    return data
-
-
-def triggered(workflow: dict, event: Event, changed: list[str]) -> bool:
-    on = workflow.get("on") or {}
-    if isinstance(on, str):
-        on = {on: None}
-    if isinstance(on, list):
-        on = {name: None for name in on}
-    if event.name not in on:
-        return False
-    spec = on[event.name] or {}
-    branch = event.ref.removeprefix("refs/heads/")
-    if "branches" in spec and not any(_glob(b).match(branch) for b in spec["branches"]):
-        return False
-    if "paths" in spec and not any(
-        _glob(p).match(f) for p in spec["paths"] for f in changed
-    ):
-        return False
-    return True
-
-
-# -- runs -------------------------------------------------------------------------
-
-
-def _order(jobs: Mapping[str, dict]) -> list[str]:
-    done: list[str] = []
-
-    def visit(name: str, path: tuple[str, ...]) -> None:
-        if name in done:
-            return
-        if name in path:
-            raise ReplayError(f"jobs need each other: {' → '.join(path + (name,))}")
-        if name not in jobs:
-            raise ReplayError(f"a job needs {name!r}, which does not exist")
-        for need in _needs(jobs[name]):
-            visit(need, path + (name,))
-        done.append(name)
-
-    for name in jobs:
-        visit(name, ())
-    return done
-
-
-def _needs(job: dict) -> list[str]:
-    needs = job.get("needs") or []
-    return [needs] if isinstance(needs, str) else list(needs)
-
-
-def _matrix(value) -> list[dict]:
-    if value is None:
-        return [{}]
-    if not isinstance(value, dict):
-        raise ReplayError(f"a matrix must be a mapping, got {value!r}")
-    axes = {k: v for k, v in value.items() if k not in ("include", "exclude")}
-    rows = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    rows = [r for r in rows if r] or ([] if value.get("include") else [{}])
-    excluded = value.get("exclude") or []
-    rows = [r for r in rows if not any(x.items() <= r.items() for x in excluded)]
-    return rows + list(value.get("include") or [])
-
-
-def _read_pairs(path: Path) -> dict[str, str]:
-    """GITHUB_OUTPUT / GITHUB_ENV: `key=value` lines and `key<<DELIM` blocks."""
-    out: dict[str, str] = {}
-    lines = path.read_text().splitlines() if path.exists() else []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            key, delim = line.split("<<", 1)
-            end = lines.index(delim, i + 1)
-            out[key] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-            continue
-        if "=" in line:
-            key, value = line.split("=", 1)
-            out[key] = value
-        elif line.strip():
-            raise ReplayError(f"{path.name}: cannot read line {line!r}")
-        i += 1
-    return out
 
 
 class WorkflowRun:
@@ -413,7 +107,7 @@ class WorkflowRun:
         unknown = sorted(set(leave_out) - set(all_jobs))
         if unknown:
             raise ReplayError(f"{self.name}: no job {', '.join(unknown)} to leave out")
-        for name in _order(all_jobs):
+        for name in job_order(all_jobs):
             if (jobs is not None and name not in jobs) or name in leave_out:
                 why = leave_out.get(name, "left out by the test")
                 self._note(name, f"NOT REPLAYED ({why})")
@@ -433,17 +127,17 @@ class WorkflowRun:
     def _needs_ctx(self, job: dict) -> dict:
         return {
             n: {"result": self.results[n].result, "outputs": self.results[n].outputs}
-            for n in _needs(job)
+            for n in needs_of(job)
         }
 
     def _ancestors(self, job: dict) -> list[str]:
         seen: list[str] = []
-        todo = _needs(job)
+        todo = needs_of(job)
         while todo:
             n = todo.pop()
             if n not in seen:
                 seen.append(n)
-                todo += _needs(self.workflow["jobs"][n])
+                todo += needs_of(self.workflow["jobs"][n])
         return seen
 
     def _context(self, job: dict, **extra) -> dict:
@@ -485,7 +179,7 @@ class WorkflowRun:
             )
         except ExpressionError as exc:
             raise ReplayError(f"{self.name}/{name}: matrix: {exc}") from None
-        results = [self._one(name, job, row) for row in _matrix(matrix)]
+        results = [self._one(name, job, row) for row in matrix_rows(matrix)]
         if not results:
             return JobResult(SKIPPED)
         failed = any(r.result == FAILURE for r in results)
@@ -679,110 +373,14 @@ class WorkflowRun:
         self.runner.log.append(
             StepLog(f"{self.name}/{label}", step_name, result, r.stdout + r.stderr)
         )
-        return result, _read_pairs(output), _read_pairs(github_env)
+        return result, read_pairs(output), read_pairs(github_env)
 
 
 def _evaluator(context: dict, status: Status = Status()) -> Evaluator:
     """An evaluator whose hashFiles() reads the job's workspace (when it has one)."""
     workspace = context.get("github", {}).get("workspace")
     return Evaluator(
-        context, status, hash_files=_hash_files(Path(workspace)) if workspace else None
+        context,
+        status,
+        hash_files=hash_files_in(Path(workspace)) if workspace else None,
     )
-
-
-def _hash_files(workspace: Path) -> Callable[..., str]:
-    """GitHub's hashFiles(): the sha256 of the matched files' sha256s (paths sorted,
-    relative to the workspace, `**` across directories); "" when none match."""
-
-    def hash_files(*patterns) -> str:
-        rules = [_glob(to_string(p)) for p in patterns]
-        files = sorted(
-            p
-            for p in workspace.rglob("*")
-            if p.is_file()
-            and ".git" not in p.relative_to(workspace).parts
-            and any(r.match(str(p.relative_to(workspace))) for r in rules)
-        )
-        if not files:
-            return ""
-        outer = hashlib.sha256()
-        for f in files:
-            outer.update(hashlib.sha256(f.read_bytes()).digest())
-        return outer.hexdigest()
-
-    return hash_files
-
-
-def changed_files(repo: Path, before: str, after: str) -> list[str]:
-    out = subprocess.run(
-        [
-            "git",
-            "-c",
-            "safe.directory=*",
-            "-C",
-            str(repo),
-            "diff",
-            "--name-only",
-            before,
-            after,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.split()
-
-
-def env_of_machine() -> dict:
-    """The variables a hosted runner has that the steps rely on (PATH, HOME, ...)."""
-    keep = ("PATH", "HOME", "LANG", "USER", "XDG_CACHE_HOME", "TMPDIR")
-    return {k: os.environ[k] for k in keep if k in os.environ}
-
-
-# -- the static check (`./inv lint`) ------------------------------------------------
-
-
-def problems(path: Path) -> list[str]:
-    """What a replay of `path` would stop on, found without running it: an action
-    with no local equivalent, a reusable workflow that is not local, a step with
-    neither `run` nor `uses`, an expression the replay cannot read."""
-    workflow = load(path)
-    name = Path(path).name
-    found: list[str] = []
-    for job_name, job in (workflow.get("jobs") or {}).items():
-        where = f"{name}: job {job_name}"
-        uses = job.get("uses")
-        if uses and not (
-            uses.startswith("./.github/workflows/") and (ROOT / uses).is_file()
-        ):
-            found.append(f"{where}: reusable workflow {uses} is not in this repository")
-        for i, step in enumerate(job.get("steps") or []):
-            step_name = step.get("name") or step.get("uses") or f"step {i + 1}"
-            if "uses" in step:
-                if step["uses"].split("@", 1)[0] not in ACTIONS:
-                    found.append(
-                        f"{where}, step {step_name}: no local equivalent for the "
-                        f"action {step['uses']}"
-                    )
-            elif "run" not in step:
-                found.append(f"{where}, step {step_name}: neither run nor uses")
-    body = {k: v for k, v in workflow.items() if k != "on"}
-    conditions = [  # `if:` may be bare, without ${{ }}
-        str(part["if"])
-        for job in (workflow.get("jobs") or {}).values()
-        for part in [job, *(job.get("steps") or [])]
-        if "if" in part and "${{" not in str(part["if"])
-    ]
-    for expression in expressions_in(body) + conditions:
-        try:
-            check(expression)
-        except ExpressionError as exc:
-            found.append(f"{name}: ${{{{ {expression} }}}}: {exc}")
-    return found
-
-
-if __name__ == "__main__":
-    # python -m testing.workflow_replay FILE...: one line a problem, exit 1 on any.
-    lines = [p for f in sys.argv[1:] for p in problems(Path(f))]
-    print("\n".join(lines), end="\n" if lines else "")
-    sys.exit(1 if lines else 0)

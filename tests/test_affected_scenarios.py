@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.affected_cases import ALL, CASES, Case, touch
+from testing.affected_cases import ALL, CASES, check_out, touch
 from testing.scenario_repo import ScenarioRepo, link_tooling_venv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,35 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "graph-cache"
-    r = ScenarioRepo.create(
-        tmp_path_factory.mktemp("affected") / "repo", graph_cache=cache
-    )
-    try:
+    with ScenarioRepo.for_tests(tmp_path_factory, "affected") as r:
         yield r
-    finally:
-        r.stop_pantsd()
-
-
-def check_out_case(repo: ScenarioRepo, case: Case) -> str:
-    """Commits the case on a scratch branch; returns the ref to compare with."""
-    since = "main"
-    if case.prepare:
-        since = f"prepare-{case.id}"
-        repo.branch(since)
-        case.prepare(repo)
-        repo.commit(f"prepare {case.id}")
-    repo.branch(f"case-{case.id}", since)
-    case.edit(repo)
-    repo.commit(case.id)
-    return since
 
 
 @pytest.mark.parametrize(
     "case", [pytest.param(c, id=f"rule{c.rule}-{c.id}") for c in CASES]
 )
 def test_case(repo, case):
-    since = check_out_case(repo, case)
+    since = check_out(repo, case)
     data = repo.affected_json("--explain", since=since)
     got = {
         "include": [i["service"] for i in data["include"]],
@@ -75,7 +55,7 @@ def test_case(repo, case):
 
 
 def test_plain_output_is_sorted_names_one_per_line(repo):
-    check_out_case(repo, next(c for c in CASES if c.id == "shared-categories"))
+    check_out(repo, next(c for c in CASES if c.id == "shared-categories"))
     r = repo.affected("--since", "main")
     assert (r.returncode, r.stdout) == (0, "recycling\nwaste\n")
 
@@ -114,7 +94,7 @@ def test_global_input_is_explained(repo):
 
 
 def test_deleted_module_is_resolved_at_the_merge_base(repo):
-    check_out_case(repo, next(c for c in CASES if c.id == "delete-module"))
+    check_out(repo, next(c for c in CASES if c.id == "delete-module"))
     data = repo.affected_json("--explain")
     # The deleted path itself reaches locations through the merge-base's graph.
     assert "shared/core/geo.py" not in data["explain"]["no_effect"]

@@ -10,15 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from testing.gitops import (
-    SERVICE,
-    AgentProcess,
-    Load,
-    WebhookReceiver,
-    commit_manifest,
-    docker,
-    make_gitops_repo,
-)
+from testing.agent_repo import AgentProcess, commit_manifest, make_gitops_repo
+from testing.gitops import SERVICE, Load, docker
+from testing.webhook import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,15 +5,11 @@ version answering 5xx is aborted (old replicas untouched), a good one promoted
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-from pathlib import Path
 
 from release.canary import rollout as canary
-from testing.gitops import SERVICE, Load, WebhookReceiver, docker
-
-ROOT = Path(__file__).resolve().parents[1]
+from testing.gitops import SERVICE, Load, docker
+from testing.webhook import WebhookReceiver
 
 
 def test_a_version_answering_5xx_is_aborted(gitops):
@@ -22,18 +18,7 @@ def test_a_version_answering_5xx_is_aborted(gitops):
     with Load(gitops.port) as load:
         time.sleep(2)
         started = time.monotonic()
-        result = canary.run(
-            canary.CanaryOptions(
-                env="local",
-                service=SERVICE,
-                window=60,
-                max_error_rate=0.01,
-                min_requests=10,
-                project=gitops.project,
-                manifest=bad,
-                proxy_port=gitops.port,
-            )
-        )
+        result = gitops.canary(bad, window=60, max_error_rate=0.01, min_requests=10)
         took = time.monotonic() - started
         aborted_at = time.time()
         time.sleep(3)
@@ -57,33 +42,11 @@ def test_a_good_version_is_promoted_through_the_cli(gitops):
     path = gitops.write(gitops.manifest("v2"))
     receiver = WebhookReceiver()
     with Load(gitops.port) as load:
-        r = subprocess.run(
-            [
-                str(ROOT / "inv"),
-                "deploy",
-                "--env",
-                "local",
-                "--service",
-                SERVICE,
-                "--canary",
-                "1",
-                "--canary-window",
-                "8",
-                "--max-error-rate",
-                "0.01",
-                "--project",
-                gitops.project,
-                "--manifest",
-                str(path),
-                "--port",
-                str(gitops.port),
-                "--json",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "ECOTRACK_SLACK_WEBHOOK_URL": receiver.url},
+        r = gitops.inv_deploy(
+            path,
+            *("--service", SERVICE, "--canary", "1", "--canary-window", "8"),
+            *("--max-error-rate", "0.01"),
+            env={"ECOTRACK_SLACK_WEBHOOK_URL": receiver.url},
         )
         time.sleep(1)
     receiver.close()

@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from release.model.manifest import Manifest
-from testing.gitops import (
-    PATH,
-    SERVICE,
-    AgentProcess,
-    commit_manifest,
-    make_gitops_repo,
-)
+from testing.agent_repo import AgentProcess, commit_manifest, make_gitops_repo
+from testing.gitops import PATH, SERVICE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -145,16 +145,20 @@ def test_unhealthy_container(gitops):
     assert service.health == "DEGRADED"
 
 
-def test_observing_leaves_sigterm_to_the_caller(gitops):
-    """The agent observes the host every pass with its own SIGTERM handler in place;
-    a read-only look must not swap in the deploy's abort-on-SIGTERM handler, or a
-    SIGTERM during the look kills the agent with 130 instead of a clean stop."""
+def test_looks_and_sessions_leave_sigterm_to_the_caller(gitops):
+    """Signals belong to the CLI edge (cli/handler.py, cli/agent.py). The agent looks
+    at the host every pass with its own SIGTERM handler in place; neither a look nor
+    a deploy session may swap in another, or a SIGTERM during a pass would kill the
+    agent instead of stopping it cleanly."""
     import signal
 
     from release.adapters import docker_host
+    from release.adapters.host_access import DockerHostAccess
+    from release.base.layout import GITOPS
     from release.targets.host import observe as observation
     from release.targets.host.session import DeploySession, ProjectOnHost
 
+    access = DockerHostAccess()
     seen = []
 
     class Recording:  # a real client that notes the SIGTERM handler at each use
@@ -171,24 +175,27 @@ def test_observing_leaves_sigterm_to_the_caller(gitops):
     previous = signal.signal(signal.SIGTERM, callers_handler)
     try:
         observation.observe(
+            access,
             "local",
             project=gitops.project,
             manifest=gitops.baseline,
             client=Recording(docker_host.connect()),
+            gitops=GITOPS,
         )
         assert seen and all(h is callers_handler for h in seen)
         assert signal.getsignal(signal.SIGTERM) is callers_handler
 
-        # A session that changes the host takes SIGTERM over while it holds the lock.
-        seen.clear()
+        seen.clear()  # a session that holds the lock: the same
         with DeploySession(
-            ProjectOnHost.of("local", gitops.project, None),
+            ProjectOnHost.of(access, "local", gitops.project, None),
+            access,
             gitops.baseline,
             client=Recording(docker_host.connect()),
             quiet=True,
+            gitops=GITOPS,
         ):
             pass
-        assert seen and any(h is not callers_handler for h in seen)
+        assert seen and all(h is callers_handler for h in seen)
         assert signal.getsignal(signal.SIGTERM) is callers_handler
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -5,13 +5,9 @@ that service, with no failed request (load running on both services)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
-from testing.gitops import PATH, SERVICE, Load, WebhookReceiver
-
-ROOT = Path(__file__).resolve().parents[1]
+from testing.gitops import PATH, SERVICE, Load
+from testing.webhook import WebhookReceiver
 
 
 def test_changing_one_flag_rolls_only_that_service(gitops):
@@ -21,26 +17,7 @@ def test_changing_one_flag_rolls_only_that_service(gitops):
     path = gitops.write(flagged)
     receiver = WebhookReceiver()
     with Load(gitops.port, PATH) as load, Load(gitops.port, "/auth/version") as other:
-        r = subprocess.run(
-            [
-                str(ROOT / "inv"),
-                "deploy",
-                "--env",
-                "local",
-                "--project",
-                gitops.project,
-                "--manifest",
-                str(path),
-                "--port",
-                str(gitops.port),
-                "--json",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "ECOTRACK_SLACK_WEBHOOK_URL": receiver.url},
-        )
+        r = gitops.inv_deploy(path, env={"ECOTRACK_SLACK_WEBHOOK_URL": receiver.url})
     receiver.close()
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     # ./inv deploy notified the webhook (and never printed its URL).

@@ -26,9 +26,11 @@ from pathlib import Path
 import pytest
 
 from release.adapters import docker_host
-from release.model.manifest import ServiceEntry, dumps
+from release.model.manifest import ServiceEntry
 from release.targets import environment
+from testing.commands import inv
 from testing.fleet import Fleet
+from testing.hosts_stack import HostsStack
 from testing.loadgen import Load
 from testing.rollout import (
     INV,
@@ -59,41 +61,17 @@ def fleet(local_registry):
         yield f
 
 
-class FleetStack:
+class FleetStack(HostsStack):
     """One Compose project on every host of the fleet, deployed with ./inv."""
 
     def __init__(self, fleet: Fleet, workdir: Path):
         self.fleet = fleet
-        self.workdir = workdir
-        self.project = f"ecotrack-fleet-{uuid.uuid4().hex[:8]}"
-        self.hosts_file = fleet.hosts_yaml(workdir / "hosts.yaml")
-
-    def write(self, manifest) -> Path:
-        path = self.workdir / f"manifest-{uuid.uuid4().hex[:8]}.json"
-        path.write_text(dumps(manifest))
-        return path
-
-    def args(self, task: str, manifest, *extra: str, hosts=None) -> list[str]:
-        hosts = hosts or self.hosts_file
-        args = [INV, task, "--project", self.project, "--hosts", str(hosts)]
-        args += ["--manifest", str(self.write(manifest))]
-        if task == "deploy":
-            args += ["--port", str(self.fleet.proxy_port)]
-        return args + list(extra)
-
-    def run(self, task: str, manifest, *extra: str, timeout=600, hosts=None):
-        return subprocess.run(
-            self.args(task, manifest, *extra, hosts=hosts),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        super().__init__(
+            workdir,
+            f"ecotrack-fleet-{uuid.uuid4().hex[:8]}",
+            fleet.hosts_yaml(workdir / "hosts.yaml"),
+            fleet.proxy_port,
         )
-
-    def deploy_ok(self, manifest, *extra: str, hosts=None):
-        r = self.run("deploy", manifest, *extra, hosts=hosts)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
-        return r
 
     def versions(self, host, service: str = "recycling") -> list[str]:
         client = docker_host.connect(host.socket)
@@ -199,7 +177,7 @@ def test_killed_fleet_deploy_converges_on_rerun(fleet, stack, releases):
 
     m = manifest(releases, "1.3.0")
     proc = subprocess.Popen(
-        stack.args("deploy", m),
+        [INV, *stack.args("deploy", m)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -259,17 +237,15 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
 ):
     """The pull agent on a fleet: the hosts file is part of the watched repository,
     the status and the dashboard show each host, a pushed commit rolls the fleet."""
-    from testing.gitops import AgentProcess, commit_manifest, make_gitops_repo
+    from testing.agent_repo import AgentProcess, commit_manifest, gitops_repo_on
 
     repo = tmp_path / "remote"
-    make_gitops_repo(repo, manifest(releases, "1.3.0"), "release(local): 1.3.0")
-    hosts = repo / "gitops" / "environments" / "local" / "hosts.yaml"
-    hosts.write_text(stack.hosts_file.read_text())
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "fleet"], check=True)
-    c0 = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    c0 = gitops_repo_on(
+        repo,
+        manifest(releases, "1.3.0"),
+        "release(local): 1.3.0",
+        stack.hosts_file.read_text(),
+    )
     agent = AgentProcess(stack, repo, tmp_path / "agent").start()
     try:
         status = agent.wait(
@@ -327,12 +303,7 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
 def test_hosts_file_errors_are_one_line(stack, releases, tmp_path):
     bad = tmp_path / "hosts.yaml"
     bad.write_text("hosts:\n  - name: web-1\n    endpoint: tcp://10.0.0.1:2375\n")
-    r = subprocess.run(
-        [INV, "deploy", "--hosts", str(bad), "--dry-run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    r = inv("deploy", "--hosts", str(bad), "--dry-run")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == [
         f"error: {bad}: hosts[0].endpoint: must be ssh://user@host[:port] or "

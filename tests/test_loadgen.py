@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from testing import loadgen
+from testing import load_stats, loadgen
 from testing.loadgen import Load, Result
 
 # -- pure parts -----------------------------------------------------------------------
 
 
 def test_the_schedule_is_fixed():
-    assert [loadgen.due(i, 100.0, 4.0) for i in range(5)] == [
+    assert [load_stats.due(i, 100.0, 4.0) for i in range(5)] == [
         100.0,
         100.25,
         100.5,
@@ -29,7 +29,7 @@ def test_the_schedule_is_fixed():
 
 @pytest.mark.parametrize("share", [0.0, 0.1, 0.25, 0.5, 0.9, 1.0])
 def test_keepalive_share_is_spread_evenly(share):
-    picks = [loadgen.reuses(i, share) for i in range(1000)]
+    picks = [load_stats.reuses(i, share) for i in range(1000)]
     assert sum(picks) == round(1000 * share)
     for start in range(0, 900, 97):  # any window holds its share, ±1
         assert abs(sum(picks[start : start + 100]) - 100 * share) <= 1
@@ -37,15 +37,15 @@ def test_keepalive_share_is_spread_evenly(share):
 
 def test_verdict_is_strict():
     served = {"x-served-by": "waste"}
-    assert loadgen.verdict(200, served, b"{}") == ""
-    assert loadgen.verdict(500, served, b"{}") == "HTTP 500"
-    assert loadgen.verdict(404, served, b"{}") == "HTTP 404"
+    assert load_stats.verdict(200, served, b"{}") == ""
+    assert load_stats.verdict(500, served, b"{}") == "HTTP 500"
+    assert load_stats.verdict(404, served, b"{}") == "HTTP 404"
     # HAProxy's own pages: no marker header
-    assert loadgen.verdict(503, {}, b"<html>") == "HTTP 503 (proxy)"
-    assert loadgen.verdict(404, {}, b"<html>") == "HTTP 404 (proxy)"
-    assert loadgen.verdict(200, {}, b"{}") == loadgen.NOT_SERVED
-    assert loadgen.verdict(200, served, b"{}", lambda b: b"ok" in b) == "wrong body"
-    assert loadgen.verdict(200, served, b"ok", lambda b: b"ok" in b) == ""
+    assert load_stats.verdict(503, {}, b"<html>") == "HTTP 503 (proxy)"
+    assert load_stats.verdict(404, {}, b"<html>") == "HTTP 404 (proxy)"
+    assert load_stats.verdict(200, {}, b"{}") == load_stats.NOT_SERVED
+    assert load_stats.verdict(200, served, b"{}", lambda b: b"ok" in b) == "wrong body"
+    assert load_stats.verdict(200, served, b"ok", lambda b: b"ok" in b) == ""
 
 
 def test_series_and_window():
@@ -55,7 +55,7 @@ def test_series_and_window():
         Result(11.2, 0.020, ""),
         Result(13.1, 0.040, ""),
     ]
-    s = loadgen.series(rs, start=10.0)
+    s = load_stats.series(rs, start=10.0)
     assert [(x["t"], x["sent"], x["ok"], x["failed"]) for x in s] == [
         (0, 2, 1, 1),
         (1, 1, 1, 0),
@@ -63,7 +63,7 @@ def test_series_and_window():
         (3, 1, 1, 0),
     ]
     assert s[0]["p99"] == pytest.approx(30.0)
-    w = loadgen.window(rs, 10.0, 12.0)
+    w = load_stats.window(rs, 10.0, 12.0)
     assert (w["requests"], w["failed"], w["errors"]) == (3, 1, {"timeout": 1})
 
 

@@ -28,7 +28,7 @@ import pytest
 from testing.loadgen import percentile
 from testing.release_flow import ReleaseWorld, release_records
 from testing.rollout import Load
-from testing.workflow_replay import FAILURE, SKIPPED, SUCCESS, Event
+from testing.workflow_runner import FAILURE, SKIPPED, SUCCESS, Event
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from release.engine import deploy_log
-from release.model.manifest import ServiceEntry, dumps
+from release.model.manifest import ServiceEntry
+from testing.commands import inv
+from testing.hosts_stack import HostsStack
 from testing.loadgen import Load
 from testing.rollout import (
-    INV,
     PATIENT_HEALTH,
     Releases,
 )
@@ -45,36 +46,21 @@ def node(local_registry):
         yield n
 
 
-class SwarmStack:
+class SwarmStack(HostsStack):
     def __init__(self, node: SwarmNode, releases: Releases, workdir: Path):
         self.node = node
         self.releases = releases
-        self.workdir = workdir
-        self.project = f"ecotrack-swarm-{uuid.uuid4().hex[:6]}"
-        self.hosts_file = node.hosts_yaml(workdir / "hosts.yaml")
+        super().__init__(
+            workdir,
+            f"ecotrack-swarm-{uuid.uuid4().hex[:6]}",
+            node.hosts_yaml(workdir / "hosts.yaml"),
+        )
 
     def patient(self, version: str) -> ServiceEntry:
         return self.releases.entry("recycling", version, health=PATIENT_HEALTH)
 
     def manifest(self, recycling: ServiceEntry):
         return self.releases.manifest(recycling=recycling)
-
-    def run(self, task: str, manifest, *extra: str, timeout=900):
-        path = self.workdir / f"manifest-{uuid.uuid4().hex[:8]}.json"
-        path.write_text(dumps(manifest))
-        args = [INV, task, "--project", self.project, "--hosts", str(self.hosts_file)]
-        return subprocess.run(
-            args + ["--manifest", str(path), *extra],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def deploy_ok(self, manifest):
-        r = self.run("deploy", manifest)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-3000:]
-        return r
 
     def tasks(self, service: str = "recycling") -> list[tuple[str, str]]:
         """(state, image) of every task Swarm wants running."""
@@ -220,20 +206,15 @@ def test_drift_in_sync_then_scaled_by_hand(node, stack):
 def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
     """The pull agent on a Swarm environment: it reads the services and tasks, sees
     a hand-made scale as drift, and rolls a pushed commit through Swarm."""
-    from testing.gitops import AgentProcess, commit_manifest, make_gitops_repo
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-        ).stdout.strip()
+    from testing.agent_repo import AgentProcess, commit_manifest, gitops_repo_on
 
     repo = tmp_path / "remote"
-    make_gitops_repo(repo, stack.manifest(stack.patient("1.1.0")), "recycling 1.1.0")
-    hosts = repo / "gitops" / "environments" / "local" / "hosts.yaml"
-    hosts.write_text(stack.hosts_file.read_text())
-    git("add", "-A")
-    git("commit", "-qm", "local is a Swarm")
-    c0 = git("rev-parse", "HEAD")
+    c0 = gitops_repo_on(
+        repo,
+        stack.manifest(stack.patient("1.1.0")),
+        "recycling 1.1.0",
+        stack.hosts_file.read_text(),
+    )
     agent = AgentProcess(stack, repo, tmp_path / "agent").start()
     try:
         agent.wait(
@@ -273,12 +254,7 @@ def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
 def test_swarm_file_errors_are_one_line(tmp_path):
     bad = tmp_path / "hosts.yaml"
     bad.write_text("target: swarm\nmanager: tcp://10.0.0.1:2375\n")
-    r = subprocess.run(
-        [INV, "deploy", "--hosts", str(bad), "--dry-run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    r = inv("deploy", "--hosts", str(bad), "--dry-run")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == [
         f"error: {bad}: manager: must be ssh://user@host[:port] or unix:///path "
@@ -290,6 +266,8 @@ def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
     """The file `docker stack deploy` reads, rendered for a manifest with auth
     (which reads the host's env file): the JWT secret's value is not in it."""
     from release.adapters import docker_host
+    from release.adapters.host_access import DockerHostAccess
+    from release.base.layout import GITOPS
     from release.gitops import secrets
     from release.targets.swarm import env as swarm_env
     from release.targets.swarm import rollout as swarm_rollout
@@ -304,7 +282,14 @@ def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
     target = swarm_env.SwarmEnv(node.endpoint, node.fleet.proxy_port, 5)
     client = docker_host.connect(node.endpoint)
     view = swarm_session.look(
-        "local", target, stack.project, client, tmp_path, manifest=m
+        DockerHostAccess(),
+        "local",
+        target,
+        stack.project,
+        client,
+        tmp_path,
+        manifest=m,
+        gitops=GITOPS,
     )
     written = swarm_rollout._write(view, list(view.document["services"]), tmp_path)
     text = written.read_text()

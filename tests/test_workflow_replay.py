@@ -23,21 +23,18 @@ from pathlib import Path
 
 import pytest
 
+from testing.workflow_actions import ReplayError
 from testing.workflow_expr import Evaluator, ExpressionError, Status
-from testing.workflow_replay import (
+from testing.workflow_files import changed_files, load, problems, triggered
+from testing.workflow_replay import WorkflowRun
+from testing.workflow_runner import (
     FAILURE,
     SKIPPED,
     Event,
     JobResult,
-    ReplayError,
     Runner,
     RunnerUser,
-    WorkflowRun,
-    changed_files,
     env_of_machine,
-    load,
-    problems,
-    triggered,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

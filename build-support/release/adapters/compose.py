@@ -10,12 +10,12 @@ import json
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from release.adapters import proc
 from release.base.errors import CommandError
-from release.base.layout import GITOPS, ROOT, GitopsTree
+from release.base.layout import ROOT, GitopsTree
 
 
 def compose_binary() -> str:
@@ -38,10 +38,6 @@ def install_cli_plugin() -> Path | None:
     return target
 
 
-def compose_files(env: str, gitops: GitopsTree = GITOPS) -> list[Path]:
-    return gitops.compose_files(env)
-
-
 @dataclass(frozen=True)
 class Compose:
     """One Compose project: its name, files and the variables its files read."""
@@ -52,7 +48,7 @@ class Compose:
     binary: str = "docker-compose"
     # Layered after the environment's files (the deploy's generated override).
     extra_files: tuple[Path, ...] = ()
-    gitops: GitopsTree = GITOPS
+    gitops: GitopsTree = field(kw_only=True)  # where the environment's files are
 
     def command(self, *args: str) -> list[str]:
         cmd = [self.binary, "-p", self.project]

@@ -22,16 +22,10 @@ import socket
 import tarfile
 from dataclasses import dataclass
 
-from release.base.errors import ReleaseError
+from release.base.errors import LockError  # noqa: F401 (raised here, named there)
 
 LOCK_IMAGE = "ecotrack/deploy-lock:1"
 PREFIX = "io.ecotrack.lock"
-
-
-class LockError(ReleaseError):
-    """Another deploy holds the lock."""
-
-    exit_code = 4
 
 
 def lock_name(project: str) -> str:

@@ -25,22 +25,27 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import threading
 import time
 import traceback
 
 from release.adapters.agent_clone import Checkout
-from release.adapters.deploy_lock import LockError
 from release.agent import state as agent_state
-from release.agent.config import AgentConfig, parse_listen, repo_location
+from release.agent.config import AgentConfig, repo_location
 from release.agent.desired import changed_since, manifest_at
 from release.agent.events import ACTOR, AgentReporter, EventLog
 from release.agent.metrics import AgentMetrics
 from release.agent.status import StatusBoard
 from release.agent.target import AgentTarget
-from release.base.errors import ConfigError, EngineError, ReleaseError, UsageError
+from release.base.errors import (
+    ConfigError,
+    EngineError,
+    LockError,
+    ReleaseError,
+    UsageError,
+)
 from release.base.layout import check_env
+from release.engine.access import HostAccess
 from release.targets import notify
 from release.targets.host import observe as observation
 from release.targets.host import rollout
@@ -51,6 +56,7 @@ class Agent:
     def __init__(
         self,
         config: AgentConfig,
+        access: HostAccess,
         notifier: notify.Notifier | None = None,
         log: EventLog | None = None,
     ):
@@ -69,13 +75,16 @@ class Agent:
             warn=lambda text: self.log("notify_failed", level="warning", message=text)
         )
         self.stop_event = threading.Event()
+        # Set while a pass deploys: a stop then aborts the deploy (cli/agent.py), which
+        # the engine rolls back, instead of waiting for it to end.
+        self.deploying = threading.Event()
         self.state = agent_state.load(self.home, self.env, self.project)
         self.state.repo, self.state.branch = self.checkout.repo, config.branch
         self.metrics = AgentMetrics(self.env, lambda: self.status)
         self.board = StatusBoard(
-            config, self.project, self.checkout, self.home, self.state
+            config, self.project, self.checkout, self.home, self.state, access
         )
-        self.target = AgentTarget(config, self.project, self.checkout)
+        self.target = AgentTarget(config, self.project, self.checkout, access)
         self._lockfile = None
 
     @property
@@ -281,7 +290,11 @@ class Agent:
         started = time.monotonic()
         result = None
         try:
-            result = self.target.deploy(decision.services, manifest, reporter)
+            self.deploying.set()
+            try:
+                result = self.target.deploy(decision.services, manifest, reporter)
+            finally:
+                self.deploying.clear()
             outcome, reason = "ok", ""
         except rollout.DeployFailed as exc:
             result = exc.result
@@ -350,27 +363,3 @@ class Agent:
         if outcome == "interrupted":
             self.stop_event.set()
         return 0 if outcome == "ok" else 1
-
-
-def run(config: AgentConfig) -> int:
-    """The task's entry point: the agent, its HTTP endpoints, signal handling."""
-    from release.adapters import agent_http
-    from release.agent import dashboard
-
-    agent = Agent(config)
-    server = None
-    if config.listen:
-        host, port = parse_listen(config.listen)
-        server = agent_http.serve(agent, host, port, dashboard.render)
-        agent.log("listening", url=f"http://{host}:{server.server_address[1]}/")
-    previous = {
-        sig: signal.signal(sig, agent.stop) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        return agent.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if server is not None:
-            server.shutdown()
-            server.server_close()

@@ -8,11 +8,12 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from release.adapters import docker_host, manifest_git, service_metrics
+from release.adapters import manifest_git, service_metrics
 from release.adapters.agent_clone import Checkout, desired_paths
 from release.agent import state as agent_state
 from release.agent.config import AgentConfig
 from release.base.errors import ReleaseError
+from release.engine.access import HostAccess
 from release.gitops import history
 from release.model.desired import ROLE_HTTP
 from release.plan.plan import HEALTH_ORDER
@@ -55,7 +56,9 @@ class StatusBoard:
         checkout: Checkout,
         home: Path,
         state: agent_state.AgentState,
+        access: HostAccess,
     ):
+        self.access = access
         self.config = config
         self.env = config.env
         self.project = project
@@ -119,8 +122,8 @@ class StatusBoard:
     def service_traffic(self, obs: observation.Observation) -> dict[str, dict]:
         """Each HTTP service's request metrics, summed over its running replicas
         (read from their /metrics on the project's network; local engine only)."""
-        host = docker_host.endpoint(self.config.host)
-        if docker_host.is_remote(host) or not obs.containers_on_this_network:
+        host = self.access.endpoint(self.config.host)
+        if self.access.is_remote(host) or not obs.containers_on_this_network:
             return {}  # the containers' IPs are only reachable from the local engine
         out = {}
         for unit in obs.units:

@@ -12,16 +12,19 @@ too) with `docker stack deploy` (swarm_rollout): Swarm rolls, never Compose.
 
 from __future__ import annotations
 
-from release.adapters import docker_host
 from release.adapters.agent_clone import Checkout
 from release.agent.config import AgentConfig
 from release.base.layout import GitopsTree
+from release.engine.access import HostAccess
 from release.targets import environment
 from release.targets.target import Deploy, Look, Target
 
 
 class AgentTarget:
-    def __init__(self, config: AgentConfig, project: str, checkout: Checkout):
+    def __init__(
+        self, config: AgentConfig, project: str, checkout: Checkout, access: HostAccess
+    ):
+        self.access = access
         self.config = config
         self.env = config.env
         self.project = project
@@ -36,13 +39,13 @@ class AgentTarget:
     def client(self, endpoint: str = ""):
         endpoint = endpoint or self.config.host
         if endpoint not in self._clients:
-            self._clients[endpoint] = docker_host.connect(endpoint or None)
+            self._clients[endpoint] = self.access.connect(endpoint)
         return self._clients[endpoint]
 
     def target(self) -> Target:
         """The Target as the checked-out commit describes it (read every pass)."""
         return environment.open_target(
-            self.gitops.root, self.env, self.config.hosts, self.config.host
+            self.access, self.gitops.root, self.env, self.config.hosts, self.config.host
         )
 
     def observe(self, manifest):

@@ -11,6 +11,7 @@ import pytest
 
 from release.adapters import agent_http
 from release.adapters.agent_clone import Checkout, desired_paths
+from release.adapters.host_access import DockerHostAccess
 from release.agent import config as agent_config
 from release.agent import dashboard
 from release.agent import events as agent_events
@@ -173,6 +174,7 @@ def test_a_crashing_pass_is_logged_and_the_loop_goes_on(tmp_path):
     )
     a = agent.Agent(
         config,
+        DockerHostAccess(),
         notifier=notify.Notifier(None),
         log=agent_events.EventLog("staging", "p", stream),
     )
@@ -187,6 +189,7 @@ def test_a_crashing_pass_is_logged_and_the_loop_goes_on(tmp_path):
     # one agent per state directory
     second = agent.Agent(
         config,
+        DockerHostAccess(),
         notifier=notify.Notifier(None),
         log=agent_events.EventLog("s", "p", stream),
     )

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,14 +16,17 @@ from rich.table import Table
 _WIDTH = None if sys.stdout.isatty() else 160
 out = Console(highlight=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False, width=_WIDTH)
+# Where what is said to humans goes: stdout, or stderr while a command prints data
+# there (humans_on_stderr). Scoped to the block that asks, never swapped globally.
+_human: ContextVar[Console] = ContextVar("human", default=out)
 
 
 def info(message: str) -> None:
-    out.print(f"[bold cyan]»[/] {message}")
+    _human.get().print(f"[bold cyan]»[/] {message}")
 
 
 def detail(message: str) -> None:
-    out.print(f"  [dim]{message}[/]")
+    _human.get().print(f"  [dim]{message}[/]")
 
 
 def data(text: str) -> None:
@@ -69,7 +73,7 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         t.add_column(c)
     for r in rows:
         t.add_row(*[str(v) for v in r])
-    out.print(t)
+    _human.get().print(t)
 
 
 def is_tty() -> bool:
@@ -80,12 +84,8 @@ def is_tty() -> bool:
 def humans_on_stderr(enabled: bool = True):
     """While a command prints data (--json) on stdout, everything said to humans
     (info, detail, step, tables) goes to stderr."""
-    global out
-    if not enabled:
-        yield
-        return
-    saved, out = out, err
+    token = _human.set(err if enabled else _human.get())
     try:
         yield
     finally:
-        out = saved
+        _human.reset(token)

@@ -27,6 +27,12 @@ class HealthError(ReleaseError):
     """A service did not become healthy in time."""
 
 
+class LockError(ReleaseError):
+    """Another deploy holds the environment's deploy lock."""
+
+    exit_code = 4
+
+
 class UsageError(ReleaseError):
     """The user asked for something that does not exist (service, environment, ...)."""
 

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from release.adapters import deploy_lock, docker_host, service_metrics
+from release.adapters import service_metrics
 from release.base.errors import UsageError
-from release.base.layout import check_env
+from release.base.layout import GITOPS, GitopsTree, check_env
 from release.canary.judge import Verdict, judge
 from release.engine import steps
+from release.engine.access import HostAccess
 from release.engine.engine import Engine
 from release.engine.events import Reporter
 from release.engine.results import StepFailed
@@ -58,6 +59,7 @@ class CanaryOptions:
     health_timeout: float = 120.0
     manifest: Manifest | None = None
     proxy_port: int | None = None
+    gitops: GitopsTree = GITOPS  # the repository's gitops/
 
 
 @dataclass
@@ -148,9 +150,9 @@ def watch(
     names: Sequence[str],
     result: CanaryResult,
     clock: Callable[[], float] = time.monotonic,
+    local: bool = True,  # the canaries' /metrics are reachable from here
 ) -> Verdict:
     backend = opts.service
-    local = not docker_host.is_remote(engine.platform.host)
     start_proxy = _canary_counts(engine, backend, names)
     start_own = _own_metrics(canaries, local)
     started = clock()
@@ -201,6 +203,7 @@ def _check(opts: CanaryOptions) -> None:
 
 
 def run(
+    access: HostAccess,
     opts: CanaryOptions,
     reporter: Reporter | None = None,
     notifier: notify.Notifier | None = None,
@@ -209,10 +212,16 @@ def run(
     reporter = reporter or Reporter()
     notifier = notifier or notify.Notifier.from_env()
     target = ProjectOnHost.of(
-        opts.env, opts.project, opts.host, proxy_port=opts.proxy_port
+        access, opts.env, opts.project, opts.host, proxy_port=opts.proxy_port
     )
     session = DeploySession(
-        target, opts.manifest, (opts.service,), reporter, lock_label="canary"
+        target,
+        access,
+        opts.manifest,
+        (opts.service,),
+        reporter,
+        lock_label="canary",
+        gitops=opts.gitops,
     )
     session.check()
     unit = next((u for u in session.units if u.service == opts.service), None)
@@ -237,8 +246,11 @@ def run(
                 result.reason = "already running the manifest's version"
                 return result
             engine = s.engine(opts.health_timeout)
-            news = News(notifier, target, unit, s.desired[opts.service], result)
-            _canary(engine, opts, unit, s.desired[opts.service], result, news)
+            news = News(
+                notifier, target, unit, s.desired[opts.service], result, access.who()
+            )
+            local = not access.is_remote(target.host)
+            _canary(engine, opts, unit, s.desired[opts.service], result, news, local)
         finally:
             result.duration = time.monotonic() - started
             s.log(
@@ -260,6 +272,7 @@ def _canary(
     d: Desired,
     result: CanaryResult,
     news: "News",
+    local: bool,
 ) -> None:
     containers = engine.platform.containers(unit.service)
     if not classify(containers, d.config_hash).retire:  # nothing to compare with
@@ -290,7 +303,7 @@ def _canary(
             f"{', '.join(result.canaries)} takes {result.share} (round robin); "
             f"watching {opts.window:.0f}s, max error rate {opts.max_error_rate:.1%}",
         )
-        verdict = watch(engine, opts, fresh, names, result)
+        verdict = watch(engine, opts, fresh, names, result, local=local)
         result.reason = verdict.reason
         if not verdict.promote:
             raise Rejected(verdict.reason)
@@ -330,6 +343,7 @@ class News:
     unit: Unit
     desired: Desired
     result: CanaryResult
+    actor: str  # who deploys
 
     def send(self, kind: str, *lines: str) -> None:
         if kind == notify.CANARY_ABORTED:
@@ -341,6 +355,6 @@ class News:
                 self.target.project,
                 f"{self.unit.service} {self.desired.version}: {self.result.reason}",
                 lines,
-                actor=deploy_lock.who(),
+                actor=self.actor,
             )
         )

@@ -8,122 +8,17 @@ import pytest
 
 from release.change import affected
 from release.change.affected import Change, Inputs
-from release.change.test_lockfile import BASE as LOCK_BASE
-from release.change.test_lockfile import lock_text, with_changes
 from release.cli import affected_render
-from release.model.target_graph import Graph
-
-LOCK = "3rdparty/python/default.lock"
-LOCK_T = f"{LOCK}:_python-default_lockfile"
-REQS = "3rdparty/python/requirements.txt"
-REQS_T = f"{REQS}:reqs"
-SERVICES = ("auth", "locations", "waste")
-
-
-def T(address, type_, sources=(), deps=(), requirements=()):
-    return {
-        "address": address,
-        "type": type_,
-        "sources": list(sources),
-        "dependencies": list(deps),
-        "requirements": list(requirements),
-    }
-
-
-def req(name, spec):
-    return T(
-        f"3rdparty/python:reqs#{name}",
-        "python_requirement",
-        (),
-        [LOCK_T, REQS_T],
-        [spec],
-    )
-
-
-def shared(path, deps=()):
-    return T(path, "python_source", [path], deps)
-
-
-def service(name, imports, extra=()):
-    """A service as build-support/macros.py declares it: lib files, two pexes, image."""
-    d = f"services/{name}"
-    main = f"{d}/{name}_service/main.py"
-    lib = f"{main}:../lib"
-    targets = [
-        T(lib, "python_source", [main], list(imports) + list(extra)),
-        T(f"{d}:lib", "python_sources", [main], [lib]),
-        T(f"{d}:deps", "pex_binary", (), [lib]),
-        T(f"{d}:srcs", "pex_binary", (), [lib]),
-        T(
-            f"{d}:image",
-            "docker_image",
-            [f"{d}/Dockerfile"],
-            [f"{d}:deps", f"{d}:srcs"],
-        ),
-    ]
-    test = f"{d}/tests/test_{name}.py"
-    targets += [
-        T(
-            f"{test}:../tests",
-            "python_test",
-            [test],
-            [lib, "3rdparty/python:reqs#pytest"],
-        ),
-        T(f"{d}:tests", "python_tests", [test], [f"{test}:../tests"]),
-    ]
-    return targets
-
-
-def repo_graph(extra=()):
-    jwt = "shared/common/jwt_tokens.py"
-    http = "shared/common/http.py"
-    targets = [
-        T(LOCK_T, "_lockfile", [LOCK]),
-        T(REQS_T, "_generator_sources_helper", [REQS]),
-        req("pyjwt", "PyJWT==2.8.0"),
-        req("fastapi", "fastapi==0.110.0"),
-        req("prometheus-client", "prometheus-client==0.20.0"),
-        req("leftpad", "leftpad==1.0"),
-        req("pytest", "pytest==8.0"),
-        shared(
-            http,
-            ["3rdparty/python:reqs#fastapi", "3rdparty/python:reqs#prometheus-client"],
-        ),
-        shared(jwt, ["3rdparty/python:reqs#pyjwt"]),
-        shared("shared/core/geo.py"),
-        shared("shared/core/categories.py"),
-        T("shared/common:common", "python_sources", [http, jwt], [http, jwt]),
-        T("//pants.toml:pants-config", "file", ["pants.toml"]),
-        T("//tasks.py:tasks", "python_source", ["tasks.py"]),
-        T("gitops/proxy/haproxy.cfg:config", "file", ["gitops/proxy/haproxy.cfg"]),
-        T(
-            "gitops/proxy:image",
-            "docker_image",
-            ["gitops/proxy/Dockerfile"],
-            ["gitops/proxy/haproxy.cfg:config"],
-        ),
-        T(
-            "services/locations:points",
-            "resource",
-            ["services/locations/data/points.json"],
-        ),
-    ]
-    targets += service("auth", [http, jwt])
-    targets += service("waste", [http, "shared/core/categories.py"])
-    targets += service(
-        "locations", [http, "shared/core/geo.py"], extra=["services/locations:points"]
-    )
-    return Graph.from_json(targets + list(extra))
-
-
-HEAD = repo_graph()
-
-
-def run(*changes, head=HEAD, base=None, texts=None, services=SERVICES):
-    cs = tuple(c if isinstance(c, Change) else Change(c, "modified") for c in changes)
-    return affected.compute(
-        Inputs(changes=cs, services=services, head=head, base=base, texts=texts or {})
-    )
+from release.change.fake_graph import (
+    HEAD,
+    LOCK,
+    REQS,
+    SERVICES,
+    repo_graph,
+    run,
+    service,
+    shared,
+)
 
 
 @pytest.mark.parametrize(
@@ -201,67 +96,6 @@ def test_several_changes_take_the_shortest_chain():
         "services/locations/Dockerfile",
         "services/locations:image",
     )
-
-
-# -- rule 3: lockfiles and requirements ------------------------------------------------
-
-
-def lock_change(head_text, base_text=None):
-    return run(LOCK, texts={LOCK: (base_text or lock_text(LOCK_BASE), head_text)})
-
-
-def test_lockfile_bump_affects_only_the_users_of_that_project():
-    r = lock_change(with_changes(PyJWT=("2.9.0", "j2", [])))
-    assert r.include == ("auth",)
-    assert r.chains["auth"][0] == f"{LOCK} (pyjwt 2.8.0 → 2.9.0; via pyjwt)"
-    assert r.chains["auth"][1:3] == (
-        "3rdparty/python:reqs#pyjwt",
-        "shared/common/jwt_tokens.py",
-    )
-
-
-def test_lockfile_change_of_a_transitive_dependency():
-    r = lock_change(with_changes(idna=("3.7", "i2", [])))
-    assert r.include == SERVICES  # fastapi → starlette → anyio → idna, via common.http
-    assert "via fastapi → starlette → anyio → idna" in r.chains["waste"][0]
-
-
-def test_lockfile_change_of_a_project_used_only_by_tests():
-    text = lock_text({**LOCK_BASE, "pytest": ("8.0", "t1", [])})
-    r = lock_change(lock_text({**LOCK_BASE, "pytest": ("8.1", "t2", [])}), text)
-    assert r.include == () and r.test_only == SERVICES
-
-
-def test_new_requirement_used_by_nobody_affects_nothing():
-    lock = with_changes(leftpad=("1.0", "l1", []))
-    texts = {
-        LOCK: (lock_text(LOCK_BASE), lock),
-        REQS: ("a==1\n", "a==1\nleftpad==1.0\n"),
-    }
-    r = run(LOCK, REQS, texts=texts)
-    assert (r.include, r.test_only) == ((), ())
-    assert "leftpad" in r.no_effect[LOCK] and "leftpad" in r.no_effect[REQS]
-
-
-def test_lockfile_extra_only_dependency_is_not_followed():
-    r = lock_change(with_changes(**{"email-validator": ("2.2.0", "e2", ["idna"])}))
-    assert r.include == ()
-
-
-def test_resolve_wide_lockfile_change_affects_every_user_of_the_resolve():
-    r = lock_change(lock_text(LOCK_BASE, pip_version="24.0"))
-    assert r.include == SERVICES
-    assert "resolve-wide" in r.chains["auth"][0]
-
-
-def test_lockfile_without_locked_changes_affects_nothing():
-    r = lock_change(lock_text(LOCK_BASE).replace("autogenerated", "generated"))
-    assert r.include == () and "no locked version" in r.no_effect[LOCK]
-
-
-def test_requirements_line_change_affects_its_users():
-    r = run(REQS, texts={REQS: ("PyJWT==2.8.0\n", "PyJWT==2.9.0\n")})
-    assert r.include == ("auth",)
 
 
 # -- rule 5: deleted and renamed files are looked up at the merge-base -----------------

@@ -11,6 +11,7 @@ from release.base import console
 from release.base.errors import UsageError
 from release.base.layout import check_env, project_name
 from release.canary import rollout as canary
+from release.cli import wiring
 from release.model.manifest import load
 from release.targets import notify
 
@@ -59,6 +60,7 @@ def command(
     notifier = notify.Notifier.from_env()
     reporter = notify.NotifyingReporter(notifier, env, project, as_json=as_json)
     result = canary.run(
+        wiring.host_access(),
         canary.CanaryOptions(
             env=env,
             service=services[0],

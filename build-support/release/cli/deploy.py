@@ -11,8 +11,10 @@ from release.adapters import deploy_lock, docker_host
 from release.base import console
 from release.base.errors import UsageError
 from release.base.layout import GITOPS, check_env, project_name
+from release.cli import canary as canary_cmd
+from release.cli import wiring
 from release.model.manifest import load
-from release.targets import environment, notify
+from release.targets import notify
 from release.targets.fleet import rollout as fleet_rollout
 from release.targets.host import rollout
 from release.targets.target import Deploy
@@ -56,7 +58,7 @@ def deploy(request: DeployRequest) -> int:
         raise UsageError("--health-timeout must be positive")
     if r.parallel < 0:
         raise UsageError("--parallel must be 0 (a safe default) or more")
-    target = environment.open_target(GITOPS.root, r.env, r.hosts, r.host)
+    target = wiring.open_target(GITOPS.root, r.env, r.hosts, r.host)
     job = Deploy(
         services=r.services,
         manifest=loaded,
@@ -84,9 +86,26 @@ def _carried_out(deploy_fn, render) -> int:
     return result.exit_code
 
 
-def require_one_host(env: str, hosts: str, what: str) -> None:
-    """Refuses what only one Docker host can do (the canary) on any other target."""
-    environment.open_target(GITOPS.root, check_env(env), hosts).require_one_host(what)
+def canary(
+    request: DeployRequest, replicas: int, window: float, max_error_rate: float
+) -> int:
+    """`--canary N`: one service on one Docker host, refused on any other target."""
+    r = request
+    target = wiring.open_target(GITOPS.root, check_env(r.env), r.hosts, r.host)
+    target.require_one_host("--canary")
+    return canary_cmd.command(
+        r.env,
+        list(r.services),
+        replicas,
+        window,
+        max_error_rate,
+        host=r.host,
+        as_json=r.as_json,
+        health_timeout=r.health_timeout,
+        project=r.project,
+        manifest=r.manifest,
+        port=r.port,
+    )
 
 
 def render_one(result, reporter, as_json: bool) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from release.base import console
 from release.base.layout import GITOPS
+from release.cli import wiring
 from release.model.manifest import load
-from release.targets import environment
 from release.targets.target import Look
 from release.verify import drift
 
@@ -111,6 +111,6 @@ def run(
     hosts: str = "",
 ) -> int:
     loaded = load(Path(manifest), env) if manifest else None
-    target = environment.open_target(GITOPS.root, env, hosts, host)
+    target = wiring.open_target(GITOPS.root, env, hosts, host)
     looked = target.observe(Look(project=project, manifest=loaded))
     return RENDER.get(target.kind, render_one)(env, looked, as_json)

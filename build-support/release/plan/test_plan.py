@@ -283,10 +283,10 @@ def test_units_from_compose():
 def test_the_real_compose_files_give_five_apis_a_worker_and_the_proxy():
     import yaml
 
-    from release.adapters.compose import compose_files
+    from release.base.layout import GITOPS
 
     for env in ("local", "staging", "prod"):
-        docs = [yaml.safe_load(p.read_text()) for p in compose_files(env)]
+        docs = [yaml.safe_load(p.read_text()) for p in GITOPS.compose_files(env)]
         units = units_from_compose(docs)
         roles = sorted((u.service, u.role) for u in units)
         assert ("waste-worker", ROLE_WORKER) in roles

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from release.base.errors import ConfigError, UsageError
+from release.engine.access import HostAccess
 from release.targets.fleet.hosts import HOSTS_FILE, Fleet
 from release.targets.fleet.hosts import parse as parse_fleet
 from release.targets.fleet.target import FleetTarget
@@ -73,16 +74,19 @@ def find(gitops_root: Path, env: str, override: str = "") -> Fleet | SwarmEnv | 
     return load(path) if path.is_file() else None
 
 
-def open_target(gitops_root: Path, env: str, hosts: str = "", host: str = "") -> Target:
+def open_target(
+    access: HostAccess, gitops_root: Path, env: str, hosts: str = "", host: str = ""
+) -> Target:
     """The environment's Target: the hosts file `hosts` if given, else its
     hosts.yaml, else the one Docker host `host` (default: DOCKER_HOST, the local
-    engine). `--host` with a hosts file is refused here, once for every command."""
+    engine). `--host` with a hosts file is refused here, once for every command.
+    `access`: how the target reaches Docker hosts (cli/wiring.py passes it)."""
     path = Path(hosts) if hosts else hosts_path(gitops_root, env)
     if not hosts and not path.is_file():
-        return HostTarget(env, host)
+        return HostTarget(access, env, host)
     data = _read(path)
     read, make = _kind(data, str(path))
-    target = make(env, read(data, str(path)))
+    target = make(access, env, read(data, str(path)))
     if host:
         raise UsageError(
             f"--host names one Docker host, but {target.source} describes "

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from release.adapters import compose as compose_adapter
-from release.adapters import docker_host
-from release.adapters.compose import Compose
-from release.base.layout import GITOPS, GitopsTree
+from release.base.layout import GitopsTree
+from release.engine.access import HostAccess
 from release.engine.results import DeployError
 from release.gitops.secrets import ensure_secrets, read_env_file, secrets_file
 from release.model import live
@@ -39,7 +37,7 @@ from release.model.manifest import Manifest
 PLACEHOLDER_IMAGE = "ecotrack.invalid/unused:none"
 
 
-def compose_docs(env: str, gitops: GitopsTree = GITOPS) -> list[dict]:
+def compose_docs(env: str, gitops: GitopsTree) -> list[dict]:
     """The environment's Compose files as parsed YAML, base first."""
     docs = []
     for path in gitops.compose_files(env):
@@ -50,7 +48,7 @@ def compose_docs(env: str, gitops: GitopsTree = GITOPS) -> list[dict]:
     return docs
 
 
-def read_units(env: str, gitops: GitopsTree = GITOPS) -> tuple[Unit, ...]:
+def read_units(env: str, gitops: GitopsTree) -> tuple[Unit, ...]:
     return units_from_compose(compose_docs(env, gitops))
 
 
@@ -92,6 +90,7 @@ def _proxy_variables(
 
 
 def resolve(
+    access: HostAccess,
     env: str,
     project: str,
     manifest: Manifest,
@@ -101,8 +100,9 @@ def resolve(
     host: str,
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
-    gitops: GitopsTree = GITOPS,
-) -> tuple[Compose, dict[str, Desired]]:
+    *,
+    gitops: GitopsTree,
+) -> tuple[object, dict[str, Desired]]:
     """The Compose project with the deploy's override, and each managed service's
     desired state with the hash of its resolved configuration."""
     needed = any(u.uses_secrets and u.entry in manifest.services for u in units)
@@ -121,18 +121,9 @@ def resolve(
     }
     variables["ECOTRACK_SECRETS_FILE"] = str(secrets_path)
     variables.update(_proxy_variables(units, state, proxy_port, proxy_bind))
-    if host:  # Compose reaches an ssh:// host through this process's bridge
-        variables["DOCKER_HOST"] = docker_host.engine_url(host)
     override = workdir / "compose.deploy.json"
     override.write_text(json.dumps(compose_override(desired), indent=2))
-    compose = Compose(
-        project=project,
-        env=env,
-        variables=variables,
-        binary=compose_adapter.compose_binary(),
-        extra_files=(override,),
-        gitops=gitops,
-    )
+    compose = access.compose(host, project, env, variables, (override,), gitops)
     # The resolved config holds the secrets' values: hashed here, never printed.
     resolved = compose.config().get("services", {})
     hashes = {name: config_hash(resolved[name]) for name in desired}

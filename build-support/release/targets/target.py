@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from release.base.errors import UsageError
 from release.base.layout import GITOPS, GitopsTree
+from release.engine.access import HostAccess
 from release.engine.events import Reporter
 from release.engine.results import DeployResult
 from release.model.manifest import Manifest
@@ -76,7 +77,8 @@ class Target(ABC):
     kind = ""  # "host", "fleet", "swarm": a name for output, never for decisions
     label = ""  # how a message names it: "one Docker host", "a fleet", "a Swarm"
 
-    def __init__(self, env: str, source: str) -> None:
+    def __init__(self, access: HostAccess, env: str, source: str) -> None:
+        self.access = access  # how it reaches a Docker host (cli/wiring.py's)
         self.env = env
         self.source = source  # what describes it: hosts.yaml's path, or the host
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from release.base.layout import GITOPS, GitopsTree
+from release.base.layout import GitopsTree
+from release.engine.access import HostAccess
 from release.model.desired import Unit
 from release.model.manifest import Manifest
 from release.targets.fleet import drift as fleet_drift
@@ -34,12 +35,13 @@ class FleetObservation:
 
 
 def observe_fleet(
+    access: HostAccess,
     env: str,
     described: fleet.Fleet,
     *,
     project: str = "",
     manifest: Manifest | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
     clients: dict | None = None,
 ) -> FleetObservation:
     """Observes the hosts one after another (`clients`: open clients by endpoint,
@@ -48,6 +50,7 @@ def observe_fleet(
     for h in described.hosts:
         client = (clients or {}).get(h.endpoint)
         obs = observe(
+            access,
             env,
             project=project,
             host=h.endpoint,

@@ -22,7 +22,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from release.base.errors import ReleaseError
-from release.base.layout import GITOPS, GitopsTree, project_name
+from release.base.layout import GitopsTree, project_name
+from release.engine.access import HostAccess
 from release.engine.apply import default_parallel
 from release.engine.events import Reporter
 from release.engine.results import DeployFailed, DeployResult
@@ -75,9 +76,12 @@ class FleetDeployFailed(DeployFailed):
         self.result = result
 
 
-def _session(env, project, host, manifest, services, reporter, locked, gitops, kw):
+def _session(
+    access, env, project, host, manifest, services, reporter, locked, gitops, kw
+):
     return DeploySession(
         ProjectOnHost(env, project, host.endpoint, **kw),
+        access,
         manifest,
         tuple(services),
         reporter,
@@ -120,6 +124,7 @@ def _failure(host: FleetHost, result: DeployResult) -> str:
 
 
 def deploy_fleet(
+    access: HostAccess,
     env: str,
     fleet: Fleet,
     *,
@@ -133,7 +138,7 @@ def deploy_fleet(
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
     reporter: Reporter | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
 ) -> FleetResult:
     """Rolls the fleet batch by batch; raises FleetDeployFailed (exit 1) naming the
     first host whose deploy failed, after which no later host is touched."""
@@ -159,6 +164,7 @@ def deploy_fleet(
                 # held from before the first plan until the last host is done.
                 first = lock_holder is None
                 s = _session(
+                    access,
                     env,
                     project,
                     host,

@@ -3,6 +3,7 @@ host by host in batches under one lock, observed host by host."""
 
 from __future__ import annotations
 
+from release.engine.access import HostAccess
 from release.targets.fleet import observe as observation
 from release.targets.fleet import rollout as fleet_rollout
 from release.targets.fleet.hosts import Fleet
@@ -13,8 +14,8 @@ class FleetTarget(Target):
     kind = "fleet"
     label = "a fleet"
 
-    def __init__(self, env: str, fleet: Fleet) -> None:
-        super().__init__(env, fleet.source)
+    def __init__(self, access: HostAccess, env: str, fleet: Fleet) -> None:
+        super().__init__(access, env, fleet.source)
         self.fleet = fleet
 
     def describe(self) -> str:
@@ -22,7 +23,11 @@ class FleetTarget(Target):
 
     def deploy(self, request: Deploy):
         return fleet_rollout.deploy_fleet(
-            self.env, self.fleet, parallel=request.parallel, **request.shared()
+            self.access,
+            self.env,
+            self.fleet,
+            parallel=request.parallel,
+            **request.shared(),
         )
 
     def observe(self, look: Look):
@@ -30,7 +35,7 @@ class FleetTarget(Target):
         if look.client_for:
             clients = {h.endpoint: look.client(h.endpoint) for h in self.fleet.hosts}
         return observation.observe_fleet(
-            self.env, self.fleet, clients=clients, **look.shared()
+            self.access, self.env, self.fleet, clients=clients, **look.shared()
         )
 
     def per_host(self, result) -> list:

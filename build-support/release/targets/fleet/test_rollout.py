@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from release.base.layout import GITOPS
 from release.engine.results import Outcome
 from release.plan.plan import Plan
 from release.targets.fleet import hosts as fleet
@@ -51,7 +52,7 @@ def fake(monkeypatch):
     events: list = []
     failing: set[str] = set()
 
-    def session(env, project, host, manifest, services, reporter, locked, *rest):
+    def session(access, env, project, host, manifest, services, reporter, locked, *r):
         return FakeSession(host.endpoint, locked, events, failing)
 
     monkeypatch.setattr(fleet_rollout, "_session", session)
@@ -60,7 +61,7 @@ def fake(monkeypatch):
 
 def test_every_host_in_batches_one_lock(fake):
     events, _ = fake
-    result = fleet_rollout.deploy_fleet("prod", FLEET)
+    result = fleet_rollout.deploy_fleet(None, "prod", FLEET, gitops=GITOPS)
     assert result.ok and result.exit_code == 0
     applied = [e[1] for e in events if e[0] == "apply"]
     assert applied == [h.endpoint for h in FLEET.hosts]
@@ -75,7 +76,7 @@ def test_first_failed_host_stops_the_fleet(fake):
     events, failing = fake
     failing.add("unix:///h3.sock")
     with pytest.raises(fleet_rollout.FleetDeployFailed) as err:
-        fleet_rollout.deploy_fleet("prod", FLEET)
+        fleet_rollout.deploy_fleet(None, "prod", FLEET, gitops=GITOPS)
     message = str(err.value)
     assert message.startswith("host h3: web: x")
     assert "later hosts untouched: h5" in message
@@ -89,7 +90,9 @@ def test_first_failed_host_stops_the_fleet(fake):
 
 def test_dry_run_plans_every_host_without_the_lock(fake):
     events, _ = fake
-    result = fleet_rollout.deploy_fleet("prod", FLEET, dry_run=True)
+    result = fleet_rollout.deploy_fleet(
+        None, "prod", FLEET, dry_run=True, gitops=GITOPS
+    )
     assert not [e for e in events if e[0] == "apply"]
     assert all(not e[2] for e in events if e[0] == "open")
     assert len(result.hosts) == 5 and result.exit_code == 0

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from release.adapters import docker_host
-from release.base.layout import GITOPS, GitopsTree
+from release.base.layout import GitopsTree
+from release.engine.access import HostAccess
 from release.model.desired import Desired, Unit
 from release.model.live import LiveContainer, LiveState
 from release.model.manifest import Manifest
@@ -47,33 +47,40 @@ class Observation:
 
 
 def foreign_containers(
-    client, project: str, desired: dict[str, Desired]
+    access: HostAccess, client, project: str, desired: dict[str, Desired]
 ) -> list[LiveContainer]:
     """Running containers outside the Compose project that matter to it (on its
     network, or from one of the manifest's images). Containers of other Compose
     projects off our network are other environments: not ours to judge."""
     found = [
         c
-        for c, on_network in docker_host.running_outside(client, project)
+        for c, on_network in access.running_outside(client, project)
         if drift.looks_ours(c, on_network, desired)
     ]
     return sorted(found, key=lambda c: c.name)
 
 
 def observe(
+    access: HostAccess,
     env: str,
     *,
     project: str = "",
     host: str | None = None,
     manifest: Manifest | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
     client=None,
 ) -> Observation:
-    target = ProjectOnHost.of(env, project, host)
+    target = ProjectOnHost.of(access, env, project, host)
     session = DeploySession(
-        target, manifest, locked=False, gitops=gitops, client=client, quiet=True
+        target,
+        access,
+        manifest,
+        locked=False,
+        gitops=gitops,
+        client=client,
+        quiet=True,
     )
     with session as s:
-        foreign = foreign_containers(s.client, target.project, s.desired)
+        foreign = foreign_containers(access, s.client, target.project, s.desired)
     report = drift.detect(env, target.project, s.desired, s.state, foreign, s.units)
     return Observation(report, s.manifest, s.desired, s.units, s.state, tuple(foreign))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from release.adapters import docker_host, host_load
-from release.base.layout import GITOPS, GitopsTree
+from release.base.layout import GitopsTree
+from release.engine.access import HostAccess
 from release.engine.apply import default_parallel
 from release.engine.events import Reporter
 from release.engine.results import (  # noqa: F401 (the deploy's public names)
@@ -30,6 +30,7 @@ from release.targets.host.session import DeploySession, ProjectOnHost
 
 
 def deploy(
+    access: HostAccess,
     env: str = "local",
     *,
     services: Sequence[str] = (),
@@ -43,7 +44,7 @@ def deploy(
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
     reporter: Reporter | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
 ) -> DeployResult:
     """Makes the Docker host run what `manifest` (default: gitops/versions/<env>.json)
     says, for the named services (default: all), and returns what it did.
@@ -56,10 +57,11 @@ def deploy(
     plan's order; 0: deploy/apply.default_parallel()).
     """
     target = ProjectOnHost.of(
-        env, project, host, proxy_port=proxy_port, proxy_bind=proxy_bind
+        access, env, project, host, proxy_port=proxy_port, proxy_bind=proxy_bind
     )
     session = DeploySession(
         target,
+        access,
         manifest,
         tuple(services),
         reporter or Reporter(),
@@ -75,8 +77,8 @@ def deploy(
         if dry_run:
             result.duration = time.monotonic() - started
             return result
-        remote = docker_host.is_remote(target.host)
-        load = "" if remote else host_load.describe()
+        remote = access.is_remote(target.host)
+        load = "" if remote else access.load()
         if load and s.plan.changes:
             s.reporter.note(
                 f"this host is loaded ({load}): a health check that times out here "

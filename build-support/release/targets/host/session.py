@@ -1,33 +1,36 @@
 """The setup and teardown every deploy shares: environment checks, the engine, the
 deploy lock, the live snapshot, desired state and plan, the deploy log.
 
-    with DeploySession(ProjectOnHost.of("prod"), services=("waste",)) as s:
+    with DeploySession(target, access, services=("waste",), gitops=GITOPS) as s:
         s.plan ...  s.engine() ...  s.log({...})
 
 Used by `./inv deploy` (targets/host/rollout.py), the canary (canary/rollout.py),
 drift (targets/host/observe.py) and so the agent, which does both. Leaving the block
-releases the lock whatever happened; a cancelled CI job (SIGTERM) aborts like Ctrl-C.
+releases the lock whatever happened.
+
+Two halves: `check()` reads the inputs (manifest, units, the services asked for) and
+refuses bad ones before the host is touched; the rest drives the host through the
+HostAccess it is given (engine/access.py, wired in cli/wiring.py). Signals are the
+CLI's (cli/handler.py turns SIGTERM into Ctrl-C): the session only cleans up.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from release.adapters import deploy_lock, docker_host
-from release.adapters.compose_host import ComposeHost
-from release.adapters.docker_engine import ensure_engine
-from release.base.errors import ReleaseError, UsageError
-from release.base.layout import GITOPS, GitopsTree, check_env, project_name
+from release.base.errors import LockError, ReleaseError, UsageError
+from release.base.layout import GitopsTree, check_env, project_name
 from release.engine import deploy_log
+from release.engine.access import HostAccess
 from release.engine.apply import apply
 from release.engine.engine import Engine
 from release.engine.events import Reporter
+from release.engine.platform import Platform
 from release.engine.results import DeployResult
 from release.model.desired import ROLE_PROXY, ROLE_WORKER, Desired, Unit
 from release.model.manifest import Manifest, load
@@ -46,14 +49,16 @@ class ProjectOnHost:
     proxy_bind: str | None = None
 
     @classmethod
-    def of(cls, env: str, project: str = "", host: str | None = None, **kw):
+    def of(
+        cls,
+        access: HostAccess,
+        env: str,
+        project: str = "",
+        host: str | None = None,
+        **kw,
+    ):
         """The one place the Compose project name and the Docker host default."""
-        return cls(
-            env,
-            project_name(env, project),
-            docker_host.endpoint(host),
-            **kw,
-        )
+        return cls(env, project_name(env, project), access.endpoint(host), **kw)
 
     @property
     def where(self) -> str:
@@ -64,36 +69,37 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def take_lock(client, project: str, env: str, text: str, reporter, refused):
+def take_lock(
+    access: HostAccess, client, project: str, env: str, text: str, reporter, refused
+):
     """The environment's deploy lock on `client`'s engine, for every kind of target:
     a stale one is taken over with a note; a held one is refused (`refused(why)`
     logs it) with LockError (exit 4)."""
     try:
-        return deploy_lock.acquire(
+        return access.acquire_lock(
             client,
-            deploy_lock.mine(project, env, text),
+            project,
+            env,
+            text,
             on_stale=lambda old: reporter.note(
                 f"taking over a stale deploy lock: {old.describe()}"
             ),
         )
-    except deploy_lock.LockError as exc:
+    except LockError as exc:
         refused(str(exc))
         raise
-
-
-def _on_sigterm(signum, frame):  # a cancelled CI job: abort cleanly like Ctrl-C
-    raise KeyboardInterrupt
 
 
 @dataclass
 class DeploySession:
     target: ProjectOnHost
+    access: HostAccess
     manifest: Manifest | None = None  # default: gitops/versions/<env>.json
     services: tuple[str, ...] = ()  # default: every unit
     reporter: Reporter = field(default_factory=Reporter)
     locked: bool = True  # hold the environment's deploy lock (not for a dry run)
     lock_label: str = ""  # what kind of deploy the lock names ("canary")
-    gitops: GitopsTree = GITOPS  # the agent passes its clone's
+    gitops: GitopsTree = field(kw_only=True)  # the repo's, or the agent's clone's
     client: object = None  # a docker SDK client to reuse (the agent keeps one)
     quiet: bool = False  # only looking (drift): no notes on the terminal
 
@@ -134,19 +140,11 @@ class DeploySession:
     def __enter__(self) -> "DeploySession":
         self.check()
         if self.client is None:
-            if not self.target.host:
-                ensure_engine()
-            self.client = docker_host.connect(self.target.host or None)
+            self.client = self.access.connect(self.target.host)
         self.started_at = now()
         self._held = None
         if self.locked:
             self._held = self._lock()
-        self._previous = None
-        # Only a session that changes the host turns SIGTERM into a clean abort (lock
-        # released, rollback); a read-only look leaves SIGTERM to its caller, e.g. the
-        # agent, whose own handler ends its loop between passes.
-        if self.locked and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, _on_sigterm)
         self._tmp = tempfile.TemporaryDirectory(prefix="ecotrack-deploy-")
         try:
             self._resolve()
@@ -157,6 +155,7 @@ class DeploySession:
 
     def _lock(self):
         return take_lock(
+            self.access,
             self.client,
             self.target.project,
             self.target.env,
@@ -176,13 +175,9 @@ class DeploySession:
 
     def _resolve(self) -> None:
         t = self.target
-        found = docker_host.snapshot(self.client, t.project)
-        # Whether each unhealthy one still answers: slow is kept, broken is replaced.
-        self.state = replace(
-            found,
-            containers=docker_host.with_answers(self.client, found.containers),
-        )
+        self.state = self.access.snapshot(self.client, t.project)
         self.compose, self.desired = resolve(
+            self.access,
             t.env,
             t.project,
             self.manifest,
@@ -192,16 +187,13 @@ class DeploySession:
             t.host,
             t.proxy_port,
             t.proxy_bind,
-            self.gitops,
+            gitops=self.gitops,
         )
         self.plan = make_plan(t.env, t.project, self.chosen, self.desired, self.state)
 
     def __exit__(self, *exc) -> None:
-        if getattr(self, "_previous", None) is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
         if getattr(self, "_held", None) is not None:
-            deploy_lock.release(self.client, self._held)
+            self.access.release_lock(self.client, self._held)
             self._held = None
         if getattr(self, "_tmp", None) is not None:
             self._tmp.cleanup()
@@ -211,14 +203,14 @@ class DeploySession:
     def units_by_service(self) -> dict[str, Unit]:
         return {u.service: u for u in self.units}
 
-    def platform(self) -> ComposeHost:
+    def platform(self) -> Platform:
         proxies = [u.service for u in self.units if u.role == ROLE_PROXY]
-        return ComposeHost(
+        return self.access.platform(
             self.client,
             self.compose,
             self.target.where,
             proxies[0] if proxies else None,
-            answers={  # the plan's verdicts on unhealthy ones: not asked again
+            {  # the plan's verdicts on unhealthy ones: not asked again
                 c.id: c.answers for c in self.state.containers if c.answers is not None
             },
         )
@@ -283,7 +275,7 @@ class DeploySession:
                 "env": t.env,
                 "project": t.project,
                 "host": t.where,
-                "by": deploy_lock.who(),
+                "by": self.access.who(),
                 **entry,
             },
         )

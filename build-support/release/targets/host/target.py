@@ -3,7 +3,7 @@ local engine, --host, or DOCKER_HOST."""
 
 from __future__ import annotations
 
-from release.adapters import docker_host
+from release.engine.access import HostAccess
 from release.targets.host import observe as observation
 from release.targets.host import rollout
 from release.targets.target import Deploy, Look, Target
@@ -13,12 +13,15 @@ class HostTarget(Target):
     kind = "host"
     label = "one Docker host"
 
-    def __init__(self, env: str, host: str = "") -> None:
-        super().__init__(env, docker_host.endpoint(host or None) or "the local engine")
+    def __init__(self, access: HostAccess, env: str, host: str = "") -> None:
+        super().__init__(
+            access, env, access.endpoint(host or None) or "the local engine"
+        )
         self.host = host
 
     def deploy(self, request: Deploy):
         return rollout.deploy(
+            self.access,
             self.env,
             host=self.host or None,
             parallel=request.parallel,
@@ -27,6 +30,7 @@ class HostTarget(Target):
 
     def observe(self, look: Look):
         return observation.observe(
+            self.access,
             self.env,
             host=self.host or None,
             client=look.client(self.host),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from release.adapters import docker_host
-from release.base.layout import GITOPS, GitopsTree, project_name
+from release.base.layout import GitopsTree, project_name
+from release.engine.access import HostAccess
 from release.model.manifest import Manifest
 from release.targets.host.observe import Observation
 from release.targets.swarm.env import SwarmEnv
@@ -14,28 +14,35 @@ from release.verify import drift
 
 
 def observe_swarm(
+    access: HostAccess,
     env: str,
     swarm: SwarmEnv,
     *,
     project: str = "",
     manifest: Manifest | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
     client=None,
 ) -> Observation:
     """One look at a Swarm environment: the stack's tasks as the live state, and a
     paused or rolled-back update as drift of its own (swarm_live.UPDATE)."""
     import tempfile
 
-    from release.adapters import swarm_host
     from release.targets.swarm import live as swarm_live
     from release.targets.swarm import session as swarm_session
 
     stack = project_name(env, project)
-    client = client or docker_host.connect(swarm.manager)
-    swarm_host.require_manager(client, swarm.manager)
+    client = client or access.connect(swarm.manager)
+    access.require_manager(client, swarm.manager)
     with tempfile.TemporaryDirectory(prefix="ecotrack-swarm-") as tmp:
         view = swarm_session.look(
-            env, swarm, stack, client, Path(tmp), manifest=manifest, gitops=gitops
+            access,
+            env,
+            swarm,
+            stack,
+            client,
+            Path(tmp),
+            manifest=manifest,
+            gitops=gitops,
         )
     live = view.state.live
     report = drift.detect(env, stack, view.desired, live, (), view.units)

@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.adapters import deploy_lock, docker_host, swarm_host
 from release.base.errors import ReleaseError
-from release.base.layout import GITOPS, GitopsTree, check_env, project_name
+from release.base.layout import GitopsTree, check_env, project_name
 from release.engine import deploy_log
+from release.engine.access import HostAccess
 from release.engine.events import Reporter
 from release.engine.results import DeployFailed, DeployResult, Outcome
 from release.model.desired import Desired
@@ -89,6 +89,7 @@ def _lock_text(manifest: Manifest) -> str:
 
 
 def _wait(
+    access: HostAccess,
     client,
     view: swarm_session.SwarmView,
     changes: Sequence[ServicePlan],
@@ -111,7 +112,7 @@ def _wait(
     last: dict[str, str] = {}
     reasons: dict[str, str] = {}  # why Swarm started rolling back, while it does
     while pending:
-        state = swarm_live.parse(view.stack, *swarm_host.read_stack(client, view.stack))
+        state = swarm_live.parse(view.stack, *access.read_stack(client, view.stack))
         for name in sorted(pending):
             service = state.services.get(name)
             p = progress(
@@ -142,7 +143,7 @@ def _wait(
             if p.status == ROLLED:
                 why = reasons.get(name) or p.detail
                 task = _TASK.search(why)
-                error = swarm_host.task_error(client, task.group(1)) if task else ""
+                error = access.task_error(client, task.group(1)) if task else ""
                 o.detail = f"swarm rolled back: {why}" + (
                     f" ({error})" if error else ""
                 )
@@ -163,7 +164,7 @@ def _write(view: swarm_session.SwarmView, services: Sequence[str], tmp: Path) ->
     return path
 
 
-def _roll(client, swarm, view, changes, tmp, health_timeout, result, reporter):
+def _roll(access, client, swarm, view, changes, tmp, health_timeout, result, reporter):
     """`docker stack deploy` of the changed services, then the wait."""
     names = [sp.service for sp in changes]
     before = {
@@ -173,10 +174,12 @@ def _roll(client, swarm, view, changes, tmp, health_timeout, result, reporter):
     path = _write(view, names, tmp)
     reporter.step("stack", "stack_deploy", f"{view.stack}: {', '.join(names)}")
     try:
-        swarm_host.stack_deploy(swarm.manager, path, view.stack)
+        access.stack_deploy(swarm.manager, path, view.stack)
         most = max(view.desired[n].replicas for n in names)
         deadline = time.monotonic() + health_timeout * (1 + most)
-        result.outcomes = _wait(client, view, changes, before, deadline, reporter)
+        result.outcomes = _wait(
+            access, client, view, changes, before, deadline, reporter
+        )
     except KeyboardInterrupt:
         result.error = "interrupted (Swarm goes on with the update)"
     except ReleaseError as exc:
@@ -184,6 +187,7 @@ def _roll(client, swarm, view, changes, tmp, health_timeout, result, reporter):
 
 
 def deploy_swarm(
+    access: HostAccess,
     env: str,
     swarm: SwarmEnv,
     *,
@@ -194,7 +198,7 @@ def deploy_swarm(
     health_timeout: float = 120.0,
     proxy_port: int | None = None,
     reporter: Reporter | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
 ) -> DeployResult:
     """Makes the Swarm run the manifest; raises DeployFailed (exit 1) when Swarm
     rolled a service back (or it did not converge), LockError (4) when another
@@ -204,14 +208,15 @@ def deploy_swarm(
     stack = project_name(env, project)
     if manifest is None:
         manifest = load(gitops.manifest(env), env)
-    client = docker_host.connect(swarm.manager)
-    swarm_host.require_manager(client, swarm.manager)
+    client = access.connect(swarm.manager)
+    access.require_manager(client, swarm.manager)
     started_at, t0 = now(), time.monotonic()
     record = {"at": started_at, "env": env, "project": stack, "host": swarm.manager}
-    record.update({"by": deploy_lock.who(), "target": "swarm"})
+    record.update({"by": access.who(), "target": "swarm"})
     held = None
     if not dry_run:
         held = take_lock(
+            access,
             client,
             stack,
             env,
@@ -224,6 +229,7 @@ def deploy_swarm(
     try:
         with tempfile.TemporaryDirectory(prefix="ecotrack-swarm-") as tmp:
             view = swarm_session.look(
+                access,
                 env,
                 swarm,
                 stack,
@@ -244,6 +250,7 @@ def deploy_swarm(
                 return result
             if changes:
                 _roll(
+                    access,
                     client,
                     swarm,
                     view,
@@ -255,7 +262,7 @@ def deploy_swarm(
                 )
     finally:
         if held is not None:
-            deploy_lock.release(client, held)
+            access.release_lock(client, held)
     result.duration = time.monotonic() - t0
     failed = result.failed
     rolled = [o.service for o in failed if o.detail.startswith("swarm rolled back")]

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from release.adapters import swarm_host
 from release.base.errors import UsageError
-from release.base.layout import GITOPS, GitopsTree, check_env
+from release.base.layout import GitopsTree, check_env
+from release.engine.access import HostAccess
 from release.engine.results import DeployError
 from release.gitops.secrets import read_env_file
 from release.model.desired import (
@@ -66,6 +66,7 @@ def _proxy(gitops: GitopsTree, stack: str) -> swarm_stack.ProxyConfig:
 
 
 def look(
+    access: HostAccess,
     env: str,
     swarm: SwarmEnv,
     stack: str,
@@ -75,7 +76,7 @@ def look(
     manifest: Manifest | None = None,
     services: Sequence[str] = (),
     proxy_port: int | None = None,
-    gitops: GitopsTree = GITOPS,
+    gitops: GitopsTree,
 ) -> SwarmView:
     check_env(env)
     if manifest is None:
@@ -108,7 +109,7 @@ def look(
         proxy_config_file=str(workdir / "haproxy.cfg"),
     )
     desired = with_hashes(desired, hashes)
-    state = swarm_live.parse(stack, *swarm_host.read_stack(client, stack))
+    state = swarm_live.parse(stack, *access.read_stack(client, stack))
     plan = make_plan(env, stack, chosen, desired, state.live)
     return SwarmView(
         env,

@@ -67,6 +67,7 @@ def test_errors_are_one_line(data, message):
 
 def test_the_agent_refuses_host_with_a_swarm_environment(tmp_path):
     """With --host the agent would look at another engine than the manager."""
+    from release.adapters.host_access import DockerHostAccess
     from release.agent.config import AgentConfig
     from release.agent.target import AgentTarget
     from release.base.errors import UsageError
@@ -79,7 +80,7 @@ def test_the_agent_refuses_host_with_a_swarm_environment(tmp_path):
     hosts.write_text("target: swarm\nmanager: unix:///run/docker.sock\n")
     config = AgentConfig("staging", "repo", host="ssh://me@box")
     with pytest.raises(UsageError) as err:
-        AgentTarget(config, "p", Clone()).observe(manifest=None)
+        AgentTarget(config, "p", Clone(), DockerHostAccess()).observe(manifest=None)
     assert str(err.value) == (
         f"--host names one Docker host, but {hosts} describes a Swarm: "
         "drop --host (or --hosts)"

@@ -1,0 +1,48 @@
+"""`./inv cache`, `./inv fleet`: the shared build cache and the simulated fleet."""
+
+from invoke import task
+
+from release.cli import flags
+from release.cli.handler import exit_with, handles_errors
+
+
+@task(positional=["action"], help=flags.CACHE)
+@handles_errors
+def cache(c, action, host="127.0.0.1", port=50051, data_dir="", max_refs=200000):
+    """Run the shared Pants remote cache: a BuildGrid REAPI server (disk CAS, action
+    cache, JWT auth: a writer token for trusted builds, a reader token for PRs).
+
+    Builds use it through ECOTRACK_CACHE_ADDRESS and ECOTRACK_CACHE_TOKEN_FILE
+    (+ ECOTRACK_CACHE_WRITE=true): README.md, "Remote build cache".
+    """
+    from release.cli import cache as cache_cmd
+
+    exit_with(cache_cmd.command(action, host, int(port), data_dir, int(max_refs)))
+
+
+@task(positional=["action"], help=flags.FLEET)
+@handles_errors
+def fleet(
+    c, action, hosts=3, front_port=8090, proxy_port=8080, registry_port=0, batch_size=1
+):
+    """A simulated fleet on this machine: N Docker engines, each in a network
+    namespace of its own with its own data root, each reached through a real sshd,
+    and a front HAProxy on 127.0.0.1 in front of the hosts' proxies.
+
+    `up` installs what it needs (iproute2, openssh-server, haproxy), writes a
+    hosts.yaml for `./inv deploy --hosts FILE` and prints what it made and how to
+    reach it. The machine's docker0 and main engine are never touched. State lives in
+    ~/.local/state/ecotrack/fleet, so `status` and `down` find it from any shell.
+    """
+    from release.cli import fleet as fleet_sim_cmd
+
+    exit_with(
+        fleet_sim_cmd.command(
+            action,
+            int(hosts),
+            int(front_port),
+            int(proxy_port),
+            int(registry_port),
+            int(batch_size),
+        )
+    )

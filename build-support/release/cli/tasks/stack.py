@@ -1,0 +1,55 @@
+"""`./inv up`, `./inv down`, `./inv doctor`: the local environment and this machine."""
+
+from pathlib import Path
+
+from invoke import task
+
+from release.cli import flags
+from release.cli import up as stack
+from release.cli.handler import exit_with, handles_errors
+
+
+def _stack_options(env, port, project="", manifest=""):
+    return stack.StackOptions(
+        env=env,
+        project=project,
+        proxy_port=int(port),
+        manifest=Path(manifest) if manifest else None,
+    )
+
+
+@task(help=flags.UP)
+@handles_errors
+def up(c, env="local", port=8080, project="", manifest=""):
+    """Run the local environment, GitOps from the first command.
+
+    Bootstraps this machine and says each step (Debian packages as root, the pip
+    constraint, dockerd, the base image with debootstrap), then the local pipeline:
+    build what changed
+    with Pants, push it to the local registry, record the digests in
+    gitops/versions/local.json, and deploy that manifest with the same zero-downtime
+    rolling update as `./inv deploy`. Run again: only what changed is rolled.
+    """
+    opts = _stack_options(env, port, project, manifest)
+    stack.render_status(opts, stack.up(opts))
+
+
+@task(help=flags.DOCTOR)
+@handles_errors
+def doctor(c, profile="test"):
+    """Show what this machine has and lacks for ./inv up and ./inv test.
+
+    One row per need: found, will install (Debian package, as root), will fix (the
+    site-wide pip constraint that breaks pex), will start (dockerd) or missing (with
+    the exact instruction). Changes nothing. Exit 0 only when all is ready.
+    """
+    from release.cli import doctor as checkup
+
+    exit_with(checkup.render(profile, checkup.report(profile)))
+
+
+@task(help=flags.DOWN)
+@handles_errors
+def down(c, env="local", project="", volumes=False):
+    """Stop and remove the stack's containers (data volumes stay unless --volumes)."""
+    stack.down(_stack_options(env, 8080, project), volumes=volumes)

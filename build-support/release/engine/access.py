@@ -1,0 +1,91 @@
+"""What a deploy session needs of a Docker host, as an interface: connect, look at a
+Compose project, drive it (the engine's Platform), hold the deploy lock.
+
+The composition root (cli/wiring.py) passes the Docker SDK's implementation
+(adapters/host_access.py); tests pass their own. So the deploy session, the rollouts
+and the looks name no adapter, and whether a host is local decides nothing here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from release.engine.platform import Platform
+from release.model.live import LiveContainer, LiveState
+
+
+class HostAccess(ABC):
+    @abstractmethod
+    def endpoint(self, host: str | None) -> str:
+        """The Docker host `host` names, defaulted (DOCKER_HOST); "" is local."""
+
+    @abstractmethod
+    def is_remote(self, host: str) -> bool:
+        """Whether `host` is another machine (ssh://, tcp://)."""
+
+    @abstractmethod
+    def connect(self, host: str):
+        """A client of `host`'s engine ("": the local one, started if need be)."""
+
+    @abstractmethod
+    def snapshot(self, client, project: str) -> LiveState:
+        """The project's containers, each unhealthy one asked whether it answers."""
+
+    @abstractmethod
+    def running_outside(self, client, project: str) -> list[tuple[LiveContainer, bool]]:
+        """Running containers outside the project, each with "on its network"."""
+
+    @abstractmethod
+    def compose(
+        self,
+        host: str,
+        project: str,
+        env: str,
+        variables: dict[str, str],
+        extra_files: tuple,
+        gitops,
+    ):
+        """The environment's Compose project aimed at `host` (adapters/compose.py's
+        Compose: `config()`, `run(...)`)."""
+
+    @abstractmethod
+    def platform(
+        self, client, compose, where: str, proxy: str | None, answers: dict
+    ) -> Platform:
+        """What the engine drives on that host for one deploy."""
+
+    @abstractmethod
+    def acquire_lock(
+        self, client, project: str, env: str, text: str, on_stale: Callable
+    ):
+        """The environment's deploy lock on that engine; LockError when held."""
+
+    @abstractmethod
+    def release_lock(self, client, held) -> None:
+        """Gives the lock back."""
+
+    # A Swarm manager (targets/swarm): Swarm rolls, these only hand over and read.
+    @abstractmethod
+    def require_manager(self, client, manager: str) -> None:
+        """Refuses an engine that is not a Swarm manager (one line)."""
+
+    @abstractmethod
+    def read_stack(self, client, stack: str) -> tuple[list[dict], list[dict]]:
+        """The stack's services and tasks, as the Docker API describes them."""
+
+    @abstractmethod
+    def task_error(self, client, task_id: str) -> str:
+        """Why one task ended ("" when it cannot be read)."""
+
+    @abstractmethod
+    def stack_deploy(self, manager: str, stack_file, stack: str) -> str:
+        """Hands the stack file to the manager (`docker stack deploy`)."""
+
+    @abstractmethod
+    def who(self) -> str:
+        """Who deploys: user@machine, or the CI actor and run."""
+
+    @abstractmethod
+    def load(self) -> str:
+        """How busy this machine is ("load average 9.1 on 2 CPUs"), "" if not."""
