@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 
 from bench import report
-from testing import loadgen
-from testing.loadgen import Load, Result
+from testing import load_stats
+from testing.load_stats import Result
+from testing.loadgen import Load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,7 @@ def hey(port: int, rate: float, seconds: float) -> tuple[list[Result], float, st
 
 
 def summary(results: list[Result], start: float, seconds: float) -> dict:
-    w = loadgen.window(results, start, start + seconds + 5)
+    w = load_stats.window(results, start, start + seconds + 5)
     w["rate"] = w["requests"] / seconds
     return w
 
@@ -142,7 +143,7 @@ def main() -> int:
             row = {"case": case, "generator": name}
             row.update(summary(results, start, args.seconds))
             if case == "stall":
-                inside = loadgen.window(results, stall_at, stall_at + STALL)
+                inside = load_stats.window(results, stall_at, stall_at + STALL)
                 row["in_stall"] = {
                     "requests": inside["requests"],
                     "p50": inside["p50"],

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from testing.commands import docker
-from testing.loadgen import Load, percentile
+from testing.load_stats import percentile
+from testing.loadgen import Load
 
 ROOT = Path(__file__).resolve().parents[1]
 

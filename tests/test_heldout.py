@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import heldout
+from bench import heldout, heldout_edits
 
 ROOT = Path(__file__).resolve().parents[1]
 TREE = heldout.Tree(ROOT)
@@ -47,8 +47,8 @@ def test_compose_blocks_tell_services_apart():
 
 
 def test_scenarios_are_reproducible_from_the_seed():
-    a = heldout.scenarios(7, 30, TREE)
-    b = heldout.scenarios(7, 30, TREE)
+    a = heldout_edits.scenarios(7, 30, TREE)
+    b = heldout_edits.scenarios(7, 30, TREE)
     assert [[(e.kind, e.path, e.also) for e in s] for s in a] == [
         [(e.kind, e.path, e.also) for e in s] for s in b
     ]

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from testing import load_stats, loadgen
-from testing.loadgen import Load, Result
+from testing.load_stats import Result
+from testing.loadgen import Load
 
 # -- pure parts -----------------------------------------------------------------------
 

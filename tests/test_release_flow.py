@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.loadgen import percentile
+from testing.load_stats import percentile
 from testing.release_flow import ReleaseWorld, release_records
 from testing.rollout import Load
 from testing.workflow_runner import FAILURE, SKIPPED, SUCCESS, Event
