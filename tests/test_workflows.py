@@ -98,7 +98,7 @@ def test_inv_lint_fails_on_a_broken_expression(lint_workflows, helpers, tmp_path
 # -- the `changes` job, run locally ---------------------------------------------------
 
 # The remote cache credential step's token: the writer's on pushes to main, else the
-# reader's (README, "Remote build cache").
+# reader's (docs/build-cache.md).
 CACHE_TOKEN = (
     "github.event_name == 'push' && github.ref == 'refs/heads/main' && "
     "secrets.PANTS_CACHE_WRITER_TOKEN || secrets.PANTS_CACHE_READER_TOKEN"

@@ -13,7 +13,7 @@ def cache(c, action, host="127.0.0.1", port=50051, data_dir="", max_refs=200000)
     cache, JWT auth: a writer token for trusted builds, a reader token for PRs).
 
     Builds use it through ECOTRACK_CACHE_ADDRESS and ECOTRACK_CACHE_TOKEN_FILE
-    (+ ECOTRACK_CACHE_WRITE=true): README.md, "Remote build cache".
+    (+ ECOTRACK_CACHE_WRITE=true): docs/build-cache.md.
     """
     from release.cli import cache as cache_cmd
 

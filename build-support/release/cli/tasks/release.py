@@ -14,7 +14,7 @@ from release.cli.handler import exit_with, handles_errors
 def affected(c, since, committed_only=False, json=False, explain=False):
     """Print the services a change affects, from the Pants dependency graph.
 
-    Rules and output formats: README.md, "Affected services". Exit 0 even when none.
+    Rules and output formats: docs/affected.md. Exit 0 even when none.
     """
     from release.change.report import report
     from release.cli import affected as affected_cmd
