@@ -11,7 +11,7 @@ req/s; failures are counted strictly (connection errors, timeouts, non-2xx,
 HAProxy's own pages); latency is from each request's scheduled time. Cases, in the
 same run, on the same fleet and Compose project:
 
-  (a) rolling deploy: `./inv deploy --hosts FILE` of a one-line change (a new image
+  (a) rolling deploy: `./inv deploy --hosts-file FILE` of a one-line change (a new image
       layer), host by host (batch size 1), each through the health-gated steps
   (b) naive baseline: `docker compose up -d` of the next image on every host at
       once (the same Compose files and variables the deploy uses; `--wait` only so
@@ -133,11 +133,11 @@ class Bench:
 
 
 def inv_deploy(workdir, project, hosts, manifest, phases, *extra: str) -> str:
-    """`./inv deploy --hosts FILE`; each output line's time goes to `phases`.
+    """`./inv deploy --hosts-file FILE`; each output line's time goes to `phases`.
     Returns "" or the deploy's one-line error."""
     path = workdir / f"manifest-{uuid.uuid4().hex[:6]}.json"
     path.write_text(dumps(manifest))
-    cmd = [INV, "deploy", "--project", project, "--hosts", str(hosts)]
+    cmd = [INV, "deploy", "--project", project, "--hosts-file", str(hosts)]
     cmd += ["--manifest", str(path), *extra]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

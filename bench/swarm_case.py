@@ -4,7 +4,7 @@ Swarm, under the same open-loop load.
 The Swarm is one node (testing/swarm.py: a dockerd in a network namespace of
 its own behind a real sshd, `swarm init` there, never on this machine's engine):
 multi-node Swarm works here by hand (docs/benchmarks.md, 2026-11-29) but the
-bench keeps to what the tests drive. `./inv deploy --hosts FILE` renders the stack
+bench keeps to what the tests drive. `./inv deploy --hosts-file FILE` renders the stack
 and Swarm rolls recycling itself, start-first, one task at a time; load goes
 through the stack's proxy, published in host mode on the node.
 """

@@ -36,7 +36,12 @@ from release.targets import resolve
 from release.targets.host import observe as observation
 from release.targets.host import rollout
 from testing import loadgen
-from testing.commands import docker, free_port, inv  # noqa: F401 (used by tests)
+from testing.commands import (  # noqa: F401 (used by tests)
+    docker,
+    free_port,
+    inv,
+    remove_host_state,
+)
 from testing.rollout import docker_healthy, pushed_entry
 
 ACCESS = DockerHostAccess()  # the real Docker host, as cli/wiring.py wires it
@@ -307,7 +312,7 @@ class GitopsStack:
         ids = docker("ps", "-aq", "--filter", f"label={COMPOSE_PROJECT}={self.project}")
         if ids:
             docker("rm", "-f", *ids.split())
-        docker("rm", "-f", f"{self.project}-deploy-lock", check=False)
+        remove_host_state(self.project)
         for kind in ("volume", "network"):
             names = docker(
                 kind, "ls", "-q", "--filter", f"label={COMPOSE_PROJECT}={self.project}"

@@ -27,9 +27,9 @@ class HostsStack:
         return path
 
     def args(self, task: str, manifest: Manifest, *extra: str, hosts=None) -> list:
-        """`TASK --project P --hosts FILE --manifest M [--port N] EXTRA...`."""
+        """`TASK --project P --hosts-file FILE --manifest M [--port N] EXTRA...`."""
         args = [task, "--project", self.project]
-        args += ["--hosts", str(hosts or self.hosts_file)]
+        args += ["--hosts-file", str(hosts or self.hosts_file)]
         args += ["--manifest", str(self.write(manifest))]
         if task == "deploy" and self.port:
             args += ["--port", str(self.port)]

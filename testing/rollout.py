@@ -25,7 +25,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from release.adapters import docker_host
-from release.adapters.deploy_lock import lock_name
 from release.images.build import build_images
 from release.model.live import COMPOSE_PROJECT, COMPOSE_SERVICE, LiveContainer
 from release.model.manifest import Manifest, ServiceEntry, dumps
@@ -248,7 +247,7 @@ class Stack:
         ids = docker("ps", "-aq", "--filter", label, host=self.host, check=False)
         if ids:
             docker("rm", "-f", *ids.split(), host=self.host, check=False)
-        docker("rm", "-f", lock_name(self.project), host=self.host, check=False)
+        commands.remove_host_state(self.project, self.host)
         for kind in ("volume", "network"):
             names = docker(kind, "ls", "-q", "--filter", label, host=self.host)
             if names:

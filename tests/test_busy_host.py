@@ -127,7 +127,7 @@ def test_a_heal_on_a_loaded_host_keeps_the_slow_replica_serving(stack, releases)
 
     with Burners(3):
         dry = stack.deploy(m, "--dry-run", "--json")
-        assert dry.returncode == 2, dry.stdout[-2000:] + dry.stderr[-2000:]
+        assert dry.returncode == 3, dry.stdout[-2000:] + dry.stderr[-2000:]
         planned = {s["service"]: s for s in json.loads(dry.stdout)["plan"]["services"]}
         assert planned["recycling"]["action"] == "scale", planned["recycling"]
         assert planned["recycling"]["health"] == "DEGRADED"

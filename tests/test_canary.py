@@ -23,7 +23,8 @@ def test_a_version_answering_5xx_is_aborted(gitops):
         aborted_at = time.time()
         time.sleep(3)
     print(f"canary abort: {took:.1f}s, {result.reason}")
-    assert result.decision == canary.ABORTED and result.exit_code == 1
+    assert result.decision == canary.ABORTED and result.exit_code == 3
+    assert result.by_verdict
     assert "error rate" in result.reason and result.errors >= 10
     assert result.own_errors >= 1  # the service's own /metrics saw them too
     assert result.observed_s < 30  # aborted early, not at the end of the window

@@ -59,11 +59,11 @@ def test_wrong_image_digest(gitops):
     assert found(report) == {drift.IMAGE}
     assert found(report, "auth") == set()
     r = inv_drift(gitops, gitops.write(gitops.baseline))
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr
     assert "OUT_OF_SYNC" in r.stdout and "image" in r.stdout
     r = inv_drift(gitops, gitops.write(gitops.baseline), "--json")
     doc = json.loads(r.stdout)
-    assert r.returncode == 1 and not doc["in_sync"]
+    assert r.returncode == 3 and not doc["in_sync"]
     assert {f["kind"] for f in doc["findings"]} == {"image"}
     assert {f["expected"].split()[0] for f in doc["findings"]} == {"1.0.0"}
 

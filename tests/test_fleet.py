@@ -1,5 +1,5 @@
-"""Several Compose hosts over SSH: `./inv deploy --env local --hosts FILE` rolls the
-fleet host by host (testing/fleet.py: three engines, each in a network
+"""Several Compose hosts over SSH: `./inv deploy --env local --hosts-file FILE`
+rolls the fleet host by host (testing/fleet.py: three engines, each in a network
 namespace of its own behind a real sshd, a front HAProxy on 127.0.0.1).
 
 The tests run in order on one fleet and one Compose project (-x stops at the first
@@ -220,12 +220,12 @@ def test_drift_and_dry_run_per_host(fleet, stack, releases):
     ).split()[0]
     h3.docker("stop", victim)
     r = stack.run("drift", m, "--json")
-    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert r.returncode == 3, r.stdout[-3000:] + r.stderr[-2000:]
     report = json.loads(r.stdout)
     by_host = {h["name"]: h for h in report["hosts"]}
     assert [by_host[h.name]["in_sync"] for h in fleet.hosts] == [True, True, False]
     dry = stack.run("deploy", m, "--dry-run", "--json")
-    assert dry.returncode == 2, dry.stdout[-3000:] + dry.stderr[-2000:]
+    assert dry.returncode == 3, dry.stdout[-3000:] + dry.stderr[-2000:]
     plans = {h["name"]: h["plan"] for h in json.loads(dry.stdout)["hosts"]}
     assert [plans[h.name]["in_sync"] for h in fleet.hosts] == [True, True, False]
     stack.deploy_ok(m)  # heals host 3
@@ -303,7 +303,7 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
 def test_hosts_file_errors_are_one_line(stack, releases, tmp_path):
     bad = tmp_path / "hosts.yaml"
     bad.write_text("hosts:\n  - name: web-1\n    endpoint: tcp://10.0.0.1:2375\n")
-    r = inv("deploy", "--hosts", str(bad), "--dry-run")
+    r = inv("deploy", "--hosts-file", str(bad), "--dry-run")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == [
         f"error: {bad}: hosts[0].endpoint: must be ssh://user@host[:port] or "

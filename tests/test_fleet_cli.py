@@ -49,7 +49,7 @@ def env(tmp_path):
 def test_up_twice_status_down_twice(env, tmp_path):
     home = tmp_path / "state" / "ecotrack" / "fleet"
     front = str(free_port())
-    up = inv(env, "up", "--hosts", "2", "--front-port", front)
+    up = inv(env, "up", "--count", "2", "--front-port", front)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     state = json.loads((home / "fleet.json").read_text())
     hosts = state["hosts"]
@@ -80,11 +80,11 @@ def test_up_twice_status_down_twice(env, tmp_path):
         assert r.stdout.strip() == sim["data_root"]  # its own engine, not the main one
         assert "Accepted publickey" in (Path(sim["root"]) / "sshd.log").read_text()
 
-    again = inv(env, "up", "--hosts", "2", "--front-port", front)
+    again = inv(env, "up", "--count", "2", "--front-port", front)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already up: kept as it is" in again.stdout
     assert json.loads((home / "fleet.json").read_text())["run"] == state["run"]
-    other_size = inv(env, "up", "--hosts", "3", "--front-port", front)
+    other_size = inv(env, "up", "--count", "3", "--front-port", front)
     assert other_size.returncode == 2
     assert other_size.stderr.strip().splitlines() == [
         f"error: a fleet of 2 hosts is up ({home}): run ./inv fleet down first"
@@ -104,15 +104,15 @@ def test_up_twice_status_down_twice(env, tmp_path):
     twice = inv(env, "down")
     assert twice.returncode == 0 and "nothing to remove" in twice.stdout
     after = inv(env, "status")
-    assert after.returncode == 3 and "no simulated fleet" in after.stdout
+    assert after.returncode == 5 and "no simulated fleet" in after.stdout
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["up", "--hosts", "0"], "error: --hosts must be 1 to 9 (got 0)"),
+        (["up", "--count", "0"], "error: --count must be 1 to 9 (got 0)"),
         (
-            ["up", "--hosts", "2", "--front-port", "70000"],
+            ["up", "--count", "2", "--front-port", "70000"],
             "error: front-port 70000 " "is not a port",
         ),
         (

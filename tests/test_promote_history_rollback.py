@@ -129,7 +129,7 @@ def test_history_shows_who_deployed_what_when(releaser, scratch_repo, helpers):
     assert updated.when == "2026-11-28T12:02:00Z"
     assert updated.from_digest != updated.to_digest
 
-    only = history_cmd.report(env="staging", service="waste", root=scratch_repo)
+    only = history_cmd.report(env="staging", services=["waste"], root=scratch_repo)
     assert {(e.env, e.service) for e in only.events} == {("staging", "waste")}
     data = json.loads(json.dumps(only.to_dict()))
     assert data["events"][0]["to_version"] == "1.1.0"
@@ -139,7 +139,7 @@ def test_rollback_restores_one_services_earlier_entry(releaser, scratch_repo, he
     releaser.release(auth="1.0.0", waste="1.0.0")
     releaser.release(waste="1.1.0")
     releaser.release(waste="1.2.0")
-    timeline = history_cmd.report(env="staging", service="waste", root=scratch_repo)
+    timeline = history_cmd.report(env="staging", services=["waste"], root=scratch_repo)
     images = {e.to_version: e.to_image for e in timeline.events}
     before = json.loads(
         manifest_store.manifest_path("staging", scratch_repo).read_text()

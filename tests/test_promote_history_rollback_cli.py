@@ -48,7 +48,7 @@ def test_promote_a_tag_that_is_not_in_the_registry(
     image = f"{local_registry.address}/ecotrack/waste:never-1234567@sha256:{'a' * 64}"
     helpers.write_manifest(tooling_clone, "staging", {"waste": _entry(image)})
     helpers.commit_all(tooling_clone, "staging names an image never pushed")
-    line = _cli(helpers, tooling_clone, local_registry, "promote")
+    line = _cli(helpers, tooling_clone, local_registry, "promote", "--env", "prod")
     assert line == (
         f"error: tag {local_registry.address}/ecotrack/waste:never-1234567 "
         "is not in the registry"
@@ -61,7 +61,7 @@ def test_promote_with_nothing_to_promote(helpers, local_registry, tmp_path):
     for env in ("staging", "prod"):
         helpers.write_manifest(clone, env, {"waste": _entry(image)})
     helpers.commit_all(clone, "prod runs what staging runs")
-    line = _cli(helpers, clone, local_registry, "promote")
+    line = _cli(helpers, clone, local_registry, "promote", "--env", "prod")
     assert line == (
         "error: nothing to promote: prod already runs what staging runs (waste)"
     )
@@ -82,7 +82,7 @@ def test_promote_a_digest_that_does_not_match(
         "promote",
         "--from",
         "staging",
-        "--to",
+        "--env",
         "prod",
     )
     name = f"{local_registry.address}/ecotrack/auth:main-7654321"
@@ -92,16 +92,43 @@ def test_promote_a_digest_that_does_not_match(
     )
 
 
+def test_promote_dry_run_json_through_the_cli_changes_nothing(
+    helpers, local_registry, derive_image, tmp_path
+):
+    clone = helpers.make_tooling_clone(tmp_path / "clone")
+    digest = local_registry.push(derive_image("auth"), "ecotrack/auth", "main-5551234")
+    image = f"{local_registry.address}/ecotrack/auth:main-5551234@{digest}"
+    helpers.write_manifest(clone, "staging", {"auth": _entry(image)})
+    helpers.commit_all(clone, "staging runs auth")
+    prod = clone / "gitops" / "versions" / "prod.json"
+    before = prod.read_bytes(), helpers.git_log(clone)
+    env = {
+        "ECOTRACK_REGISTRY_PORT": str(local_registry.config.port),
+        "ECOTRACK_REGISTRY_DIR": str(local_registry.config.home),
+    }
+    r = helpers.inv_in(
+        clone, "promote", "--env", "prod", "--dry-run", "--json", env=env
+    )
+    assert r.returncode == 3, r.stderr  # differs: a real promote would change prod
+    data = json.loads(r.stdout)
+    assert (data["dry_run"], data["commit"]) == (True, None)
+    assert [(p["service"], p["digest"], p["tag"]) for p in data["promoted"]] == [
+        ("auth", digest, "prod-main-5551234")
+    ]
+    assert (prod.read_bytes(), helpers.git_log(clone)) == before
+    assert local_registry.digest_of("ecotrack/auth", "prod-main-5551234") is None
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
         pytest.param(
-            ["promote", "--from", "staging", "--to", "moon"],
+            ["promote", "--from", "staging", "--env", "moon"],
             "error: unknown environment 'moon' (known: local, staging, prod)",
             id="promote-unknown-env",
         ),
         pytest.param(
-            ["promote", "--service", "nope"],
+            ["promote", "--env", "prod", "--service", "nope"],
             "error: unknown service nope (known: auth, locations, recycling, users, "
             "waste)",
             id="promote-unknown-service",
@@ -115,6 +142,16 @@ def test_promote_a_digest_that_does_not_match(
             ["history", "--service", "nope"],
             "error: unknown service nope",
             id="history-unknown-service",
+        ),
+        pytest.param(
+            ["promote", "--from", "staging"],
+            "error: --env is required: the environment to promote into",
+            id="promote-without-env",
+        ),
+        pytest.param(
+            ["rollback", "--service", "waste"],
+            "error: --env is required: the environment to roll back",
+            id="rollback-without-env",
         ),
         pytest.param(
             ["rollback", "--env", "local", "--service", "waste"],

@@ -42,12 +42,12 @@ def versions(stack, service="waste"):
 def test_dry_run_plans_then_deploy_creates_then_in_sync(stack, releases):
     m = waste(releases)
     r = stack.deploy(m, "--dry-run")
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 3, r.stderr
     assert "create" in r.stdout and "waste-worker" in r.stdout
     assert stack.containers("waste") == []  # a dry run changes nothing
 
     r = stack.deploy(m, "--dry-run", "--json")
-    assert r.returncode == 2
+    assert r.returncode == 3
     plan = json.loads(r.stdout)["plan"]
     assert {s["service"]: s["action"] for s in plan["services"]} == {
         "proxy": "create",
@@ -159,7 +159,7 @@ def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
     # The manifest still says 1.2.0: the plan shows the difference.
     assert (
         stack.deploy(waste(releases, "1.2.0", healthy=False), "--dry-run").returncode
-        == 2
+        == 3
     )
 
 

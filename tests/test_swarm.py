@@ -1,4 +1,4 @@
-"""A Swarm environment: `./inv deploy --hosts FILE` with `target: swarm` renders a
+"""A Swarm environment: `./inv deploy --hosts-file FILE` with `target: swarm` renders a
 stack file and lets Swarm roll (testing/swarm.py: a single-node Swarm in a
 network namespace of its own, reached over ssh://).
 
@@ -178,7 +178,7 @@ def test_failing_healthcheck_rolls_back(node, stack):
     assert record["reason"].startswith("recycling: swarm rolled back"), record
     # drift: the manifest still wants 1.2.0, Swarm runs 1.1.0 after its rollback
     d = stack.run("drift", stack.manifest(bad), "--json")
-    assert d.returncode == 1, d.stdout[-3000:] + d.stderr[-2000:]
+    assert d.returncode == 3, d.stdout[-3000:] + d.stderr[-2000:]
     kinds = {f["kind"] for f in json.loads(d.stdout)["findings"]}
     assert {"image", "update"} <= kinds, kinds
 
@@ -193,7 +193,7 @@ def test_drift_in_sync_then_scaled_by_hand(node, stack):
     while len(stack.tasks()) < 3 and time.monotonic() < deadline:
         time.sleep(1)
     r = stack.run("drift", m, "--json")
-    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert r.returncode == 3, r.stdout[-3000:] + r.stderr[-2000:]
     findings = json.loads(r.stdout)["findings"]
     assert [(f["service"], f["kind"], f["expected"]) for f in findings] == [
         ("recycling", "extra_replicas", "2")
@@ -254,7 +254,7 @@ def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
 def test_swarm_file_errors_are_one_line(tmp_path):
     bad = tmp_path / "hosts.yaml"
     bad.write_text("target: swarm\nmanager: tcp://10.0.0.1:2375\n")
-    r = inv("deploy", "--hosts", str(bad), "--dry-run")
+    r = inv("deploy", "--hosts-file", str(bad), "--dry-run")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == [
         f"error: {bad}: manager: must be ssh://user@host[:port] or unix:///path "

@@ -43,6 +43,7 @@ class LockInfo:
     since: str  # ISO 8601, UTC
     version: str  # what the holder is deploying
     container_id: str = ""
+    message: str = ""  # set when held on purpose (`./inv lock hold -m`)
 
     def labels(self) -> dict[str, str]:
         return {
@@ -55,6 +56,7 @@ class LockInfo:
             f"{PREFIX}.pid-start": self.pid_start,
             f"{PREFIX}.since": self.since,
             f"{PREFIX}.version": self.version,
+            f"{PREFIX}.message": self.message,
         }
 
     @classmethod
@@ -72,6 +74,7 @@ class LockInfo:
             since=get("since"),
             version=get("version"),
             container_id=container_id,
+            message=get("message"),
         )
 
     def describe(self, now: dt.datetime | None = None) -> str:
@@ -82,10 +85,27 @@ class LockInfo:
             age = f" ({_age(seconds)} ago)"
         except ValueError:
             pass
+        if self.message:
+            return (
+                f"held on purpose by {self.holder} since {self.since}{age}: "
+                f"{self.message}"
+            )
         return (
             f"held by {self.holder} (pid {self.pid} on {self.machine}) "
             f"since {self.since}{age}, deploying {self.version}"
         )
+
+    def to_dict(self) -> dict:
+        return {
+            "project": self.project,
+            "env": self.env,
+            "holder": self.holder,
+            "machine": self.machine,
+            "pid": self.pid,
+            "since": self.since,
+            "version": self.version,
+            "message": self.message,
+        }
 
 
 def _now() -> dt.datetime:
@@ -111,8 +131,9 @@ def process_start(pid: int) -> str:
 
 
 def holder_alive(info: LockInfo, machine: str) -> bool:
-    """False only when we can tell: same machine and the process is gone."""
-    if info.machine != machine:
+    """False only when we can tell: same machine and the process is gone. A lock held
+    on purpose has no process: it lives until `./inv lock release`."""
+    if info.message or info.machine != machine:
         return True
     start = process_start(info.pid)
     return bool(start) and (not info.pid_start or start == info.pid_start)
@@ -141,6 +162,21 @@ def mine(project: str, env: str, version: str) -> LockInfo:
         pid_start=process_start(os.getpid()),
         since=_now().isoformat(),
         version=version,
+    )
+
+
+def on_purpose(project: str, env: str, message: str) -> LockInfo:
+    """A lock taken by hand (an incident, a freeze): no process holds it."""
+    return LockInfo(
+        project=project,
+        env=env,
+        holder=who(),
+        machine=socket.gethostname(),
+        pid=0,
+        pid_start="",
+        since=_now().isoformat(),
+        version="nothing",
+        message=message,
     )
 
 
@@ -192,6 +228,11 @@ def acquire(client, info: LockInfo, on_stale=None) -> LockInfo:
         held = status(client, info.project)
         if held is None:
             continue  # released between our two calls: try once more
+        if held.message:
+            raise LockError(
+                f"deploys of {info.project} are held: {held.describe()}; "
+                f"./inv lock release --env {info.env} lets them go on"
+            )
         if holder_alive(held, info.machine):
             raise LockError(
                 f"another deploy of {info.project} is running: {held.describe()}; "

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from release.adapters import deploy_lock, docker_host, host_load, swarm_host
+from release.adapters import (
+    deploy_lock,
+    deploy_log_volume,
+    docker_host,
+    host_load,
+    manifest_revision,
+    swarm_host,
+)
 from release.adapters.compose import Compose, compose_binary
 from release.adapters.compose_host import ComposeHost
 from release.adapters.docker_engine import ensure_engine
@@ -57,6 +64,18 @@ class DockerHostAccess(HostAccess):
 
     def release_lock(self, client, held):
         deploy_lock.release(client, held)
+
+    def lock_holder(self, client, project):
+        return deploy_lock.status(client, project)
+
+    def record_deploy(self, client, project, name, entry):
+        return deploy_log_volume.write(client, project, name, entry)
+
+    def read_deploys(self, client, project):
+        return deploy_log_volume.read(client, project)
+
+    def manifest_revision(self, manifest):
+        return manifest_revision.revision(manifest)
 
     def require_manager(self, client, manager):
         swarm_host.require_manager(client, manager)

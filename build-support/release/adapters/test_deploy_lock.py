@@ -45,3 +45,16 @@ def test_a_holder_is_stale_only_when_we_can_tell():
     reused = info(machine=me.machine, pid=os.getpid(), pid_start="1")
     assert not deploy_lock.holder_alive(reused, me.machine)  # same pid, other process
     assert deploy_lock.holder_alive(gone, "another-machine")  # cannot tell: alive
+
+
+def test_a_lock_held_on_purpose_is_never_stale_and_says_why():
+    held = deploy_lock.on_purpose("ecotrack-prod", "prod", "incident 42")
+    assert held.pid == 0 and held.message == "incident 42"
+    # no process holds it: gone from this machine's process table, still held
+    assert deploy_lock.holder_alive(held, held.machine)
+    again = deploy_lock.LockInfo.from_labels(held.labels())
+    assert again.message == "incident 42"
+    said = again.describe()
+    assert said.startswith(f"held on purpose by {held.holder} since ")
+    assert said.endswith(": incident 42")
+    assert again.to_dict()["message"] == "incident 42"

@@ -4,11 +4,13 @@ Every error carries a one-line message meant for the user; adapters translate SD
 subprocess failures into these so that no traceback reaches the terminal.
 """
 
+from release.base import exit_codes
+
 
 class ReleaseError(Exception):
     """Base of every expected failure. `exit_code` is what the CLI exits with."""
 
-    exit_code = 1
+    exit_code = exit_codes.FAILURE
 
 
 class CommandError(ReleaseError):
@@ -30,13 +32,13 @@ class HealthError(ReleaseError):
 class LockError(ReleaseError):
     """Another deploy holds the environment's deploy lock."""
 
-    exit_code = 4
+    exit_code = exit_codes.LOCKED
 
 
 class UsageError(ReleaseError):
     """The user asked for something that does not exist (service, environment, ...)."""
 
-    exit_code = 2
+    exit_code = exit_codes.USAGE
 
 
 class GitError(ReleaseError):
@@ -46,7 +48,7 @@ class GitError(ReleaseError):
 class UnknownRefError(GitError):
     """A ref (branch, tag, commit) that this clone does not have."""
 
-    exit_code = 2
+    exit_code = exit_codes.USAGE
 
 
 class GraphError(ReleaseError):

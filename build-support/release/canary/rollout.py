@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from release.base import exit_codes
 from release.adapters import service_metrics
 from release.base.errors import UsageError
 from release.base.layout import GITOPS, GitopsTree, check_env
@@ -80,10 +81,15 @@ class CanaryResult:
     share: str = ""
     duration: float = 0.0
     promotion: str = ""
+    by_verdict: bool = False  # aborted because the canary's numbers said so
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.decision == ABORTED else 0
+        """3 when the verdict aborted it (the build is worse: a finding, like drift);
+        1 when the canary could not start or the promotion failed (a failure)."""
+        if self.decision != ABORTED:
+            return exit_codes.OK
+        return exit_codes.DIFFERS if self.by_verdict else exit_codes.FAILURE
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +98,7 @@ class CanaryResult:
             "service": self.service,
             "decision": self.decision,
             "reason": self.reason,
+            "by_verdict": self.by_verdict,
             "from": self.from_,
             "to": self.to,
             "canaries": self.canaries,
@@ -313,6 +320,7 @@ def _canary(
     except StepFailed as exc:
         if not isinstance(exc, Rejected):
             result.reason = f"canary failed to start: {str(exc).splitlines()[0]}"
+        result.by_verdict = isinstance(exc, Rejected)
         result.decision = ABORTED
         engine.step(
             unit.service, "canary_abort", f"{result.reason}; old replicas untouched"

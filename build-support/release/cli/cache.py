@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from release.base import exit_codes
 from release.adapters import buildgrid
 from release.base import console
 from release.base.errors import UsageError
@@ -31,12 +32,19 @@ def _settings(host: str, port: int, data_dir: str, max_refs: int):
         raise UsageError(str(exc)) from None
 
 
-def command(action: str, host: str, port: int, data_dir: str, max_refs: int) -> int:
+def command(
+    action: str,
+    bind: str,
+    port: int,
+    data_dir: str,
+    max_refs: int,
+    as_json: bool = False,
+) -> int:
     if action not in ACTIONS:
         raise UsageError(
             f"unknown cache action '{action}' (known: {', '.join(ACTIONS)})"
         )
-    settings = _settings(host, port, data_dir, max_refs)
+    settings = _settings(bind, port, data_dir, max_refs)
     data = Path(settings.data_dir)
     if action == "up":
         bgd = buildgrid.ensure_bgd()
@@ -59,8 +67,29 @@ def command(action: str, host: str, port: int, data_dir: str, max_refs: int) -> 
             )
         return 0
     state = buildgrid.running(data)
-    _render_status(data, state, settings)
-    return 0 if state else 3
+    if as_json:
+        console.json_result(status_doc(data, state, settings))
+    else:
+        _render_status(data, state, settings)
+    return exit_codes.OK if state else exit_codes.NOT_RUNNING
+
+
+def status_doc(data: Path, state, settings) -> dict:
+    """`./inv cache status --json`."""
+    u = buildgrid.usage(data)
+    return {
+        "running": bool(state),
+        "pid": state.pid if state else None,
+        "address": state.address if state else settings.address,
+        "data_dir": str(data),
+        "cas_bytes": u.cas_bytes,
+        "cas_blobs": u.cas_blobs,
+        "hits": u.hits,
+        "misses": u.misses,
+        "writes": u.writes,
+        "hit_rate": u.hit_rate,
+        "refused_calls": u.denied,
+    }
 
 
 def _human(n: int) -> str:

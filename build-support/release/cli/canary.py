@@ -52,7 +52,8 @@ def command(
     manifest: str = "",
     port: int = 0,
 ) -> int:
-    """The task layer's call: one service, a canary, a decision; exit 1 on abort."""
+    """The task layer's call: one service, a canary, a decision; exit 3 when its
+    verdict aborts it."""
     check_env(env)
     if len(services) != 1:
         raise UsageError("--canary needs exactly one --service")

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.adapters import deploy_lock, docker_host
+from release.adapters import deploy_lock
 from release.base import console
 from release.base.errors import UsageError
 from release.base.layout import GITOPS, check_env, project_name
@@ -34,9 +34,8 @@ class DeployRequest:
     project: str = ""
     manifest: str = ""  # another manifest file
     port: int = 0  # of the proxy, when it is (re)created
-    hosts: str = (
-        ""  # another hosts file (default: gitops/environments/<env>/hosts.yaml)
-    )
+    # another hosts file (default: gitops/environments/<env>/hosts.yaml)
+    hosts_file: str = ""
 
 
 def deploy(request: DeployRequest) -> int:
@@ -58,7 +57,7 @@ def deploy(request: DeployRequest) -> int:
         raise UsageError("--health-timeout must be positive")
     if r.parallel < 0:
         raise UsageError("--parallel must be 0 (a safe default) or more")
-    target = wiring.open_target(GITOPS.root, r.env, r.hosts, r.host)
+    target = wiring.open_target(GITOPS.root, r.env, r.hosts_file, r.host)
     job = Deploy(
         services=r.services,
         manifest=loaded,
@@ -86,12 +85,23 @@ def _carried_out(deploy_fn, render) -> int:
     return result.exit_code
 
 
+def refuse_with_canary(dry_run: bool, parallel: int) -> None:
+    """Flags a canary cannot honour, refused in one line instead of ignored."""
+    if dry_run:
+        raise UsageError(
+            "--dry-run with --canary: a canary starts real replicas; "
+            "plan with --dry-run alone"
+        )
+    if parallel:
+        raise UsageError("--parallel with --canary: a canary rolls one service")
+
+
 def canary(
     request: DeployRequest, replicas: int, window: float, max_error_rate: float
 ) -> int:
     """`--canary N`: one service on one Docker host, refused on any other target."""
     r = request
-    target = wiring.open_target(GITOPS.root, check_env(r.env), r.hosts, r.host)
+    target = wiring.open_target(GITOPS.root, check_env(r.env), r.hosts_file, r.host)
     target.require_one_host("--canary")
     return canary_cmd.command(
         r.env,
@@ -138,27 +148,6 @@ def render_fleet(result: fleet_rollout.FleetResult, reporter, as_json: bool) -> 
         ["host", "endpoint", "plan", "result", "duration"],
         rows,
     )
-
-
-def lock_command(action: str, env: str, project: str, host: str) -> None:
-    check_env(env)
-    project = project_name(env, project)
-    client = docker_host.connect(host or None)
-    if action == "status":
-        held = deploy_lock.status(client, project)
-        console.info(
-            f"deploy lock of {project}: "
-            + (held.describe() if held else "free (no deploy running)")
-        )
-    elif action == "release":
-        held = deploy_lock.force_release(client, project)
-        console.info(
-            f"released the deploy lock of {project}, {held.describe()}"
-            if held
-            else f"the deploy lock of {project} was not held"
-        )
-    else:
-        raise UsageError(f"unknown lock action '{action}' (status or release)")
 
 
 # A fleet's result is shown host by host, with a table; the others' as one result.

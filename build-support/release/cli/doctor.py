@@ -2,13 +2,15 @@
 
 Exit 0 only when this machine is ready for the profile (default: everything `./inv
 test` needs); otherwise 1, after one row per need saying what `./inv up`/`./inv test`
-will do about it, or what to do by hand.
+will do about it, or what to do by hand. `--json`: the same, as one document.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from release.adapters import machine
-from release.base import console
+from release.base import console, exit_codes
 from release.base.errors import UsageError
 from release.machine import bootstrap
 
@@ -22,7 +24,22 @@ def report(profile: str) -> bootstrap.Plan:
     return bootstrap.plan(machine.probe(needs), needs)
 
 
-def render(profile: str, p: bootstrap.Plan) -> int:
+def to_dict(profile: str, p: bootstrap.Plan) -> dict:
+    """`./inv doctor --json`: the table's rows, and what would happen about them."""
+    return {
+        "profile": profile,
+        "ready": p.ready,
+        "checks": [asdict(r) for r in p.rows],
+        "will_do": [line for _, line in bootstrap.steps(p)],
+        "problems": list(p.problems),
+    }
+
+
+def render(profile: str, p: bootstrap.Plan, as_json: bool = False) -> int:
+    code = exit_codes.OK if p.ready else exit_codes.FAILURE
+    if as_json:
+        console.json_result(to_dict(profile, p))
+        return code
     console.table(
         f"what `{profile}` needs on this machine",
         ["need", "state", "detail"],
@@ -30,11 +47,11 @@ def render(profile: str, p: bootstrap.Plan) -> int:
     )
     if p.ready:
         console.info("ready")
-        return 0
+        return code
     for _, line in bootstrap.steps(p):
         console.info(
             f"./inv {profile if profile in ('up', 'test') else 'up'} will: {line}"
         )
     for problem in p.problems:
         console.error(problem)
-    return 1
+    return code

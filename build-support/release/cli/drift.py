@@ -19,7 +19,7 @@ from release.verify import drift
 
 
 def render_fleet(env: str, looked, as_json: bool) -> int:
-    """Drift per host of the environment's fleet: exit 1 if any host drifted."""
+    """Drift per host of the environment's fleet: exit 3 if any host drifted."""
     reports = [(h, obs.report) for h, obs in looked.hosts]
     if not as_json:
         for h, report in reports:

@@ -15,6 +15,7 @@ UP = {
 DOCTOR = {
     "profile": "what to check for: test (default: the suite's needs), bench, up, "
     "build, fleet, engine or pants",
+    "json": "print the checks as JSON (exit 0 ready, 1 not)",
 }
 
 DOWN = {
@@ -28,6 +29,10 @@ GRAPH = {"write": "rewrite the graph block in README.md instead of printing it"}
 MODULE_MAP = {
     "write": "rewrite the map in build-support/release/README.md instead of "
     "printing it"
+}
+
+CLI_REFERENCE = {
+    "write": "rewrite docs/reference/cli.md and exit-codes.md instead of checking"
 }
 
 NEW_SERVICE = {"name": "the service's name: lowercase letters and digits, e.g. billing"}
@@ -68,27 +73,34 @@ PUBLISH = {
 RECORD = {
     "records": "a release record file, or a directory of them (*.json, searched "
     "recursively), as written by ./inv publish --release-out",
-    "env": "manifest to record in: staging (default), prod, local",
+    "env": "manifest to record in: staging, prod or local (required)",
+    "json": "print what was recorded and skipped, and the commit, as JSON",
 }
 
 PROMOTE = {
     "from_": "environment whose digests to copy (default: staging)",
-    "to": "environment to record them in (default: prod)",
+    "env": "environment to record them in, e.g. prod (required)",
     "service": "promote only this service (repeatable; default: all)",
+    "dry_run": "list what would be re-tagged and committed, change nothing: exit 3 "
+    "when something would change, 0 when nothing",
+    "json": "print the result as JSON",
 }
 
 HISTORY = {
     "env": "only this environment (default: staging and prod)",
-    "service": "only this service",
+    "service": "only this service (repeatable: any of them)",
     "json": "print the events as JSON",
 }
 
 ROLLBACK = {
-    "env": "environment (staging or prod: the ones kept in git)",
-    "service": "the service to roll back",
+    "env": "environment: staging or prod, the ones kept in git (required)",
+    "service": "the service to roll back (one)",
     "to": "the earlier version to restore",
     "steps": "how many releases back (default: 1)",
     "no_deploy": "only write the manifest commit; do not deploy it",
+    "dry_run": "show the entry it would restore and the commit, change nothing, "
+    "deploy nothing: exit 3, or 0 when already on it",
+    "json": "print the result as JSON, the deploy's nested in it as deploy",
     "host": HOST,
     "project": PROJECT,
 }
@@ -96,7 +108,8 @@ ROLLBACK = {
 DEPLOY = {
     "env": "environment whose manifest to deploy (default: local)",
     "service": "deploy only this service (repeatable; waste includes waste-worker)",
-    "dry_run": "print the plan only: exit 2 when there are changes, 0 in sync",
+    "dry_run": "print the plan only: exit 3 when there are changes, 0 in sync "
+    "(not with --canary)",
     "host": HOST,
     "json": "print the result as JSON on stdout (progress goes to stderr)",
     "parallel": "roll up to N services side by side, each API still before its "
@@ -106,20 +119,25 @@ DEPLOY = {
     "project": PROJECT,
     "manifest": MANIFEST,
     "port": "proxy port when the proxy is (re)created (default: as it runs)",
-    "hosts": "another hosts file, a fleet or a Swarm (default: the environment's "
+    "hosts_file": "another hosts file, a fleet or a Swarm (default: the environment's "
     "gitops/environments/<env>/hosts.yaml, when it has one)",
     "canary": "canary first: start this many new replicas of the one --service "
-    "beside the old, watch them, then promote or abort (exit 1)",
+    "beside the old, watch them, then promote or abort (exit 3)",
     "canary_window": "seconds to watch the canary (default: 60)",
     "max_error_rate": "canary aborts above this share of failed requests "
     "(default: 0.01)",
 }
 
 LOCK = {
-    "action": "status (who holds it, since when, for which version) or release",
+    "action": "status (who holds it, since when, for what), hold (keep deploys "
+    "out, with -m) or release",
     "env": "environment (default: local)",
+    "message": "why the lock is held (lock hold only), e.g. -m 'incident 42'",
     "project": PROJECT,
     "host": HOST,
+    "hosts_file": "another hosts file (default: the environment's hosts.yaml): "
+    "the lock is on a fleet's first host, a Swarm's manager",
+    "json": "print the lock as JSON",
 }
 
 DRIFT = {
@@ -128,7 +146,7 @@ DRIFT = {
     "project": PROJECT,
     "host": HOST,
     "manifest": MANIFEST,
-    "hosts": "another hosts file, a fleet or a Swarm (default: the environment's "
+    "hosts_file": "another hosts file, a fleet or a Swarm (default: the environment's "
     "gitops/environments/<env>/hosts.yaml, when it has one)",
 }
 
@@ -146,29 +164,52 @@ AGENT = {
     "health_timeout": "seconds new containers get to turn healthy (default: 120)",
     "state_dir": "where the agent keeps its clone and state "
     "(default: ~/.local/state/ecotrack/agent/<project>)",
-    "hosts": "a hosts file for a fleet (default: the environment's "
+    "hosts_file": "a hosts file for a fleet (default: the environment's "
     "gitops/environments/<env>/hosts.yaml in the watched repository, if any)",
 }
 
 CACHE = {
     "action": "up (start the BuildGrid cache server), down (stop it, data kept) "
-    "or status (address, CAS size, hit rate; exit 3 when stopped)",
-    "host": "address to bind (default: 127.0.0.1)",
+    "or status (address, CAS size, hit rate; exit 5 when stopped)",
+    "bind": "address the cache server listens on (default: 127.0.0.1)",
     "port": "gRPC port (default: 50051)",
     "data_dir": "the cache's directory: config, tokens, CAS, log "
     "(default: ~/.local/state/ecotrack/cache)",
     "max_refs": "action cache entries kept, least recently used evicted "
     "(default: 200000)",
+    "json": "with status: print it as JSON",
 }
 
 FLEET = {
     "action": "up (create the fleet, or keep the one that is up), down (remove "
-    "everything it made) or status (exit 0 healthy, 1 broken, 3 none)",
-    "hosts": "how many hosts `up` creates, 1 to 9 (default: 3)",
+    "everything it made) or status (exit 0 healthy, 1 broken, 5 none)",
+    "count": "how many hosts `up` creates, 1 to 9 (default: 3)",
     "front_port": "the front HAProxy's port on 127.0.0.1 (default: 8090)",
     "proxy_port": "the port every host's proxy publishes inside its namespace: "
     "pass it to ./inv deploy --port (default: 8080)",
     "registry_port": "the local registry's port on 127.0.0.1, reachable inside "
     "every host (default: ECOTRACK_REGISTRY_PORT or 5000)",
     "batch_size": "batch_size in the hosts.yaml it writes (default: 1)",
+    "json": "with status: print it as JSON",
+}
+
+AUDIT = {
+    "env": "environment whose deploy log to show (default: local)",
+    "hosts_file": "another hosts file, a fleet or a Swarm (default: the environment's "
+    "gitops/environments/<env>/hosts.yaml, when it has one)",
+    "host": HOST,
+    "project": PROJECT,
+    "service": "only the deploys of this service (repeatable: any of them)",
+    "limit": "show the newest N entries (default: 20)",
+    "json": "print the entries as JSON on stdout (notes go to stderr)",
+}
+
+STATUS = {
+    "env": "environment to report on (default: local)",
+    "hosts_file": "another hosts file, a fleet or a Swarm (default: the environment's "
+    "gitops/environments/<env>/hosts.yaml, when it has one)",
+    "host": HOST,
+    "project": PROJECT,
+    "manifest": MANIFEST,
+    "json": "print the status as JSON on stdout (notes go to stderr)",
 }

@@ -3,6 +3,7 @@ people and the bench, kept in the state dir so later commands find it."""
 
 from __future__ import annotations
 
+from release.base import exit_codes
 from release.adapters import daemons, machine, netns_engine
 from release.adapters.registry_local import LocalRegistryConfig
 from release.base import console
@@ -16,11 +17,12 @@ ACTIONS = ("up", "down", "status")
 
 def command(
     action: str,
-    hosts: int,
+    count: int,
     front_port: int,
     proxy_port: int,
     registry_port: int,
     batch_size: int,
+    as_json: bool = False,
 ) -> int:
     if action not in ACTIONS:
         raise UsageError(
@@ -41,13 +43,18 @@ def command(
     if action == "status":
         state = fleet_sim_run.load(home)
         if state is None:
-            console.info(f"no simulated fleet in {home} (./inv fleet up --hosts N)")
-            return 3
+            if as_json:
+                console.json_result({"running": False, "home": str(home)})
+            console.info(f"no simulated fleet in {home} (./inv fleet up --count N)")
+            return exit_codes.NOT_RUNNING
         broken = fleet_sim_run.problems(state)
-        render(state, broken)
-        return 1 if broken else 0
+        if as_json:
+            console.json_result(status_doc(state, broken))
+        else:
+            render(state, broken)
+        return exit_codes.FAILURE if broken else exit_codes.OK
     spec = FleetSpec(
-        hosts=int(hosts),
+        hosts=int(count),
         registry_port=int(registry_port or LocalRegistryConfig.from_env().port),
         proxy_port=int(proxy_port),
         front_port=int(front_port),
@@ -63,6 +70,29 @@ def command(
         console.info(f"the fleet in {home} is already up: kept as it is")
     render(state, [])
     return 0
+
+
+def status_doc(state: FleetState, broken: list[str]) -> dict:
+    """`./inv fleet status --json`."""
+    return {
+        "running": True,
+        "run": state.run,
+        "hosts_file": str(state.hosts_file),
+        "front_port": state.front_port,
+        "proxy_port": state.proxy_port,
+        "registry_port": state.registry_port,
+        "hosts": [
+            {
+                "name": h.name,
+                "netns": h.netns,
+                "endpoint": h.endpoint,
+                "engine_up": netns_engine.engine_answers(h.socket),
+                "ssh_up": daemons.answers(h.ssh_port),
+            }
+            for h in state.hosts
+        ],
+        "problems": broken,
+    }
 
 
 def render(state: FleetState, broken: list[str]) -> None:
@@ -92,6 +122,6 @@ def render(state: FleetState, broken: list[str]) -> None:
     console.detail("deploy to it (the first line: an ssh with the fleet's key):")
     console.detail(f"  export PATH={state.bin_dir}:$PATH")
     console.detail(
-        f"  ./inv deploy --hosts {state.hosts_file} --port {state.proxy_port}"
+        f"  ./inv deploy --hosts-file {state.hosts_file} --port {state.proxy_port}"
     )
     console.detail(f"then: curl http://127.0.0.1:{state.front_port}/...")

@@ -15,7 +15,7 @@ import threading
 
 from invoke import Exit
 
-from release.base import console
+from release.base import console, exit_codes
 from release.base.errors import ReleaseError
 
 
@@ -36,7 +36,7 @@ def handles_errors(fn):
             raise Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             console.error("interrupted")
-            raise Exit(code=130) from None
+            raise Exit(code=exit_codes.INTERRUPTED) from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

@@ -1,9 +1,11 @@
-"""`./inv history [--env ENV] [--service NAME] [--json]`: the deployment history of the
-committed environments, from `git log` of their manifests (gitops/history.py parses it).
+"""`./inv history [--env ENV] [--service NAME ...] [--json]`: the deployment history of
+the committed environments, from `git log` of their manifests (parsed by
+gitops/history.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +21,24 @@ from release.model.registry import short
 @dataclass(frozen=True)
 class HistoryReport:
     envs: tuple[str, ...]
-    service: str | None
+    services: tuple[str, ...]  # empty: all
     events: tuple[history.Event, ...]
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
             "environments": list(self.envs),
-            "service": self.service,
+            "services": list(self.services),
             "events": [e.to_dict() for e in self.events],
             "notes": list(self.notes),
         }
 
 
-def report(env: str = "", service: str = "", root: Path = ROOT) -> HistoryReport:
+def report(
+    env: str = "", services: Sequence[str] = (), root: Path = ROOT
+) -> HistoryReport:
+    """Events of `env` (default: every committed one) for any of `services`
+    (default: all)."""
     if env:
         check_env(env)
         if not manifest_store.is_committed(env):
@@ -40,8 +46,9 @@ def report(env: str = "", service: str = "", root: Path = ROOT) -> HistoryReport
                 f"the {env} manifest is not kept in git (ignored on purpose), so it "
                 "has no history; try staging or prod"
             )
-    if service:
-        select_services([service], root)
+    services = tuple(sorted(set(services)))
+    if services:
+        select_services(list(services), root)
     envs = (
         (env,)
         if env
@@ -56,8 +63,8 @@ def report(env: str = "", service: str = "", root: Path = ROOT) -> HistoryReport
         rels.append(rel)
     order = manifest_git.commits_touching(root, rels) if len(envs) > 1 else ()
     merged = history.merge(*streams, order=order)
-    events = history.filter_events(merged, service or None)
-    return HistoryReport(envs, service or None, tuple(events), tuple(notes))
+    events = [e for e in merged if not services or e.service in services]
+    return HistoryReport(envs, services, tuple(events), tuple(notes))
 
 
 def _version_change(e: history.Event) -> str:
@@ -76,7 +83,7 @@ def render(rep: HistoryReport, as_json: bool = False) -> None:
     if as_json:
         console.json_result(rep.to_dict())
         return
-    scope = ", ".join(rep.envs) + (f", {rep.service}" if rep.service else "")
+    scope = ", ".join(rep.envs + rep.services)
     if not rep.events:
         console.info(f"no deployments recorded ({scope})")
     else:

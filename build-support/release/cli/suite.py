@@ -11,6 +11,7 @@ from release.adapters.docker_engine import ensure_engine
 from release.base import console
 from release.base.errors import CommandError
 from release.base.layout import ROOT
+from release.cli import doc_examples, reference
 from release.devenv import module_map
 from release.images.base import ensure_base_image
 from release.machine import bootstrap
@@ -33,6 +34,7 @@ def lint() -> None:
     contract), then black and flake8 (Pants)."""
     lint_workflows()
     lint_module_map()
+    lint_docs()
     lint_import_contract()
     with console.step("lint (black, flake8) through Pants: ./pants lint ::"):
         pants.pants(["lint", "::"])
@@ -76,6 +78,14 @@ def lint_module_map() -> None:
             )
 
 
+def lint_docs() -> None:
+    with console.step(
+        "docs/reference is current and every ./inv example in the docs parses"
+    ):
+        reference.check()
+        doc_examples.check()
+
+
 IMPORT_CONTRACT = ROOT / "build-support" / "importlinter.ini"
 
 
@@ -114,10 +124,21 @@ def end_to_end(pytest_args: list[str]) -> None:
         # Built here once so the tests and their fixtures reuse it.
         os.environ["ECOTRACK_BASE_IMAGE"] = ensure_base_image()
         proc.run(
-            [sys.executable, "-m", "pytest", str(E2E_DIR), *pytest_args],
+            [sys.executable, "-m", "pytest", *e2e_targets(pytest_args), *pytest_args],
             cwd=ROOT,
             capture=False,
         )
+
+
+def e2e_targets(pytest_args: Sequence[str]) -> list[str]:
+    """tests/, unless the arguments name test files themselves
+    (`--pytest-args="tests/test_cli.py -k list"` runs that file only)."""
+    named = [
+        a
+        for a in pytest_args
+        if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()
+    ]
+    return [] if named else [str(E2E_DIR)]
 
 
 BENCH_DIR = ROOT / "bench"

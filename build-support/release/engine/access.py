@@ -1,5 +1,6 @@
 """What a deploy session needs of a Docker host, as an interface: connect, look at a
-Compose project, drive it (the engine's Platform), hold the deploy lock.
+Compose project, drive it (the engine's Platform), hold the deploy lock, keep the
+deploy log there.
 
 The composition root (cli/wiring.py) passes the Docker SDK's implementation
 (adapters/host_access.py); tests pass their own. So the deploy session, the rollouts
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 from release.engine.platform import Platform
 from release.model.live import LiveContainer, LiveState
@@ -64,6 +66,27 @@ class HostAccess(ABC):
     @abstractmethod
     def release_lock(self, client, held) -> None:
         """Gives the lock back."""
+
+    @abstractmethod
+    def lock_holder(self, client, project: str):
+        """Who holds the project's deploy lock on that engine, None when it is free
+        (holder, machine, pid, since, version, and `describe()` for one line)."""
+
+    # The deploy log kept on the host itself (engine/deploy_log.py), so it outlives
+    # the machine that deployed (a CI runner).
+    @abstractmethod
+    def record_deploy(self, client, project: str, name: str, entry: dict) -> str:
+        """Keeps one deploy-log entry on that engine under `name` (never replacing
+        another); says where. A ReleaseError when the host cannot take it."""
+
+    @abstractmethod
+    def read_deploys(self, client, project: str) -> list[dict]:
+        """Every deploy-log entry kept on that engine ([] when none is)."""
+
+    @abstractmethod
+    def manifest_revision(self, manifest: Path) -> tuple[str, str | None]:
+        """The commit the manifest file's repository is at ("" outside git) and the
+        file's text in that commit (None when the commit does not hold it)."""
 
     # A Swarm manager (targets/swarm): Swarm rolls, these only hand over and read.
     @abstractmethod

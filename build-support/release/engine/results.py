@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from release.base import exit_codes
 from release.base.errors import ReleaseError
 from release.plan.plan import Plan
 
@@ -18,6 +19,7 @@ class DeployFailed(DeployError):
     def __init__(self, message: str, result: "DeployResult"):
         super().__init__(message)
         self.result = result
+        self.exit_code = result.exit_code  # 130 when Ctrl-C or SIGTERM stopped it
 
 
 class StepFailed(Exception):
@@ -67,10 +69,17 @@ class DeployResult:
         return not self.error and all(o.result == "ok" for o in self.outcomes)
 
     @property
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM stopped it (after the engine rolled back)."""
+        return self.error.startswith("interrupted")
+
+    @property
     def exit_code(self) -> int:
         if self.dry_run:
-            return 0 if self.plan.in_sync else 2
-        return 0 if self.ok else 1
+            return exit_codes.OK if self.plan.in_sync else exit_codes.DIFFERS
+        if self.interrupted:
+            return exit_codes.INTERRUPTED
+        return exit_codes.OK if self.ok else exit_codes.FAILURE
 
     @property
     def failed(self) -> list[Outcome]:

@@ -1,4 +1,4 @@
-from release.engine.results import DeployResult, Outcome
+from release.engine.results import DeployFailed, DeployResult, Outcome
 from release.plan.plan import Plan
 
 
@@ -25,3 +25,12 @@ def test_a_deploy_stopped_before_any_service_says_why():
     r = result(error="interrupted")
     assert r.failure() == "deploy stopped: interrupted"
     assert result(Outcome("auth", "roll", "a", "b", result="ok")).ok
+
+
+def test_an_interrupted_deploy_exits_130_and_its_failure_says_so():
+    r = result()
+    r.error = "interrupted"
+    assert r.interrupted and r.exit_code == 130
+    assert DeployFailed(r.failure(), r).exit_code == 130
+    r.error = "waste: unhealthy"
+    assert not r.interrupted and DeployFailed(r.failure(), r).exit_code == 1

@@ -109,7 +109,7 @@ def test_result_exit_codes():
     change = ServicePlan("waste", "waste", "http", "roll", None, None)
     plan = Plan("local", "p", (change,))
     dry = rollout.DeployResult("local", "p", "local", plan, True, "t")
-    assert dry.exit_code == 2
+    assert dry.exit_code == 3
     assert (
         rollout.DeployResult(
             "local", "p", "local", Plan("local", "p", ()), True, "t"

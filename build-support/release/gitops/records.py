@@ -236,6 +236,20 @@ class RecordResult:
     applied: Applied
     commit: str | None
 
+    def to_dict(self) -> dict:
+        """`./inv record --json`: each record as its file has it (without
+        "format"); a skipped one says why."""
+        a = self.applied
+        skipped = [(r, "already recorded") for r in a.already]
+        skipped += [(r, "superseded") for r in a.superseded]
+        return {
+            "env": self.env,
+            "manifest": self.manifest,
+            "commit": self.commit,
+            "recorded": [asdict(r) for r in a.recorded],
+            "skipped": [{**asdict(r), "reason": why} for r, why in skipped],
+        }
+
 
 def record_releases(path: Path, env: str, root: Path = ROOT) -> RecordResult:
     """`./inv record`: validate every record, apply them, commit once (or not at all
@@ -258,7 +272,10 @@ def record_releases(path: Path, env: str, root: Path = ROOT) -> RecordResult:
     return RecordResult(env, rel, applied, commit)
 
 
-def render(result: RecordResult) -> None:
+def render(result: RecordResult, as_json: bool = False) -> None:
+    if as_json:
+        console.json_result(result.to_dict())
+        return
     a = result.applied
     rows = [[r.service, r.version, r.tag, short(r.digest), s] for r, s in _states(a)]
     console.table(

@@ -40,7 +40,7 @@ class FleetSpec:
 
     def __post_init__(self):
         if not 1 <= self.hosts <= MAX_HOSTS:
-            raise UsageError(f"--hosts must be 1 to {MAX_HOSTS} (got {self.hosts})")
+            raise UsageError(f"--count must be 1 to {MAX_HOSTS} (got {self.hosts})")
         for name in ("registry_port", "proxy_port", "front_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
@@ -227,7 +227,8 @@ backend hosts
 
 
 def hosts_yaml(state: FleetState, batch_size: int | None = None) -> str:
-    """The fleet as targets/fleet/hosts.py reads it (`./inv deploy --hosts FILE`)."""
+    """The fleet as targets/fleet/hosts.py reads it (`./inv deploy --hosts-file
+    FILE`)."""
     lines = ["hosts:"]
     for i, h in enumerate(state.hosts):
         lines += [

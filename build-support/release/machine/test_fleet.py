@@ -24,8 +24,8 @@ def state(n: int = 3) -> FleetState:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"hosts": 0}, "--hosts must be 1 to 9 (got 0)"),
-        ({"hosts": 10}, "--hosts must be 1 to 9 (got 10)"),
+        ({"hosts": 0}, "--count must be 1 to 9 (got 0)"),
+        ({"hosts": 10}, "--count must be 1 to 9 (got 10)"),
         ({"hosts": 2, "front_port": 70000}, "front-port 70000 is not a port"),
         ({"hosts": 2, "batch_size": 0}, "batch size must be at least 1 (got 0)"),
     ],

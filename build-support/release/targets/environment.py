@@ -90,6 +90,6 @@ def open_target(
     if host:
         raise UsageError(
             f"--host names one Docker host, but {target.source} describes "
-            f"{target.label}: drop --host (or --hosts)"
+            f"{target.label}: drop --host (or --hosts-file)"
         )
     return target

@@ -73,6 +73,20 @@ class Look:
         }
 
 
+@dataclass(frozen=True)
+class Place:
+    """One Docker engine of a target, as `./inv status` and `./inv audit` name it:
+    a fleet's host by its hosts.yaml name, any other by its endpoint."""
+
+    name: str
+    endpoint: str  # "" for the local engine (or DOCKER_HOST)
+
+    @property
+    def where(self) -> str:
+        """How the deploy log's entries name it (ProjectOnHost.where)."""
+        return self.endpoint or "local"
+
+
 class Target(ABC):
     kind = ""  # "host", "fleet", "swarm": a name for output, never for decisions
     label = ""  # how a message names it: "one Docker host", "a fleet", "a Swarm"
@@ -95,6 +109,11 @@ class Target(ABC):
         """One look for drift: an Observation (a FleetObservation for a fleet), whose
         `report` is the whole target's DriftReport."""
 
+    @abstractmethod
+    def lock_host(self) -> str:
+        """The Docker endpoint where the environment's one deploy lock lives ("":
+        the local engine or DOCKER_HOST), so `./inv lock` finds it for any kind."""
+
     def require_one_host(self, what: str) -> None:
         """`what` (e.g. a canary) drives one Docker host: refused on any other
         target, in one line."""
@@ -105,3 +124,14 @@ class Target(ABC):
     def per_host(self, result) -> list[DeployResult]:
         """A deploy's result per host reached."""
         return [result]
+
+    def places(self) -> tuple[Place, ...]:
+        """The Docker engines that keep the target's deploy logs, in rollout order
+        (the first also keeps the deploy lock): one host's engine, a Swarm's
+        manager; a fleet's hosts (FleetTarget)."""
+        endpoint = self.access.endpoint(self.lock_host() or None)
+        return (Place(endpoint or "local", endpoint),)
+
+    def looks_per_host(self, looked) -> list[tuple[Place, object]]:
+        """An observation (observe()) per engine it looked at."""
+        return [(self.places()[0], looked)]

@@ -49,7 +49,7 @@ def test_what_one_host_does_is_refused_in_one_line(tmp_path, text, label):
         environment.open_target(ACCESS, tmp_path, "prod", host="ssh://me@box")
     assert str(err.value) == (
         f"--host names one Docker host, but {path} describes {label}: "
-        "drop --host (or --hosts)"
+        "drop --host (or --hosts-file)"
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from release.base import exit_codes
 from release.model.desired import Desired, Unit, unit_order
 from release.model.live import LiveContainer, LiveState
 from release.plan.plan import IN_SYNC, OUT_OF_SYNC, health_of
@@ -112,7 +113,7 @@ class DriftReport:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.in_sync else 1
+        return exit_codes.OK if self.in_sync else exit_codes.DIFFERS
 
     def for_service(self, service: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.service == service)

@@ -184,7 +184,7 @@ def test_detect(desired, containers, foreign, expected):
     report = detect(desired, containers, foreign)
     assert kinds(report) == expected
     assert report.in_sync == (not expected)
-    assert report.exit_code == (1 if expected else 0)
+    assert report.exit_code == (3 if expected else 0)
     status = report.services[0]
     assert status.sync == (OUT_OF_SYNC if expected else IN_SYNC)
     assert list(status.kinds) == list(dict.fromkeys(k for _, k, _ in expected))

@@ -23,9 +23,11 @@ def agent(
     host="",
     health_timeout=120.0,
     state_dir="",
-    hosts="",
+    hosts_file="",
 ):
-    """Pull-based GitOps: watch a branch and keep the host running its manifest.
+    """Keep the hosts on a branch's manifest (pull-based).
+
+    Watches a branch of the GitOps repository.
 
     Deploys a new commit's changed services with the rollout engine, once per commit
     (a failed one waits for a new commit or a manual deploy); --self-heal repairs
@@ -49,7 +51,7 @@ def agent(
             host=host,
             health_timeout=float(health_timeout),
             home=Path(state_dir) if state_dir else None,
-            hosts=hosts,
+            hosts=hosts_file,
         )
     )
     exit_with(code)

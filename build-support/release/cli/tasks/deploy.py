@@ -23,13 +23,16 @@ def deploy(
     canary=0,
     canary_window=60.0,
     max_error_rate=0.01,
-    hosts="",
+    hosts_file="",
 ):
-    """Make the Docker host run the manifest: plan, then a health-gated rolling update.
+    """Roll the manifest out: plan, then a health-gated update.
 
+    Exit 0 done (or in sync), 1 failed and rolled back, 3 a dry run with changes,
+    4 locked. --json: the result ({"environment", "plan", "outcomes", "exit_code",
+    ...}; a fleet: {"hosts": [...]}) on stdout, progress on stderr.
     Per HTTP service: new replicas beside the old, wait until healthy, switch the
     proxy, drain, stop and remove the old by ID; the worker restarts stop-first. A
-    failed health gate removes the new containers and exits 1. Exit 4: locked.
+    failed health gate removes the new containers and exits 1.
     With hosts.yaml (a fleet): host by host in batches, one lock; the first failed
     host stops the deploy (exit 1, naming it) and later hosts are untouched.
     With hosts.yaml `target: swarm`: a stack file and `docker stack deploy`; Swarm
@@ -48,9 +51,12 @@ def deploy(
         project,
         manifest,
         int(port),
-        hosts,
+        hosts_file,
     )
     if int(canary):
+        # A dry run of a canary would still start replicas; lanes mean nothing
+        # for one service: refused rather than silently ignored.
+        deploy_cmd.refuse_with_canary(dry_run=dry_run, parallel=int(parallel))
         code = deploy_cmd.canary(
             request, int(canary), float(canary_window), float(max_error_rate)
         )
@@ -61,18 +67,29 @@ def deploy(
 
 @task(positional=["action"], help=flags.LOCK)
 @handles_errors
-def lock(c, action, env="local", project="", host=""):
-    """Show or release the deploy lock kept on the Docker host."""
-    from release.cli import deploy as deploy_cmd
+def lock(
+    c, action, env="local", message="", project="", host="", hosts_file="", json=False
+):
+    """Show, hold or release the environment's deploy lock.
 
-    deploy_cmd.lock_command(action, env, project, host)
+    Finds it wherever the target keeps it: the host, a fleet's first host, a
+    Swarm's manager. `hold -m WHY` keeps every deploy out until `release`.
+    --json: {"action", "project", "lock_host", "held", "released"}, where held and
+    released are {"holder", "machine", "pid", "since", "version", "message", ...}
+    or null. Exit 4 when `hold` finds it held.
+    """
+    from release.cli import lock as lock_cmd
+
+    lock_cmd.command(action, env, project, host, hosts_file, message, json)
 
 
 @task(help=flags.DRIFT)
 @handles_errors
-def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""):
-    """Compare the manifest (desired) with the Docker host (live): exit 0 in sync,
-    1 drifted.
+def drift(c, env="local", json=False, project="", host="", manifest="", hosts_file=""):
+    """Compare the manifest (desired) with what runs: exit 3 drifted.
+
+    Exit 0 in sync. --json: {"in_sync", "findings": [{"service", "kind",
+    "detail"}], ...}; a fleet: {"in_sync", "hosts": [...]}.
 
     Finds wrong image digests, missing or extra replicas, containers outside the
     Compose project, changed Compose config, flags or env file, stopped or unhealthy
@@ -81,5 +98,5 @@ def drift(c, env="local", json=False, project="", host="", manifest="", hosts=""
     """
     from release.cli import drift as drift_cmd
 
-    code = drift_cmd.run(env, json, project, host, manifest, hosts)
+    code = drift_cmd.run(env, json, project, host, manifest, hosts_file)
     exit_with(code)

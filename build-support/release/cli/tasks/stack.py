@@ -36,20 +36,27 @@ def up(c, env="local", port=8080, project="", manifest=""):
 
 @task(help=flags.DOCTOR)
 @handles_errors
-def doctor(c, profile="test"):
-    """Show what this machine has and lacks for ./inv up and ./inv test.
+def doctor(c, profile="test", json=False):
+    """Show what this machine lacks for ./inv up and test.
 
     One row per need: found, will install (Debian package, as root), will fix (the
     site-wide pip constraint that breaks pex), will start (dockerd) or missing (with
-    the exact instruction). Changes nothing. Exit 0 only when all is ready.
+    the exact instruction). Changes nothing. Exit 0 only when all is ready, else 1;
+    2 an unknown profile.
+    --json: {"profile", "ready", "checks": [{"need", "state", "detail"}], "will_do":
+    [what ./inv up/test will do, in order], "problems": [what to do by hand]}.
     """
     from release.cli import doctor as checkup
 
-    exit_with(checkup.render(profile, checkup.report(profile)))
+    exit_with(checkup.render(profile, checkup.report(profile), as_json=json))
 
 
 @task(help=flags.DOWN)
 @handles_errors
 def down(c, env="local", project="", volumes=False):
-    """Stop and remove the stack's containers (data volumes stay unless --volumes)."""
+    """Stop the local stack (its data stays unless --volumes).
+
+    Removes the Compose project's containers and networks; --volumes also deletes
+    its data volumes.
+    """
     stack.down(_stack_options(env, 8080, project), volumes=volumes)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from release.base import exit_codes
 from release.base.errors import ReleaseError
 from release.base.layout import GitopsTree, project_name
 from release.engine.access import HostAccess
@@ -51,8 +52,11 @@ class FleetResult:
     @property
     def exit_code(self) -> int:
         if self.dry_run:
-            return 0 if all(r.plan.in_sync for _, r in self.hosts) else 2
-        return 0 if self.ok else 1
+            in_sync = all(r.plan.in_sync for _, r in self.hosts)
+            return exit_codes.OK if in_sync else exit_codes.DIFFERS
+        if any(r.interrupted for _, r in self.hosts):
+            return exit_codes.INTERRUPTED
+        return exit_codes.OK if self.ok else exit_codes.FAILURE
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +78,7 @@ class FleetDeployFailed(DeployFailed):
     def __init__(self, message: str, result: FleetResult):
         ReleaseError.__init__(self, message)
         self.result = result
+        self.exit_code = result.exit_code
 
 
 def _session(

@@ -7,7 +7,7 @@ from release.engine.access import HostAccess
 from release.targets.fleet import observe as observation
 from release.targets.fleet import rollout as fleet_rollout
 from release.targets.fleet.hosts import Fleet
-from release.targets.target import Deploy, Look, Target
+from release.targets.target import Deploy, Look, Place, Target
 
 
 class FleetTarget(Target):
@@ -30,6 +30,9 @@ class FleetTarget(Target):
             **request.shared(),
         )
 
+    def lock_host(self) -> str:
+        return self.fleet.batches()[0][0].endpoint  # the rollout's first host
+
     def observe(self, look: Look):
         clients = None
         if look.client_for:
@@ -40,3 +43,9 @@ class FleetTarget(Target):
 
     def per_host(self, result) -> list:
         return [r for _, r in result.hosts]
+
+    def places(self) -> tuple[Place, ...]:
+        return tuple(Place(h.name, h.endpoint) for h in self.fleet.hosts)
+
+    def looks_per_host(self, looked) -> list:
+        return [(Place(h.name, h.endpoint), obs) for h, obs in looked.hosts]

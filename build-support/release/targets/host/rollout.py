@@ -52,7 +52,8 @@ def deploy(
     Raises DeployFailed (exit 1) when a service failed its health gate (its new
     containers removed, the old ones serving, the attempt recorded), LockError
     (exit 4) when another deploy holds the lock, other ReleaseErrors for bad input.
-    With dry_run it only plans: `result.exit_code` is 2 with changes, 0 in sync.
+    With dry_run it only plans: `result.exit_code` is 3 (differs) with changes, 0
+    in sync.
     `parallel`: services rolled side by side at most (1: one after another in the
     plan's order; 0: deploy/apply.default_parallel()).
     """

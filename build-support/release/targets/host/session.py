@@ -266,9 +266,12 @@ class DeploySession:
         self.cancelled.set()
 
     def log(self, entry: dict) -> None:
-        """One line in the deploy log, with who, where and when filled in."""
+        """One entry in the deploy log, kept on the host (and on this machine), with
+        who, where, when, what and the manifest's commit filled in."""
         t = self.target
-        deploy_log.append(
+        deploy_log.record(
+            self.access,
+            self.client,
             t.project,
             {
                 "at": self.started_at or now(),
@@ -276,6 +279,13 @@ class DeploySession:
                 "project": t.project,
                 "host": t.where,
                 "by": self.access.who(),
+                "releases": deploy_log.releases(
+                    self.manifest, [u.entry for u in self.chosen]
+                ),
+                **deploy_log.provenance(
+                    self.access, self.gitops.manifest(t.env), self.manifest
+                ),
                 **entry,
             },
+            note=self.reporter.note,
         )

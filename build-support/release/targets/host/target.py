@@ -28,6 +28,9 @@ class HostTarget(Target):
             **request.shared(),
         )
 
+    def lock_host(self) -> str:
+        return self.host
+
     def observe(self, look: Look):
         return observation.observe(
             self.access,

@@ -202,7 +202,7 @@ def deploy_swarm(
 ) -> DeployResult:
     """Makes the Swarm run the manifest; raises DeployFailed (exit 1) when Swarm
     rolled a service back (or it did not converge), LockError (4) when another
-    deploy holds the environment's lock. A dry run only plans (exit 2 on changes)."""
+    deploy holds the environment's lock. A dry run only plans (exit 3 on changes)."""
     reporter = reporter or Reporter()
     check_env(env)
     stack = project_name(env, project)
@@ -213,6 +213,13 @@ def deploy_swarm(
     started_at, t0 = now(), time.monotonic()
     record = {"at": started_at, "env": env, "project": stack, "host": swarm.manager}
     record.update({"by": access.who(), "target": "swarm"})
+    # What it was to deploy (the look narrows it to the services asked for).
+    record["releases"] = deploy_log.releases(manifest, list(manifest.services))
+    record.update(deploy_log.provenance(access, gitops.manifest(env), manifest))
+
+    def log(entry: dict) -> None:  # on the manager, so it outlives this machine
+        deploy_log.record(access, client, stack, {**record, **entry}, reporter.note)
+
     held = None
     if not dry_run:
         held = take_lock(
@@ -222,9 +229,7 @@ def deploy_swarm(
             env,
             _lock_text(manifest),
             reporter,
-            refused=lambda why: deploy_log.append(
-                stack, {**record, "result": "refused", "reason": why}
-            ),
+            refused=lambda why: log({"result": "refused", "reason": why}),
         )
     try:
         with tempfile.TemporaryDirectory(prefix="ecotrack-swarm-") as tmp:
@@ -241,6 +246,9 @@ def deploy_swarm(
                 gitops=gitops,
             )
             reporter.plan(view.plan)
+            record["releases"] = deploy_log.releases(
+                manifest, [u.entry for u in view.chosen]
+            )
             result = DeployResult(
                 env, stack, swarm.manager, view.plan, dry_run, started_at
             )
@@ -266,10 +274,8 @@ def deploy_swarm(
     result.duration = time.monotonic() - t0
     failed = result.failed
     rolled = [o.service for o in failed if o.detail.startswith("swarm rolled back")]
-    deploy_log.append(
-        stack,
+    log(
         {
-            **record,
             "result": "ok" if result.ok else ("rolled_back" if rolled else "failed"),
             "rolled_back": rolled,
             "reason": result.error

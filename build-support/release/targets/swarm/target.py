@@ -26,6 +26,9 @@ class SwarmTarget(Target):
             self.access, self.env, self.swarm, **request.shared()
         )
 
+    def lock_host(self) -> str:
+        return self.swarm.manager
+
     def observe(self, look: Look):
         return observation.observe_swarm(
             self.access,

@@ -83,5 +83,5 @@ def test_the_agent_refuses_host_with_a_swarm_environment(tmp_path):
         AgentTarget(config, "p", Clone(), DockerHostAccess()).observe(manifest=None)
     assert str(err.value) == (
         f"--host names one Docker host, but {hosts} describes a Swarm: "
-        "drop --host (or --hosts)"
+        "drop --host (or --hosts-file)"
     )

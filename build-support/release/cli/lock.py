@@ -1,0 +1,63 @@
+"""`./inv lock status|hold|release`: the environment's one deploy lock, wherever its
+target keeps it (the host, a fleet's first host, a Swarm's manager)."""
+
+from __future__ import annotations
+
+from release.adapters import deploy_lock, docker_host
+from release.base import console
+from release.base.errors import UsageError
+from release.base.layout import GITOPS, check_env, project_name
+from release.cli import wiring
+
+ACTIONS = ("status", "hold", "release")
+
+
+def command(
+    action: str,
+    env: str,
+    project: str = "",
+    host: str = "",
+    hosts_file: str = "",
+    message: str = "",
+    as_json: bool = False,
+) -> None:
+    if action not in ACTIONS:
+        raise UsageError(f"unknown lock action '{action}' (status, hold or release)")
+    if action == "hold" and not message.strip():
+        raise UsageError("lock hold needs -m MESSAGE: say why deploys must wait")
+    if action != "hold" and message:
+        raise UsageError(f"-m is for lock hold, not lock {action}")
+    target = wiring.open_target(GITOPS.root, check_env(env), hosts_file, host)
+    project = project_name(env, project)
+    where = target.lock_host() or "the local engine"
+    client = docker_host.connect(target.lock_host() or None)
+    held = deploy_lock.status(client, project)
+    if action == "hold":
+        held = deploy_lock.acquire(
+            client, deploy_lock.on_purpose(project, env, message.strip())
+        )
+        said = f"holding the deploy lock of {project} on {where}: {held.describe()}"
+    elif action == "release":
+        if held:
+            deploy_lock.force_release(client, project)
+        said = (
+            f"released the deploy lock of {project} on {where}, {held.describe()}"
+            if held
+            else f"the deploy lock of {project} on {where} was not held"
+        )
+    else:
+        said = f"deploy lock of {project} on {where}: " + (
+            held.describe() if held else "free (no deploy running)"
+        )
+    if as_json:
+        doc = {
+            "action": action,
+            "project": project,
+            "lock_host": target.lock_host(),
+            "held": held.to_dict() if held and action != "release" else None,
+            "released": held.to_dict() if held and action == "release" else None,
+        }
+        console.note(said)
+        console.json_result(doc)
+    else:
+        console.info(said)
