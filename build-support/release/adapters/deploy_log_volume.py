@@ -76,11 +76,11 @@ def _failed(what: str, project: str, exc: Exception) -> EngineError:
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    """What the docker SDK raises when the engine refuses or cannot be reached."""
+    """What the docker SDK raises when the engine refuses or cannot be reached
+    (its transport's errors, requests' RequestException, are OSErrors)."""
     import docker
-    import requests
 
-    return (docker.errors.DockerException, requests.RequestException, OSError)
+    return (docker.errors.DockerException, OSError)
 
 
 def _holder(client, project: str, create: bool) -> str | None:
