@@ -313,14 +313,15 @@ def _canary(
         verdict = watch(engine, opts, fresh, names, result, local=local)
         result.reason = verdict.reason
         if not verdict.promote:
+            # noted here: the engine hands the abort back as a plain StepFailed
+            result.by_verdict = True
             raise Rejected(verdict.reason)
 
     try:
         engine.run(unit, d.config_hash, rollout, gate=gate)
     except StepFailed as exc:
-        if not isinstance(exc, Rejected):
+        if not result.by_verdict:
             result.reason = f"canary failed to start: {str(exc).splitlines()[0]}"
-        result.by_verdict = isinstance(exc, Rejected)
         result.decision = ABORTED
         engine.step(
             unit.service, "canary_abort", f"{result.reason}; old replicas untouched"

@@ -92,3 +92,13 @@ def test_judge(proxy, own, elapsed, unhealthy, done, promote, words):
     v = judge(proxy, own, elapsed, 60, 0.01, 10, unhealthy)
     assert (v.done, v.promote) == (done, promote)
     assert words in v.reason
+
+
+def test_an_abort_by_the_verdict_differs_and_any_other_abort_fails():
+    from release.canary.rollout import ABORTED, PROMOTED, CanaryResult
+
+    verdict = CanaryResult("prod", "ecotrack-prod", "waste", ABORTED, by_verdict=True)
+    broken = CanaryResult("prod", "ecotrack-prod", "waste", ABORTED)
+    done = CanaryResult("prod", "ecotrack-prod", "waste", PROMOTED)
+    assert (verdict.exit_code, broken.exit_code, done.exit_code) == (3, 1, 0)
+    assert verdict.to_dict()["by_verdict"] and not broken.to_dict()["by_verdict"]
