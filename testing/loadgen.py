@@ -24,6 +24,7 @@ connection, and every failure on a new one, counts.
         ...
     load.results    # [Result(at, latency, error, lag)], `at` = due time (time.time())
     load.failures   # those with an error
+    load.scheduled()  # how many were due: rate × (stopped_at - started_at)
     load.series()   # per second: sent, ok, failed, p50, p99 (ms)
 
 Only ever talks to 127.0.0.1. Standard library only: runs as a script too
@@ -348,6 +349,10 @@ class Load:
         self.stop()
 
     # -- what happened ---------------------------------------------------------------
+
+    def scheduled(self) -> float:
+        """How many requests were due between start() and stop(): rate × seconds."""
+        return self.rate * max(0.0, self.stopped_at - self.started_at)
 
     @property
     def failures(self) -> list[Result]:

@@ -179,6 +179,8 @@ def test_keepalive_reuses_connections(server):
         time.sleep(1.0)
     assert len(load.results) >= 90 and load.failures == []
     assert server.connections < len(load.results) / 3
+    # due: 100/s over the `with` (>= 1 s); none sent that was not due
+    assert 100 <= load.scheduled() and len(load.results) <= load.scheduled() + 1
 
 
 def test_responses_not_from_the_service_fail():
