@@ -24,6 +24,7 @@ connection, and every failure on a new one, counts.
         ...
     load.results    # [Result(at, latency, error, lag)], `at` = due time (time.time())
     load.failures   # those with an error
+    load.scheduled()  # how many were due: rate × (stopped_at - started_at)
     load.series()   # per second: sent, ok, failed, p50, p99 (ms)
 
 Only ever talks to 127.0.0.1. Standard library only: runs as a script too
@@ -34,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -58,6 +61,7 @@ from testing.load_stats import (  # noqa: F401 (Result, NOT_SERVED: the API)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # Load.start waits this long for the first request to be due
 
 
 class _Stale(Exception):
@@ -213,7 +217,10 @@ class _Generator:
 
 
 class Load:
-    """Open-loop GET requests through the proxy at `rate`/s until the `with` ends."""
+    """Open-loop GET requests through the proxy at `rate`/s until the `with` ends.
+
+    `start()` (entering the `with`) returns once the schedule has begun, and raises
+    RuntimeError when the generator did not begin within START_TIMEOUT seconds."""
 
     def __init__(
         self,
@@ -280,7 +287,20 @@ class Load:
                 stdout=subprocess.PIPE,
                 cwd=ROOT,  # where `-m testing.loadgen` is found
             )
-            self._proc.stdout.readline()  # "started": the schedule has begun
+            # "started": the schedule has begun (the first request goes out in the
+            # same step). Waited for, bounded: a child that died or hangs is an error,
+            # never a `with` block that silently runs without load.
+            ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT)
+            line = self._proc.stdout.readline() if ready else b""
+            if line.strip() != b"started":
+                self._proc.kill()
+                code = self._proc.wait()
+                self._out.unlink(missing_ok=True)
+                self._proc = None
+                raise RuntimeError(
+                    f"load generator child did not start within {START_TIMEOUT:.0f} s"
+                    f" (exit code {code}, said {line[:80]!r})"
+                )
             return self
         self._gen = _Generator(
             self.port, self.path, self.rate, self.keepalive, self.timeout, self.expect
@@ -290,7 +310,19 @@ class Load:
             target=self._run_thread, args=(ready,), daemon=True
         )
         self._thread.start()
-        ready.wait(10)
+        # Bounded wait for the schedule to begin; a thread that died before (its
+        # exception is printed by threading) or never got there is an error.
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready.wait(0.1):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                if self._loop is not None and self._stop is not None:
+                    with contextlib.suppress(RuntimeError):  # its loop already closed
+                        self._loop.call_soon_threadsafe(self._stop.set)
+                self._thread.join(timeout=5)
+                self._thread = None
+                raise RuntimeError(
+                    f"load generator thread did not start within {START_TIMEOUT:.0f} s"
+                )
         return self
 
     def stop(self) -> list[Result]:
@@ -317,6 +349,10 @@ class Load:
         self.stop()
 
     # -- what happened ---------------------------------------------------------------
+
+    def scheduled(self) -> float:
+        """How many requests were due between start() and stop(): rate × seconds."""
+        return self.rate * max(0.0, self.stopped_at - self.started_at)
 
     @property
     def failures(self) -> list[Result]:

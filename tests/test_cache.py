@@ -88,14 +88,34 @@ def pants(store, env, *extra):
     return out, _stats(out)
 
 
+def counters(settings, until=None, timeout: float = 10.0) -> buildgrid.Usage:
+    """The server's own counters (`./inv cache status`'s: its statsd metrics file and
+    its CAS). A call reaches that file a moment after it is answered: with `until`,
+    read again for up to `timeout` seconds until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        u = buildgrid.usage(Path(settings.data_dir))
+        if until is None or until(u) or time.monotonic() > deadline:
+            return u
+        time.sleep(0.2)
+
+
 def test_without_the_writer_token_nothing_is_written(server, tmp_path):
-    before = buildgrid.usage(Path(server.data_dir))
+    before = counters(server)
     # The reader token, even with writes asked for (as a PR build could try).
     out, stats = pants(tmp_path / "store-reader", _env(server, "reader", write=True))
     assert "read-write" in out  # the client did try to write ...
     assert stats["remote_cache_write_attempts"] > 0
     assert stats["remote_cache_write_successes"] == 0  # ... and was refused
     assert stats["remote_cache_read_errors"] == 0  # reading is allowed
+    # The server says the same: it answered the reader's lookups (misses: the cache
+    # is empty) and refused its writes; a dead server or one refusing reads fails.
+    reader = counters(
+        server, lambda u: u.misses > before.misses and u.denied > before.denied
+    )
+    assert reader.misses > before.misses, (before, reader)
+    assert reader.denied > before.denied, (before, reader)
+    assert reader.writes == before.writes == 0
     # No token at all: the same flags by hand, without the bearer token.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_REMOTE")}
     env.pop(cache.ADDRESS_VAR, None)
@@ -111,21 +131,33 @@ def test_without_the_writer_token_nothing_is_written(server, tmp_path):
     assert stats["remote_cache_write_successes"] == 0
     assert stats["remote_cache_write_errors"] > 0
     assert "Unauthenticated" in out
-    after = buildgrid.usage(Path(server.data_dir))
-    assert after.writes == before.writes == 0
-    assert after.denied > before.denied
+    after = counters(server, lambda u: u.denied > reader.denied)
+    assert after.writes == before.writes == 0 and after.hits == 0
+    assert after.denied > reader.denied, (reader, after)  # the anonymous calls
     assert after.cas_blobs == 0  # not one blob either
 
 
 def test_writer_fills_the_cache_and_a_fresh_reader_gets_it(server, tmp_path):
+    before = counters(server)
     _, stats = pants(tmp_path / "store-w", _env(server, "writer", write=True))
     assert stats["remote_cache_write_successes"] > 0
     assert stats["remote_cache_write_errors"] == 0
+    # The server stored the results (the two test files' at least), refusing none.
+    written = counters(server, lambda u: u.writes >= before.writes + 2)
+    assert written.writes >= before.writes + 2, (before, written)
+    assert written.denied == before.denied, (before, written)
+    assert written.cas_blobs > 0
     out, stats = pants(tmp_path / "store-r", _env(server, "reader", write=False))
     assert "read-only" in out
     assert out.count("(cached remotely)") == 2, out[-2000:]
-    assert stats["remote_cache_requests_cached"] == stats["remote_cache_requests"] > 0
-    assert buildgrid.usage(Path(server.data_dir)).hits > 0
+    cached = stats["remote_cache_requests_cached"]
+    assert cached == stats["remote_cache_requests"] >= 2
+    # The server's own hits: one for every result the reader got from it; it
+    # refused nothing and stored nothing for a read-only client.
+    read = counters(server, lambda u: u.hits - written.hits >= cached)
+    assert read.hits - written.hits >= cached, (written, read, cached)
+    assert read.denied == written.denied, (written, read)
+    assert read.writes == written.writes, (written, read)
 
 
 def test_server_killed_during_a_build_the_build_completes(tmp_path_factory, tmp_path):
@@ -172,6 +204,16 @@ def _blobs(settings):
     ]
 
 
+def _asked_and_answered(server, before, out: str) -> None:
+    """Nothing came from the cache because its content was bad, not because it was
+    down or refused the reader: the server answered lookups and refused nothing."""
+    assert "does not answer" not in out, out[-2000:]
+    asked = before.hits + before.misses
+    after = counters(server, lambda u: u.hits + u.misses > asked)
+    assert after.hits + after.misses > asked, (before, after)
+    assert after.denied == before.denied, (before, after)
+
+
 def test_corrupted_cas_blobs_are_never_used(server, tmp_path):
     blobs = _blobs(server)
     assert blobs, "the writer test should have filled the cache"
@@ -180,16 +222,20 @@ def test_corrupted_cas_blobs_are_never_used(server, tmp_path):
         if data:
             data[-1] ^= 0xFF
             blob.write_bytes(bytes(data))
+    before = counters(server)
     out, stats = pants(tmp_path / "store", _env(server, "reader", write=False))
     assert "(cached remotely)" not in out, out[-2000:]
     assert out.count("succeeded") >= 2
     assert stats["remote_cache_requests_cached"] == 0
+    _asked_and_answered(server, before, out)
 
 
 def test_evicted_cas_blobs_are_never_used(server, tmp_path):
     for blob in _blobs(server):  # the action cache still names them
         blob.unlink()
+    before = counters(server)
     out, stats = pants(tmp_path / "store", _env(server, "reader", write=False))
     assert "(cached remotely)" not in out, out[-2000:]
     assert out.count("succeeded") >= 2
     assert stats["remote_cache_requests_cached"] == 0
+    _asked_and_answered(server, before, out)

@@ -36,6 +36,8 @@ def test_a_version_answering_5xx_is_aborted(gitops):
     assert late == []
     assert all(r[2] == "HTTP 500" for r in load.failures)
     assert len(load.failures) < len(load.results) / 2
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
 
 
 def test_a_good_version_is_promoted_through_the_cli(gitops):
@@ -60,3 +62,5 @@ def test_a_good_version_is_promoted_through_the_cli(gitops):
     assert len(now) == 2 and not ({c.id for c in now} & before)
     assert {c.digest for c in now} == {gitops.entries["v2"].image.split("@")[1]}
     assert load.failures == [], load.failures[:5]
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from release.agent import dashboard
 from release.model.manifest import Manifest
 from testing.agent_repo import AgentProcess, commit_manifest, make_gitops_repo
 from testing.gitops import PATH, SERVICE
@@ -45,6 +46,16 @@ def chromium(user_data: Path, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def pixels(png: Path, color: str, tolerance: int = 4) -> int:
+    """How many pixels of the screenshot have `color` (#rrggbb), each channel within
+    `tolerance` of it."""
+    from matplotlib import image  # in the tooling venv; reads PNG as floats 0..1
+
+    rgb = (image.imread(png)[..., :3] * 255).round().astype(int)
+    want = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    return int((abs(rgb - want).max(axis=-1) <= tolerance).sum())
 
 
 def dated(manifest: Manifest, when: str, who: str) -> Manifest:
@@ -119,7 +130,11 @@ def test_dashboard_in_chromium(gitops, tmp_path):
     assert digest in row
     assert re.search(r"[2-9]\d* req · 0\.0% 5xx", row), row
     auth = re.search(r'<tr data-service="auth">(.*?)</tr>', page, re.S).group(1)
-    assert "IN_SYNC" in auth and "HEALTHY" in auth
+    assert "IN_SYNC" in auth and "HEALTHY" in auth and "1.0.0" in auth, auth
+    assert gitops.entries["auth"].image.split("@sha256:")[1][:12] in auth, auth
+    proxy = re.search(r'<tr data-service="proxy">(.*?)</tr>', page, re.S).group(1)
+    assert "IN_SYNC" in proxy and "1.0.0" in proxy, proxy
+    assert gitops.entries["proxy"].image.split("@sha256:")[1][:12] in proxy, proxy
     # The history from the manifest's git log, and a timeline per service.
     for subject in (
         "release(local): recycling 1.0.0",
@@ -143,8 +158,15 @@ def test_dashboard_in_chromium(gitops, tmp_path):
     assert page.count("<circle") == 5
     # Nothing from elsewhere, and Chromium rendered it.
     assert not re.search(r"<script|<link|<img", page)
-    png = SCREENSHOT.read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    # The screenshot is the dashboard, not an error or blank page: the window's size,
+    # the header's dark band across the top, and the green (#1a7f37) IN_SYNC and
+    # HEALTHY badges: ~1,000 pixels each; the two summary badges alone are ~2,000,
+    # with the three services' rows ~8,000 (measured with this Chromium).
+    from matplotlib import image
+
+    assert image.imread(SCREENSHOT).shape[:2] == (900, 1280)
+    assert pixels(SCREENSHOT, dashboard.COLORS["IN_SYNC"]) >= 6_000
+    assert pixels(SCREENSHOT, "#24292f") >= 1280 * 60  # the header: 80 px high
     # The same numbers for Prometheus.
     assert metrics_code == 200
     assert (

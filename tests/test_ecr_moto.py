@@ -9,6 +9,7 @@ and no network beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -28,6 +29,12 @@ from release.model.registry import RegistryError
 from release.publish import pipeline as publish
 
 ACCOUNT_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+MANIFEST_MEDIA_TYPES = (  # what `docker push` may have sent, any of them
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +120,29 @@ def test_login_never_prints_the_token(ecr, ecr_env, local_registry, capfd):
     assert local_registry.address in config["auths"]
 
 
+def sha256(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def test_push_reads_the_digest_back_from_ecr(ecr, derive_image, local_registry):
     tag = f"main-{uuid.uuid4().hex[:7]}"
     digest = ecr.push(derive_image("waste"), "ecotrack/waste", tag)
+    # The digest is the manifest's own, computed here from bytes the adapter does not
+    # hand us: those ECR's API holds for the tag, and those the registry holding the
+    # blobs serves for it (a digest that names no manifest cannot pass).
+    held = api().batch_get_image(
+        repositoryName="ecotrack/waste", imageIds=[{"imageTag": tag}]
+    )["images"]
+    assert len(held) == 1, held
+    assert sha256(held[0]["imageManifest"].encode()) == digest
+    served = httpx.get(
+        f"http://{local_registry.address}/v2/ecotrack/waste/manifests/{tag}",
+        headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
+        timeout=10,
+    )
+    assert served.status_code == 200, served.text[:300]
+    assert sha256(served.content) == digest
+    assert served.content == held[0]["imageManifest"].encode()
     described = api().describe_images(
         repositoryName="ecotrack/waste", imageIds=[{"imageTag": tag}]
     )["imageDetails"][0]

@@ -160,6 +160,8 @@ def test_failing_health_gate_on_host_2_stops_the_fleet(fleet, stack, releases):
     assert f"host {h3.name} (" not in r.stdout  # never even planned
     assert "untouched" in r.stdout
     assert load.failures == [], load.failures[:5]
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
     # host 2 kept no new container (the engine removed them), stopped or not
     everything = h2.docker(
         "ps",
@@ -196,6 +198,8 @@ def test_killed_fleet_deploy_converges_on_rerun(fleet, stack, releases):
         time.sleep(1)
     assert "taking over a stale deploy lock" in rerun.stdout
     assert load.failures == [], load.failures[:5]
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
     assert [stack.versions(h) for h in fleet.hosts] == [["1.3.0", "1.3.0"]] * 3
     dry = stack.run("deploy", m, "--dry-run")
     assert dry.returncode == 0, dry.stdout[-3000:]
@@ -289,6 +293,8 @@ def test_the_agent_watches_every_host_and_deploys_the_fleet(
             )
             time.sleep(1)
         assert load.failures == [], load.failures[:5]
+        # the generator ran: at least a quarter of the requests due, and 20
+        assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
         assert [stack.versions(h) for h in fleet.hosts] == [["1.1.0", "1.1.0"]] * 3
         assert {
             s["version"]

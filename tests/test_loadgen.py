@@ -179,6 +179,8 @@ def test_keepalive_reuses_connections(server):
         time.sleep(1.0)
     assert len(load.results) >= 90 and load.failures == []
     assert server.connections < len(load.results) / 3
+    # due: 100/s over the `with` (>= 1 s); none sent that was not due
+    assert 100 <= load.scheduled() and len(load.results) <= load.scheduled() + 1
 
 
 def test_responses_not_from_the_service_fail():
@@ -219,3 +221,34 @@ def test_a_stale_keepalive_connection_is_retried_not_failed():
     assert load.failures == [], load.failures[:3]
     assert sum(r.retried for r in load.results) >= len(load.results) // 2
     assert load.window(0, 1e12)["stale_keepalive_retries"] > 0
+
+
+# -- start() waits for the generator, bounded -----------------------------------------
+
+
+def test_start_fails_when_the_child_process_dies_before_sending():
+    with pytest.raises(RuntimeError, match="did not start"):
+        # the child's argparse rejects the port: it exits before its schedule begins
+        Load("not-a-port", "/", rate=10.0, process=True).start()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_start_fails_when_the_generator_thread_dies_before_sending(monkeypatch):
+    async def broken(self, stop, started):
+        raise OSError("no loop for you")
+
+    monkeypatch.setattr(loadgen._Generator, "run", broken)
+    with pytest.raises(RuntimeError, match="did not start"):
+        Load(1, "/", rate=10.0).start()
+
+
+def test_start_gives_up_on_a_generator_that_never_begins(monkeypatch):
+    async def stuck(self, stop, started):
+        await stop.wait()  # never calls started()
+
+    monkeypatch.setattr(loadgen._Generator, "run", stuck)
+    monkeypatch.setattr(loadgen, "START_TIMEOUT", 0.5)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="did not start"):
+        Load(1, "/", rate=10.0).start()
+    assert time.monotonic() - t0 < 5

@@ -150,6 +150,8 @@ def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
     assert "last log lines of" in r.stderr  # the failing container's own words
     assert "abort" in r.stdout and "old keep serving" in r.stdout
     assert load.failures == []
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
     assert sorted(c.id for c in running(stack.containers("waste"))) == before
     assert all(c.version == "1.1.0" for c in stack.containers("waste"))  # none left
     assert running(stack.containers("waste-worker"))[0].id == worker  # not reached
@@ -172,12 +174,15 @@ def test_an_image_missing_from_the_registry_is_one_line_and_old_ones_serve(
     m = releases.manifest(waste=dataclasses.replace(entry, image=gone, version="9"))
     with Load(stack.port, "/waste/version", rate=20) as load:
         r = stack.deploy(m)
+        time.sleep(2)  # the old ones serve on after the refusal; >= 40 requests due
     assert r.returncode == 1, r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, r.stderr
     assert "Compose could not create waste" in errors[0], errors[0]
     assert "manifest unknown" in errors[0] or "not found" in errors[0], errors[0]
     assert load.failures == []
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
     assert sorted(c.id for c in running(stack.containers("waste"))) == before
 
 

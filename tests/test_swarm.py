@@ -168,6 +168,8 @@ def test_failing_healthcheck_rolls_back(node, stack):
     if load.failures:  # shown by pytest with the failure: what the proxy saw
         print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
     assert load.failures == [], load.failures[:3]
+    # the generator ran: at least a quarter of the requests due, and 20
+    assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
     tasks = stack.tasks()
     digest = old.image.split("@", 1)[1]
     assert len(tasks) == 2 and all(i.endswith(digest) for _, i in tasks), tasks
@@ -243,6 +245,8 @@ def test_the_agent_keeps_the_swarm_on_the_manifest(node, stack, tmp_path):
         if load.failures:  # shown by pytest with the failure: what the proxy saw
             print(stack.proxy_events()[-6000:], stack.history(), sep="\n")
         assert load.failures == [], load.failures[:3]
+        # the generator ran: at least a quarter of the requests due, and 20
+        assert len(load.results) >= max(20, load.scheduled() / 4), load.scheduled()
         tasks = stack.tasks()
         digest = v3.image.split("@", 1)[1]
         assert len(tasks) == 2 and all(i.endswith(digest) for _, i in tasks), tasks

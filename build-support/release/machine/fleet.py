@@ -202,6 +202,14 @@ def ssh_wrapper(home: Path, ssh: str = "/usr/bin/ssh") -> str:
 
 
 def front_config(state: FleetState) -> str:
+    """The front HAProxy, behaving as a cloud load balancer does: a request that
+    reached a host is never sent again, so a host answering 5xx, closing without an
+    answer or timing out is seen by the client (and by the tests' load). Only a
+    connection that could not be opened is tried on another host (`retry-on
+    conn-failure`, `option redispatch`): that request never reached any host, so
+    nothing is hidden or sent twice, and a host that went down between two health
+    checks (every 500 ms) is skipped, as a cloud balancer skips an unreachable
+    target."""
     servers = "\n".join(
         f"    server {h.name} 127.0.0.1:{h.local_proxy_port} check inter 500ms "
         "fall 2 rise 2"
@@ -216,7 +224,7 @@ defaults
     timeout server 30s
     retries 3
     option redispatch
-    retry-on conn-failure empty-response response-timeout 502 503 504
+    retry-on conn-failure
 frontend front
     bind 127.0.0.1:{state.front_port}
     default_backend hosts

@@ -69,6 +69,13 @@ def test_front_balances_over_every_hosts_forwarded_proxy_port():
         assert f"127.0.0.1:{port} check" in cfg
 
 
+def test_front_retries_only_connections_that_failed_like_a_cloud_balancer():
+    """A host's 5xx, empty response or timeout reaches the client: never retried."""
+    cfg = fleet_sim.front_config(state())
+    retry_on = [line.split()[1:] for line in cfg.splitlines() if "retry-on" in line]
+    assert retry_on == [["conn-failure"]], retry_on
+
+
 def test_each_sshd_session_reaches_only_its_hosts_engine():
     h = state().hosts[1]
     cfg = fleet_sim.sshd_config(Path("/st"), Path(h.root), h.socket)

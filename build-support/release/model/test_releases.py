@@ -41,8 +41,10 @@ def test_image_tag_is_branch_and_short_sha_sanitized(branch, dirty, expected):
 
 
 def test_same_dirty_tree_same_tag_another_edit_another_tag():
-    assert r.image_tag("main", SHA, "a" * 64) == r.image_tag("main", SHA, "a" * 64)
-    assert r.image_tag("main", SHA, "a" * 64) != r.image_tag("main", SHA, "b" * 64)
+    # the tag carries the first 12 characters of the fingerprint of the changes
+    for _ in range(2):
+        assert r.image_tag("main", SHA, "a" * 64) == "main-3f2a9c1-dirty-aaaaaaaaaaaa"
+    assert r.image_tag("main", SHA, "b" * 64) == "main-3f2a9c1-dirty-bbbbbbbbbbbb"
 
 
 def test_image_tag_never_exceeds_128_characters():

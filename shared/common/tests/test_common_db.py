@@ -1,4 +1,5 @@
 import sqlite3
+import time
 
 import pytest
 
@@ -37,7 +38,19 @@ def test_transaction_commits_and_rolls_back(tmp_path):
 
 
 def test_check_writable_ok(tmp_path):
-    check_writable(tmp_path / "db" / "x.db")
+    """It really wrote: one readiness row, stamped now, read back with plain sqlite3;
+    a second check replaces that row."""
+    path = tmp_path / "db" / "x.db"
+    for _ in range(2):
+        before = time.time()
+        check_writable(path)
+        conn = sqlite3.connect(path)
+        try:
+            rows = conn.execute("SELECT id, checked_at FROM _readiness").fetchall()
+        finally:
+            conn.close()
+        assert len(rows) == 1 and rows[0][0] == 1, rows
+        assert before - 1 <= rows[0][1] <= time.time() + 1, (rows, before)
 
 
 def test_check_writable_fails_when_parent_is_a_file(tmp_path):
