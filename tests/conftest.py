@@ -23,6 +23,7 @@ from release.adapters.registry_local import LocalRegistry, LocalRegistryConfig
 from release.base.layout import services as _services
 from release.cli import up as stack
 from release.images import build as _images
+from testing.commands import remove_host_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,7 @@ def e2e_stack(state_home, local_registry, tmp_path_factory):
         yield opts, statuses
     finally:
         stack.down(opts, volumes=True)
+        remove_host_state(opts.project)
 
 
 @pytest.fixture(scope="session")

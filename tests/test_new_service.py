@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from release.adapters.daemons import free_port
+from testing.commands import remove_host_state
 from testing.scenario_repo import ScenarioRepo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +96,4 @@ def test_it_comes_up_ready_behind_the_proxy(repo, tmp_path):
         assert httpx.get(f"{base}/hello", timeout=5).json()["service"] == NAME
     finally:
         repo.run("./inv", "down", "--project", project, "--volumes")
+        remove_host_state(project)

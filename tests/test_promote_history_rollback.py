@@ -202,6 +202,7 @@ def test_rollback_cli_commits_then_deploys_the_earlier_image(
 ):
     from dataclasses import asdict
 
+    from testing.commands import remove_host_state
     from testing.rollout import Releases, docker
 
     releases = Releases(local_registry, service_images)
@@ -248,4 +249,5 @@ def test_rollback_cli_commits_then_deploys_the_earlier_image(
         if ids:
             docker("rm", "-f", *ids.split(), check=False)
         docker("network", "rm", f"{project}_backend", check=False)
+        remove_host_state(project)
         releases.cleanup()

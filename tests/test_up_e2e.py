@@ -69,6 +69,7 @@ def up_stack(state_home, local_registry, tmp_path_factory):
         yield stack, first
     finally:
         inv("down", "--project", stack.project, "--volumes")
+        commands.remove_host_state(stack.project)
 
 
 def test_first_up_publishes_records_and_deploys_everything(up_stack):
