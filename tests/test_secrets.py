@@ -135,7 +135,7 @@ def test_rotating_the_secret_rolls_exactly_the_services_that_read_it(stack, rele
     secrets.rotate(stack.project)
     new_secret = jwt_secret(stack)
 
-    plan = json.loads(deploy(stack, m, "--dry-run", "--json", expect=2).stdout)["plan"]
+    plan = json.loads(deploy(stack, m, "--dry-run", "--json", expect=3).stdout)["plan"]
     actions = {s["service"]: (s["action"], s["reasons"]) for s in plan["services"]}
     assert actions == {
         "proxy": ("none", []),
