@@ -166,6 +166,9 @@ AGENT = {
     "(default: ~/.local/state/ecotrack/agent/<project>)",
     "hosts_file": "a hosts file for a fleet (default: the environment's "
     "gitops/environments/<env>/hosts.yaml in the watched repository, if any)",
+    "token_file": "a file holding the bearer token /status, /metrics and the "
+    "dashboard require (default: none on loopback; off loopback one generated into "
+    "<state dir>/http.token)",
 }
 
 CACHE = {
