@@ -242,3 +242,127 @@ def test_evicted_cas_blobs_are_never_used(server, tmp_path):
     assert out.count("succeeded") >= 2
     assert stats["remote_cache_requests_cached"] == 0
     _asked_and_answered(server, before, out)
+
+
+# -- TLS, the bind rule and token rotation (a real BuildGrid, a real gRPC client) -----
+
+CLIENT = r"""
+import sys, grpc
+from buildgrid._protos.build.bazel.remote.execution.v2 import (
+    remote_execution_pb2 as re_pb2, remote_execution_pb2_grpc as re_grpc)
+target, ca, token = sys.argv[1:4]
+if ca == "-":
+    channel = grpc.insecure_channel(target)
+else:
+    roots = open(ca, "rb").read() if ca != "system" else None
+    channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots))
+bearer = "Bearer " + open(token).read().strip() if token != "-" else ""
+meta = [("authorization", bearer)] if bearer else []
+stub = re_grpc.ActionCacheStub(channel)
+digest = re_pb2.Digest(hash="0" * 64, size_bytes=1)
+try:
+    stub.GetActionResult(
+        re_pb2.GetActionResultRequest(instance_name="", action_digest=digest),
+        metadata=meta, timeout=10)
+    print("OK")
+except grpc.RpcError as e:
+    print(e.code().name)
+"""
+
+
+def lookup(settings, ca: str, token: str) -> str:
+    """One action-cache lookup of an absent digest from a gRPC client in BuildGrid's
+    venv: NOT_FOUND when the server answered it, else the refusal's status."""
+    python = buildgrid.bgd_venv() / "bin" / "python"
+    r = subprocess.run(
+        [str(python), "-c", CLIENT, f"{settings.host}:{settings.port}", ca, token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.strip().splitlines()[-1]
+
+
+def external_address() -> str:
+    """This machine's first non-loopback IPv4 address (eth0's)."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout
+    for addr in out.split():
+        if "." in addr and not addr.startswith("127."):
+            return addr
+    pytest.skip("this machine has no non-loopback IPv4 address")
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    from release.adapters import local_ca
+
+    host = external_address()
+    certs = local_ca.issue(tmp_path_factory.mktemp("ca"), "cache", [host])
+    data = tmp_path_factory.mktemp("cache-tls")
+    settings = cache.ServerSettings(
+        host, free_port(), str(data), tls_cert=str(certs.cert), tls_key=str(certs.key)
+    )
+    buildgrid.start(settings, buildgrid.ensure_bgd())
+    yield settings, certs
+    buildgrid.stop(Path(settings.data_dir))
+
+
+def test_off_loopback_without_tls_is_refused(tmp_path):
+    host, port = external_address(), free_port()
+    try:
+        r = subprocess.run(
+            ["./inv", "cache", "up", "--bind", host, "--port", str(port)]
+            + ["--data-dir", str(tmp_path / "data")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:  # a server it should not have started is not left behind
+        buildgrid.stop(tmp_path / "data")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert (
+        len(lines) == 1 and lines[0].startswith("error: ") and "--tls-cert" in r.stderr
+    )
+    assert "running (pid" not in r.stdout
+
+
+def test_tls_off_loopback_a_client_with_the_ca_is_answered_a_plain_one_is_not(
+    tls_server,
+):
+    settings, certs = tls_server
+    assert settings.address.startswith("grpcs://")
+    writer = settings.token_path("writer")
+    before = counters(settings)
+    assert lookup(settings, str(certs.ca), writer) == "NOT_FOUND"
+    answered = counters(settings, lambda u: u.misses > before.misses)
+    assert answered.misses == before.misses + 1  # the server's own count
+    # Plain gRPC to the TLS port, and TLS without trusting the CA: no answer.
+    assert lookup(settings, "-", writer) == "UNAVAILABLE"
+    assert lookup(settings, "system", writer) == "UNAVAILABLE"
+    time.sleep(1)
+    assert counters(settings).misses == answered.misses
+
+
+def test_rotation_refuses_the_old_token(tls_server):
+    settings, certs = tls_server
+    saved = Path(settings.token_path("writer")).read_text()
+    old = Path(settings.data_dir) / "old-writer.jwt"
+    old.write_text(saved)
+    assert lookup(settings, str(certs.ca), str(old)) == "NOT_FOUND"
+    r = subprocess.run(
+        ["./inv", "cache", "rotate", "--data-dir", settings.data_dir],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    state = buildgrid.running(Path(settings.data_dir))
+    assert state and state.address == settings.address  # restarted, same TLS bind
+    assert Path(settings.token_path("writer")).read_text() != saved
+    assert lookup(settings, str(certs.ca), str(old)) == "UNAUTHENTICATED"
+    assert lookup(settings, str(certs.ca), settings.token_path("writer")) == "NOT_FOUND"
+    assert counters(settings, lambda u: u.denied > 0).denied > 0

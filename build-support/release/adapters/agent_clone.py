@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.adapters import proc
-from release.base.errors import GitError
+from release.base.errors import GitError, ReleaseError
+from release.base.redact import redact
 
 FETCH_TIMEOUT = 120
 
@@ -34,12 +35,15 @@ class Checkout:
     branch: str
 
     def git(self, *args: str, check: bool = True, timeout: float = 60):
-        return proc.run(
-            ["git", "-C", str(self.path), *args],
-            check=check,
-            timeout=timeout,
-            env={"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"},
-        )
+        try:
+            return proc.run(
+                ["git", "-C", str(self.path), *args],
+                check=check,
+                timeout=timeout,
+                env={"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"},
+            )
+        except ReleaseError as exc:  # the message names the command: its URL too
+            raise type(exc)(redact(str(exc))) from None
 
     def ensure(self) -> None:
         if (self.path / ".git").is_dir():
@@ -63,7 +67,9 @@ class Checkout:
         )
         if r.returncode != 0:
             last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["?"]
-            raise GitError(f"cannot fetch {self.branch} from {self.repo}: {last[0]}")
+            raise GitError(
+                redact(f"cannot fetch {self.branch} from {self.repo}: {last[0]}")
+            )
         return self.git("rev-parse", ref).stdout.strip()
 
     def checkout(self, commit: str) -> None:

@@ -10,6 +10,7 @@ the disk CAS, pid file, log and statsd metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -26,7 +27,6 @@ from release.base.errors import ConfigError, ReleaseError
 from release.machine import cache
 
 BUILDGRID_VERSION = "0.4.4"
-TOKEN_DAYS = 365
 START_TIMEOUT = 90.0
 
 
@@ -95,10 +95,16 @@ class ServerState:
     port: int
     data_dir: Path
     started: float
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     @property
     def address(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
+        return f"{'grpcs' if self.tls else 'grpc'}://{self.host}:{self.port}"
 
 
 def _state_file(data_dir: Path) -> Path:
@@ -114,6 +120,8 @@ def read_state(data_dir: Path) -> ServerState | None:
             port=int(raw["port"]),
             data_dir=data_dir,
             started=float(raw["started"]),
+            tls_cert=raw.get("tls_cert", ""),
+            tls_key=raw.get("tls_key", ""),
         )
     except (OSError, ValueError, KeyError):
         return None
@@ -144,6 +152,9 @@ def running(data_dir: Path) -> ServerState | None:
 def port_in_use(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As gRPC binds: a listener still conflicts, a closed connection's TIME_WAIT
+        # (a restart, `rotate`) does not.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -153,7 +164,9 @@ def port_in_use(host: str, port: int) -> bool:
 
 def prepare(settings: cache.ServerSettings) -> None:
     """Config, ACL, secret and the two tokens in the data directory (idempotent:
-    the secret, and the tokens while valid, are kept across restarts)."""
+    the secret, and the tokens while valid for another day, are kept across
+    restarts; a token minted for longer than the cap is replaced)."""
+    cache.check_settings(settings)
     data = Path(settings.data_dir)
     Path(settings.cas_dir).mkdir(parents=True, exist_ok=True)
     os.chmod(data, 0o700)
@@ -164,7 +177,8 @@ def prepare(settings: cache.ServerSettings) -> None:
     for role in cache.ROLES:
         token_path = Path(settings.token_path(role))
         if not _token_valid(token_path, secret, role):
-            _write_private(token_path, cache.mint_token(secret, role, TOKEN_DAYS))
+            token = cache.mint_token(secret, role, settings.token_days)
+            _write_private(token_path, token)
     Path(settings.acl_path).write_text(cache.acl_config())
     (data / "bgd.yml").write_text(cache.server_config(settings))
 
@@ -175,10 +189,37 @@ def _token_valid(path: Path, secret: bytes, role: str) -> bool:
         claims = cache.token_claims(token)
     except (OSError, cache.CacheConfigError):
         return False
-    if claims.get("sub") != role or float(claims.get("exp", 0)) < time.time() + 86400:
+    exp, iat = float(claims.get("exp", 0)), float(claims.get("iat", 0))
+    if claims.get("sub") != role or exp < time.time() + 86400:
+        return False
+    if exp - iat > cache.MAX_TOKEN_DAYS * 86400:
         return False
     # Signed with this secret (the secret may have been replaced).
     return cache.verify_token(secret, token)
+
+
+def rotate(settings: cache.ServerSettings, bgd: Path | None) -> ServerState | None:
+    """A new secret and new tokens; every token signed with the old secret is refused
+    from now on. BuildGrid reads the secret when it starts, so a running server is
+    restarted (same settings); returns it, or None when none was running."""
+    data = Path(settings.data_dir)
+    was = running(data)
+    if was is not None:
+        stop(data)
+        settings = dataclasses.replace(
+            settings,
+            host=was.host,
+            port=was.port,
+            tls_cert=was.tls_cert,
+            tls_key=was.tls_key,
+        )
+    _write_private(Path(settings.secret_path), secrets.token_hex(32))
+    for role in cache.ROLES:
+        Path(settings.token_path(role)).unlink(missing_ok=True)
+    if was is None or bgd is None:
+        prepare(settings)
+        return None
+    return start(settings, bgd)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -188,6 +229,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def start(settings: cache.ServerSettings, bgd: Path) -> ServerState:
+    cache.check_settings(settings)
     data = Path(settings.data_dir)
     if running(data):
         raise CacheServerError(
@@ -212,7 +254,15 @@ def start(settings: cache.ServerSettings, bgd: Path) -> ServerState:
         raise CacheServerError(f"cannot run {bgd}: {exc}") from None
     finally:
         log.close()
-    state = ServerState(proc.pid, settings.host, settings.port, data, time.time())
+    state = ServerState(
+        proc.pid,
+        settings.host,
+        settings.port,
+        data,
+        time.time(),
+        settings.tls_cert if settings.tls else "",
+        settings.tls_key if settings.tls else "",
+    )
     _state_file(data).write_text(
         json.dumps(
             {
@@ -220,6 +270,8 @@ def start(settings: cache.ServerSettings, bgd: Path) -> ServerState:
                 "host": state.host,
                 "port": state.port,
                 "started": state.started,
+                "tls_cert": state.tls_cert,
+                "tls_key": state.tls_key,
                 "version": BUILDGRID_VERSION,
             }
         )

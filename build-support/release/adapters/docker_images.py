@@ -80,6 +80,14 @@ def present(name: str) -> bool:
     return r.returncode == 0
 
 
+def image_id(name: str) -> str | None:
+    """The local image's ID (sha256:<64 hex>, the digest of its config), or None."""
+    r = proc.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", name], check=False
+    )
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+
 def pull(name: str, timeout: float) -> bool:
     """Pulled within `timeout` seconds (False when unreachable, e.g. offline)."""
     try:

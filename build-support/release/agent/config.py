@@ -25,6 +25,7 @@ class AgentConfig:
     health_timeout: float = 120.0
     home: Path | None = None  # state directory (default: <state dir>/agent/<project>)
     hosts: str = ""  # a fleet's hosts file (default: the checkout's hosts.yaml, if any)
+    token_file: str = ""  # the HTTP bearer token (default off loopback: generated)
 
     @property
     def project_name(self) -> str:
@@ -33,6 +34,10 @@ class AgentConfig:
     @property
     def state_home(self) -> Path:
         return self.home or state_dir() / "agent" / self.project_name
+
+    @property
+    def generated_token_path(self) -> Path:
+        return self.state_home / "http.token"
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

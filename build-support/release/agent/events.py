@@ -9,6 +9,7 @@ import threading
 from collections import deque
 
 from release.agent import state as agent_state
+from release.base.redact import redact_data
 from release.targets import notify
 
 ACTOR = "ecotrack agent"
@@ -26,14 +27,18 @@ class EventLog:
         self._lock = threading.Lock()
 
     def __call__(self, event: str, level: str = "info", **fields) -> dict:
-        record = {
-            "ts": agent_state.now(),
-            "level": level,
-            "event": event,
-            "env": self.env,
-            "project": self.project,
-            **fields,
-        }
+        # Redacted before it is kept or written: a URL's credentials (a fetch
+        # error, the repo) must not reach the log nor /status.
+        record = redact_data(
+            {
+                "ts": agent_state.now(),
+                "level": level,
+                "event": event,
+                "env": self.env,
+                "project": self.project,
+                **fields,
+            }
+        )
         line = json.dumps(record, sort_keys=False, default=str)
         with self._lock:
             self.recent.append(record)

@@ -45,6 +45,7 @@ from release.base.errors import (
     UsageError,
 )
 from release.base.layout import check_env
+from release.base.redact import redact
 from release.engine.access import HostAccess
 from release.targets import notify
 from release.targets.host import observe as observation
@@ -79,7 +80,8 @@ class Agent:
         # the engine rolls back, instead of waiting for it to end.
         self.deploying = threading.Event()
         self.state = agent_state.load(self.home, self.env, self.project)
-        self.state.repo, self.state.branch = self.checkout.repo, config.branch
+        self.state.repo = redact(self.checkout.repo)  # state.json is readable by others
+        self.state.branch = config.branch
         self.metrics = AgentMetrics(self.env, lambda: self.status)
         self.board = StatusBoard(
             config, self.project, self.checkout, self.home, self.state, access
@@ -129,7 +131,7 @@ class Agent:
         self.checkout.ensure()
         self.log(
             "agent_started",
-            repo=self.checkout.repo,
+            repo=redact(self.checkout.repo),
             branch=self.config.branch,
             interval=self.config.interval,
             self_heal=self.config.self_heal,

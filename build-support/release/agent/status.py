@@ -13,6 +13,7 @@ from release.adapters.agent_clone import Checkout, desired_paths
 from release.agent import state as agent_state
 from release.agent.config import AgentConfig
 from release.base.errors import ReleaseError
+from release.base.redact import redact, redact_data
 from release.engine.access import HostAccess
 from release.gitops import history
 from release.model.desired import ROLE_HTTP
@@ -66,7 +67,7 @@ class StatusBoard:
         self.home = home
         self._lock = threading.Lock()
         self._history_cache: tuple[str, list[dict]] = ("", [])
-        self._status: dict = self.initial(state)
+        self._status: dict = redact_data(self.initial(state))
 
     @property
     def current(self) -> dict:
@@ -74,6 +75,7 @@ class StatusBoard:
             return self._status
 
     def publish(self, status: dict) -> None:
+        status = redact_data(status)  # what /status, /metrics and the page show
         with self._lock:
             self._status = status
 
@@ -81,7 +83,7 @@ class StatusBoard:
         return {
             "environment": self.env,
             "project": self.project,
-            "repo": self.checkout.repo,
+            "repo": redact(self.checkout.repo),
             "branch": self.config.branch,
             "sync": "UNKNOWN",
             "health": "UNKNOWN",
@@ -160,7 +162,7 @@ class StatusBoard:
         return {
             "environment": self.env,
             "project": self.project,
-            "repo": self.checkout.repo,
+            "repo": redact(self.checkout.repo),
             "branch": self.config.branch,
             "head": head,
             "synced_commit": state.synced_commit,

@@ -1,4 +1,4 @@
-"""`./inv cache up|down|status`: the shared Pants remote cache on BuildGrid."""
+"""`./inv cache up|down|status|rotate`: the shared Pants remote cache on BuildGrid."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from release.base import console
 from release.base.errors import UsageError
 from release.machine import cache
 
-ACTIONS = ("up", "down", "status")
+ACTIONS = ("up", "down", "status", "rotate")
 
 
-def _settings(host: str, port: int, data_dir: str, max_refs: int):
+def _settings(
+    host: str,
+    port: int,
+    data_dir: str,
+    max_refs: int,
+    tls_cert: str = "",
+    tls_key: str = "",
+    token_days: float = cache.DEFAULT_TOKEN_DAYS,
+):
     try:
-        return cache.ServerSettings(
+        settings = cache.ServerSettings(
             host=host,
             port=cache.check_port(int(port)),
             data_dir=str(
@@ -27,7 +35,11 @@ def _settings(host: str, port: int, data_dir: str, max_refs: int):
                 )
             ),
             max_cached_refs=int(max_refs),
+            tls_cert=str(Path(tls_cert).expanduser().resolve()) if tls_cert else "",
+            tls_key=str(Path(tls_key).expanduser().resolve()) if tls_key else "",
+            token_days=float(token_days),
         )
+        return cache.check_settings(settings)
     except (ValueError, cache.CacheConfigError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -39,13 +51,24 @@ def command(
     data_dir: str,
     max_refs: int,
     as_json: bool = False,
+    tls_cert: str = "",
+    tls_key: str = "",
+    token_days: float = cache.DEFAULT_TOKEN_DAYS,
 ) -> int:
     if action not in ACTIONS:
         raise UsageError(
             f"unknown cache action '{action}' (known: {', '.join(ACTIONS)})"
         )
-    settings = _settings(bind, port, data_dir, max_refs)
+    settings = _settings(bind, port, data_dir, max_refs, tls_cert, tls_key, token_days)
     data = Path(settings.data_dir)
+    if action == "rotate":
+        state = buildgrid.running(data)
+        with console.step("new secret and tokens; the old tokens are refused"):
+            state = buildgrid.rotate(
+                settings, buildgrid.ensure_bgd() if state else None
+            )
+        _render_status(data, state, settings)
+        return 0
     if action == "up":
         bgd = buildgrid.ensure_bgd()
         state = buildgrid.running(data)
@@ -101,6 +124,16 @@ def _human(n: int) -> str:
     return f"{n} B"
 
 
+def _token_row(settings, role: str, who: str) -> str:
+    path = settings.token_path(role)
+    try:
+        exp = float(cache.token_claims(Path(path).read_text())["exp"])
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
+    except (OSError, KeyError, ValueError, cache.CacheConfigError):
+        until = "none yet"
+    return f"{path} ({who}; expires {until})"
+
+
 def _render_status(data: Path, state, settings) -> None:
     u = buildgrid.usage(data)
     rate = u.hit_rate
@@ -119,13 +152,18 @@ def _render_status(data: Path, state, settings) -> None:
         ["action cache", f"{u.hits} hits, {u.misses} misses, {u.writes} writes"],
         ["hit rate", f"{rate:.0%}" if rate is not None else "no lookups yet"],
         ["refused calls", str(u.denied)],
-        ["writer token", settings.token_path("writer") + " (trusted builds: main)"],
-        ["reader token", settings.token_path("reader") + " (pull requests)"],
+        ["writer token", _token_row(settings, "writer", "trusted builds: main")],
+        ["reader token", _token_row(settings, "reader", "pull requests")],
     ]
     console.table("remote cache (BuildGrid, REAPI)", ["", ""], rows)
     if state:
         console.detail(
             f"use it: export {cache.ADDRESS_VAR}={state.address} "
             f"{cache.TOKEN_FILE_VAR}={settings.token_path('writer')} "
-            f"{cache.WRITE_VAR}=true; ./pants ..."
+            + (
+                f"{cache.CA_FILE_VAR}=<the CA of {state.tls_cert}> "
+                if state.tls
+                else ""
+            )
+            + f"{cache.WRITE_VAR}=true; ./pants ..."
         )

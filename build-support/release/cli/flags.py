@@ -166,18 +166,28 @@ AGENT = {
     "(default: ~/.local/state/ecotrack/agent/<project>)",
     "hosts_file": "a hosts file for a fleet (default: the environment's "
     "gitops/environments/<env>/hosts.yaml in the watched repository, if any)",
+    "token_file": "a file holding the bearer token /status, /metrics and the "
+    "dashboard require (default: none on loopback; off loopback one generated into "
+    "<state dir>/http.token)",
 }
 
 CACHE = {
-    "action": "up (start the BuildGrid cache server), down (stop it, data kept) "
-    "or status (address, CAS size, hit rate; exit 5 when stopped)",
-    "bind": "address the cache server listens on (default: 127.0.0.1)",
+    "action": "up (start the BuildGrid cache server), down (stop it, data kept), "
+    "status (address, CAS size, hit rate; exit 5 when stopped) or rotate (new "
+    "secret and tokens: the old tokens are refused; a running server restarts)",
+    "bind": "address the cache server listens on (default: 127.0.0.1; any other "
+    "needs --tls-cert and --tls-key)",
     "port": "gRPC port (default: 50051)",
     "data_dir": "the cache's directory: config, tokens, CAS, log "
     "(default: ~/.local/state/ecotrack/cache)",
     "max_refs": "action cache entries kept, least recently used evicted "
     "(default: 200000)",
     "json": "with status: print it as JSON",
+    "tls_cert": "PEM certificate of the server: the cache serves gRPC over TLS "
+    "(grpcs://)",
+    "tls_key": "PEM private key of --tls-cert",
+    "token_days": "lifetime of the tokens up and rotate mint, at most 7 "
+    "(default: 3); up renews a token with less than a day left",
 }
 
 FLEET = {

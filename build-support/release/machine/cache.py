@@ -3,7 +3,9 @@
 - `server_config`: BuildGrid's YAML (disk CAS, LRU action cache, JWT auth with an
   ACL: the `writer` subject may do everything, the `reader` subject only reads);
 - `acl_config`: that ACL, the file BuildGrid reads beside it;
-- `mint_token`: an HS256 JWT for one role (no third-party library);
+- `mint_token`: an HS256 JWT for one role (no third-party library), short-lived:
+  DEFAULT_TOKEN_DAYS, never more than MAX_TOKEN_DAYS;
+- `check_bind`: off loopback only with TLS (gRPC carries the tokens);
 - `pants_env`: the PANTS_* variables a build uses for a cache address, token file
   and write permission, or none (local cache only) with a one-line notice.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import shlex
@@ -40,10 +43,14 @@ READ_REQUESTS = (
 # The environment a build reads (CI secrets, a laptop's shell).
 ADDRESS_VAR = "ECOTRACK_CACHE_ADDRESS"  # grpc://host:port (grpcs:// for TLS)
 TOKEN_FILE_VAR = "ECOTRACK_CACHE_TOKEN_FILE"  # a file holding the JWT
+CA_FILE_VAR = "ECOTRACK_CACHE_CA_FILE"  # with grpcs://: the CA that signed the server
 WRITE_VAR = "ECOTRACK_CACHE_WRITE"  # "true" on trusted builds only
 TRUE = ("1", "true", "yes", "on")
 DEFAULT_MAX_REFS = 200_000
 THREAD_POOL = 256
+# Tokens are bearer secrets copied into CI: a leaked one must die on its own soon.
+DEFAULT_TOKEN_DAYS = 3.0
+MAX_TOKEN_DAYS = 7.0
 
 
 class CacheConfigError(ValueError):
@@ -56,10 +63,17 @@ class ServerSettings:
     port: int
     data_dir: str
     max_cached_refs: int = DEFAULT_MAX_REFS
+    tls_cert: str = ""  # PEM server certificate (with tls_key: the channel is TLS)
+    tls_key: str = ""
+    token_days: float = DEFAULT_TOKEN_DAYS
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def address(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
+        return f"{'grpcs' if self.tls else 'grpc'}://{self.host}:{self.port}"
 
     @property
     def cas_dir(self) -> str:
@@ -87,6 +101,41 @@ def check_port(port: int) -> int:
     return int(port)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_days(days: float) -> float:
+    if not 0 < float(days) <= MAX_TOKEN_DAYS:
+        raise CacheConfigError(
+            f"token lifetime {days} days is out of range (0-{MAX_TOKEN_DAYS:g} days)"
+        )
+    return float(days)
+
+
+def check_settings(s: ServerSettings) -> ServerSettings:
+    """The settings a server may start with: a port, a token lifetime within the
+    cap, TLS as a pair, and TLS whenever the bind is off loopback."""
+    check_port(s.port)
+    check_days(s.token_days)
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise CacheConfigError("TLS needs both --tls-cert and --tls-key")
+    for path in (s.tls_cert, s.tls_key):
+        if path and not os.path.isfile(path):
+            raise CacheConfigError(f"TLS file {path} does not exist")
+    if not is_loopback(s.host) and not s.tls:
+        raise CacheConfigError(
+            f"--bind {s.host} is off loopback: the cache's tokens would cross the "
+            "network in clear; give --tls-cert and --tls-key"
+        )
+    return s
+
+
 def _quote(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid YAML scalar
 
@@ -94,12 +143,20 @@ def _quote(value: str) -> str:
 def server_config(s: ServerSettings) -> str:
     """BuildGrid's configuration: CAS, ByteStream and ActionCache under instance ''."""
     check_port(s.port)
+    if s.tls:
+        channel = f"""\
+    insecure-mode: false
+    credentials:
+      tls-server-key: {_quote(s.tls_key)}
+      tls-server-cert: {_quote(s.tls_cert)}"""
+    else:  # loopback only (check_settings)
+        channel = "    insecure-mode: true"
     return f"""\
 # Written by ./inv cache up: do not edit (it is rewritten on every start).
 server:
   - !channel
     address: {_quote(f"{s.host}:{s.port}")}
-    insecure-mode: true
+{channel}
 authorization:
   method: jwt
   secret: {_quote(s.secret_path)}
@@ -155,9 +212,11 @@ def _b64(raw: bytes) -> bytes:
 def mint_token(
     secret: bytes, role: str, days: float, now: Optional[float] = None
 ) -> str:
-    """An HS256 JWT whose subject is the role; BuildGrid requires `exp`."""
+    """An HS256 JWT whose subject is the role; BuildGrid requires `exp`, and it is
+    at most MAX_TOKEN_DAYS away."""
     if role not in ROLES:
         raise CacheConfigError(f"unknown role '{role}' (known: {', '.join(ROLES)})")
+    check_days(days)
     issued = int(now if now is not None else time.time())
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     claims = {"sub": role, "iat": issued, "exp": issued + int(days * 86400)}
@@ -256,7 +315,10 @@ def pants_env(
     if not probe(host, port):
         return {}, f"remote cache {address} does not answer: local cache only"
     write = environ.get(WRITE_VAR, "").strip().lower() in TRUE
+    ca_file = environ.get(CA_FILE_VAR, "").strip()
+    tls = {"PANTS_REMOTE_CA_CERTS_PATH": os.path.abspath(ca_file)} if ca_file else {}
     env = {
+        **tls,
         "PANTS_REMOTE_CACHE_READ": "true",
         "PANTS_REMOTE_CACHE_WRITE": "true" if write else "false",
         "PANTS_REMOTE_STORE_ADDRESS": address,

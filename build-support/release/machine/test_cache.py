@@ -1,3 +1,4 @@
+import jwt
 import pytest
 import yaml
 
@@ -58,8 +59,7 @@ def test_token_is_signed_with_the_secret_and_expires():
         cache.mint_token(b"k", "admin", days=1)
 
 
-def test_token_matches_pyjwt_if_available():
-    jwt = pytest.importorskip("jwt")
+def test_token_matches_pyjwt():
     token = cache.mint_token(b"k" * 32, "writer", days=1)
     assert jwt.decode(token, b"k" * 32, algorithms=["HS256"])["sub"] == "writer"
 
@@ -146,3 +146,60 @@ def test_main_prints_exports(tmp_path, monkeypatch, capsys):
     assert cache.main(["machine/cache.py", "pants-env"]) == 0
     assert capsys.readouterr().out == ""
     assert cache.main(["machine/cache.py"]) == 2
+
+
+def test_off_loopback_bind_needs_tls(tmp_path):
+    plain = cache.ServerSettings("0.0.0.0", 50123, str(tmp_path))
+    with pytest.raises(cache.CacheConfigError, match="off loopback.*--tls-cert"):
+        cache.check_settings(plain)
+    for host in ("127.0.0.1", "::1", "localhost"):
+        cache.check_settings(cache.ServerSettings(host, 50123, str(tmp_path)))
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("c")
+    key.write_text("k")
+    tls = cache.ServerSettings(
+        "0.0.0.0", 50123, str(tmp_path), tls_cert=str(cert), tls_key=str(key)
+    )
+    assert cache.check_settings(tls).address == "grpcs://0.0.0.0:50123"
+    with pytest.raises(cache.CacheConfigError, match="both"):
+        cache.check_settings(
+            cache.ServerSettings("0.0.0.0", 50123, str(tmp_path), tls_cert=str(cert))
+        )
+
+
+def test_tls_server_config_has_credentials_and_is_not_insecure(tmp_path):
+    s = cache.ServerSettings(
+        "0.0.0.0", 50123, str(tmp_path), tls_cert="/c.pem", tls_key="/k.pem"
+    )
+    channel = _yaml(cache.server_config(s))["server"][0]
+    assert channel["insecure-mode"] is False
+    assert channel["credentials"] == {
+        "tls-server-key": "/k.pem",
+        "tls-server-cert": "/c.pem",
+    }
+    plain = _yaml(cache.server_config(_settings(tmp_path)))["server"][0]
+    assert plain["insecure-mode"] is True and "credentials" not in plain
+
+
+def test_tokens_are_short_lived_and_capped():
+    assert cache.DEFAULT_TOKEN_DAYS <= 3 and cache.MAX_TOKEN_DAYS <= 7
+    token = cache.mint_token(b"k" * 32, "reader", cache.DEFAULT_TOKEN_DAYS, now=1000)
+    claims = jwt.decode(
+        token, b"k" * 32, algorithms=["HS256"], options={"verify_exp": False}
+    )
+    assert claims["exp"] - claims["iat"] == cache.DEFAULT_TOKEN_DAYS * 86400
+    for days in (365, cache.MAX_TOKEN_DAYS + 0.5, 0):
+        with pytest.raises(cache.CacheConfigError, match="out of range"):
+            cache.mint_token(b"k" * 32, "reader", days)
+    with pytest.raises(cache.CacheConfigError, match="out of range"):
+        cache.check_settings(
+            cache.ServerSettings("127.0.0.1", 50123, "/tmp", token_days=30)
+        )
+
+
+def test_pants_env_passes_the_ca_for_grpcs(tmp_path):
+    env, _ = cache.pants_env(
+        {**_env(tmp_path), cache.CA_FILE_VAR: str(tmp_path / "ca.pem")},
+        probe=lambda h, p: True,
+    )
+    assert env["PANTS_REMOTE_CA_CERTS_PATH"] == str(tmp_path / "ca.pem")

@@ -24,6 +24,7 @@ def agent(
     health_timeout=120.0,
     state_dir="",
     hosts_file="",
+    token_file="",
 ):
     """Keep the hosts on a branch's manifest (pull-based).
 
@@ -31,9 +32,10 @@ def agent(
 
     Deploys a new commit's changed services with the rollout engine, once per commit
     (a failed one waits for a new commit or a manual deploy); --self-heal repairs
-    drift. Logs JSON lines; serves /status, /metrics and a dashboard. With a fleet
-    (hosts.yaml) it observes every host and deploys host by host in batches; the
-    status and the dashboard show each host.
+    drift. Logs JSON lines; serves /status, /metrics and a dashboard (off loopback
+    only with a bearer token: --token-file, or one generated in the state
+    directory). With a fleet (hosts.yaml) it observes every host and deploys host by
+    host in batches; the status and the dashboard show each host.
     """
     from release.agent.config import AgentConfig
     from release.cli import agent as agent_cli
@@ -52,6 +54,7 @@ def agent(
             health_timeout=float(health_timeout),
             home=Path(state_dir) if state_dir else None,
             hosts=hosts_file,
+            token_file=token_file,
         )
     )
     exit_with(code)

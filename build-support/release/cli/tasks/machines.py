@@ -9,7 +9,16 @@ from release.cli.handler import exit_with, handles_errors
 @task(positional=["action"], help=flags.CACHE)
 @handles_errors
 def cache(
-    c, action, bind="127.0.0.1", port=50051, data_dir="", max_refs=200000, json=False
+    c,
+    action,
+    bind="127.0.0.1",
+    port=50051,
+    data_dir="",
+    max_refs=200000,
+    json=False,
+    tls_cert="",
+    tls_key="",
+    token_days=3.0,
 ):
     """Run the shared Pants remote cache (BuildGrid).
 
@@ -18,12 +27,29 @@ def cache(
     "address", "data_dir", "cas_bytes", "cas_blobs", "hits", "misses", "writes",
     "hit_rate", "refused_calls"}; exit 5 when stopped.
 
+    Off loopback only with TLS (--tls-cert, --tls-key). Tokens last --token-days
+    (at most 7); `rotate` makes a new secret and tokens and restarts a running
+    server, so the old tokens are refused.
+
     Builds use it through ECOTRACK_CACHE_ADDRESS and ECOTRACK_CACHE_TOKEN_FILE
-    (+ ECOTRACK_CACHE_WRITE=true): docs/build-cache.md.
+    (+ ECOTRACK_CACHE_WRITE=true, ECOTRACK_CACHE_CA_FILE with TLS):
+    docs/build-cache.md.
     """
     from release.cli import cache as cache_cmd
 
-    exit_with(cache_cmd.command(action, bind, int(port), data_dir, int(max_refs), json))
+    exit_with(
+        cache_cmd.command(
+            action,
+            bind,
+            int(port),
+            data_dir,
+            int(max_refs),
+            json,
+            tls_cert,
+            tls_key,
+            float(token_days),
+        )
+    )
 
 
 @task(positional=["action"], help=flags.FLEET)
