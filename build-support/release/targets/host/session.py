@@ -219,7 +219,7 @@ class DeploySession:
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
         # Only a deploy that acts writes the keys (a dry run changes nothing); the
         # services read them at start, so the running ones keep theirs until rolled.
-        if any(u.key_files for u in self.units):
+        if any(u.key_files and u.entry in self.manifest.services for u in self.units):
             self.access.install_keys(
                 self.client, self.target.project, ensure_keys(self.target.project)
             )
