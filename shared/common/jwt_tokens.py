@@ -4,15 +4,12 @@ Only auth holds the private key; every other service verifies with public keys, 
 a verifier cannot mint tokens. Each token names its key in the `kid` header, and a
 verifier holds a set of public keys (two during a rotation), chosen by kid.
 
-Keys are PEM text (PKCS#8 private key, SubjectPublicKeyInfo public keys, several
-concatenated). Where a key travels in one line (an env file), the same DER bytes
-may be given base64-encoded without the PEM armour, several separated by commas.
+Keys are PEM text: a PKCS#8 private key, SubjectPublicKeyInfo public keys (several
+concatenated).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 import time
@@ -75,34 +72,18 @@ class SigningKey:
 
 
 def _blobs(text: str | bytes, what: str) -> list[bytes]:
-    """DER blobs from PEM blocks, or from comma-separated base64 DER."""
+    """The PEM blocks in the text."""
     data = text.encode() if isinstance(text, str) else text
     blocks = [m.group(0) for m in _PEM_BLOCK.finditer(data)]
-    if blocks:
-        return blocks
-    try:
-        return [
-            base64.b64decode(part.strip(), validate=True)
-            for part in data.split(b",")
-            if part.strip()
-        ]
-    except (binascii.Error, ValueError):
-        raise KeyConfigError(f"{what} is neither PEM nor base64 DER") from None
+    if not blocks:
+        raise KeyConfigError(f"{what} is not PEM")
+    return blocks
 
 
 def _load(blob: bytes, private: bool) -> Any:
-    pem = blob.startswith(b"-----BEGIN")
     if private:
-        load_private = (
-            serialization.load_pem_private_key
-            if pem
-            else serialization.load_der_private_key
-        )
-        return load_private(blob, password=None)
-    load_public = (
-        serialization.load_pem_public_key if pem else serialization.load_der_public_key
-    )
-    return load_public(blob)
+        return serialization.load_pem_private_key(blob, password=None)
+    return serialization.load_pem_public_key(blob)
 
 
 def load_signing_key(text: str | bytes) -> SigningKey:

@@ -73,15 +73,15 @@ def feature_flags(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _key_text(env: Mapping[str, str], name: str) -> str | None:
-    """The key in ``<name>_FILE`` (a path, e.g. under /run/secrets) or, for a
-    one-line transport, in ``<name>`` itself; None when neither is set."""
+    """The key in the file ``<name>_FILE`` names (under /run/secrets in a
+    container); None when it is not set. Keys never travel as environment."""
     path = env.get(f"{name}_FILE", "").strip()
-    if path:
-        try:
-            return Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{name}_FILE: cannot read {path}: {exc}") from None
-    return env.get(name, "").strip() or None
+    if not path:
+        return None
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc}") from None
 
 
 def _load_keys(

@@ -20,14 +20,19 @@ def test_serve_configures_uvicorn(monkeypatch):
     "env, message",
     [
         pytest.param({}, "JWT_PRIVATE_KEY_FILE is not set", id="missing"),
-        pytest.param({"JWT_PRIVATE_KEY": "s" * 48}, "Ed25519", id="hs-secret"),
+        pytest.param({"JWT_PRIVATE_KEY_FILE": "s" * 48}, "Ed25519", id="hs-secret"),
         pytest.param({"JWT_SECRET": "s" * 48}, "refuses shared HS256", id="jwt-secret"),
     ],
 )
-def test_missing_or_weak_key_exits_2_with_one_line(monkeypatch, capsys, env, message):
-    for name in ("JWT_SECRET", "JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE"):
+def test_missing_or_weak_key_exits_2_with_one_line(
+    monkeypatch, capsys, tmp_path, env, message
+):
+    for name in ("JWT_SECRET", "JWT_PRIVATE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
+        if name.endswith("_FILE"):  # the content given: written to a file
+            (tmp_path / "key").write_text(value)
+            value = str(tmp_path / "key")
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(runner, "configure_logging", lambda *args: None)
     with pytest.raises(SystemExit) as excinfo:
