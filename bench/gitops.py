@@ -34,7 +34,7 @@ from release.adapters.registry_local import (
 )
 from release.base import console
 from release.base.layout import Service
-from release.gitops.secrets import rotate, secrets_file
+from release.gitops.secrets import ensure_keys, keys_dir, rotate
 from release.images import build as images
 from release.verify import drift
 from testing.agent_repo import AgentProcess, commit_manifest, make_gitops_repo
@@ -156,14 +156,13 @@ def drift_times(stack: GitopsStack, workdir: Path) -> list[tuple]:
         )
 
     def environment():
-        path = secrets_file(stack.project)
-        before = path.read_bytes()
+        before = ensure_keys(stack.project)
         rotate(stack.project)
-        return path, before
+        return before
 
-    def restore(context):
-        path, before = context
-        path.write_bytes(before)
+    def restore(before):
+        for name, data in before.items():
+            (keys_dir(stack.project) / name).write_bytes(data)
 
     def stopped():
         docker("stop", "-t", "5", stack.containers()[0].id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -28,7 +29,7 @@ from release.adapters.host_access import DockerHostAccess
 from release.base.layout import GITOPS, GitopsTree
 from release.canary import rollout as canary
 from release.engine.events import Reporter
-from release.gitops.secrets import secrets_file
+from release.gitops.secrets import keys_dir, secrets_file
 from release.images.build import build_images
 from release.model.live import COMPOSE_PROJECT, LiveContainer
 from release.model.manifest import Manifest, ServiceEntry, dumps
@@ -324,6 +325,7 @@ class GitopsStack:
         secrets = secrets_file(self.project)
         if secrets.exists():
             secrets.unlink()
+        shutil.rmtree(keys_dir(self.project), ignore_errors=True)
 
 
 # -- load: requests through the proxy while something happens ------------------------

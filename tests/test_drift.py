@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from release.adapters import compose_host
-from release.gitops.secrets import rotate, secrets_file
+from release.gitops.secrets import ensure_keys, keys_dir, rotate
 from release.verify import drift
 from testing.gitops import SERVICE, docker
 
@@ -109,17 +109,18 @@ def test_changed_feature_flags(gitops):
     assert found(report, "auth") == set()
 
 
-def test_changed_environment_file(gitops):
-    path = secrets_file(gitops.project)
-    before = path.read_bytes()
+def test_changed_secrets(gitops):
+    before = ensure_keys(gitops.project)
     try:
-        rotate(gitops.project)  # the host's env file changes; containers keep the old
+        rotate(gitops.project)  # the host's keys change; containers keep the old
         report = gitops.observe().report
         assert found(report, "auth") == {drift.ENVIRONMENT}
         assert found(report) == set()  # recycling reads no secrets
         assert "JWT" not in json.dumps(report.to_dict())
+        assert "PRIVATE KEY" not in json.dumps(report.to_dict())
     finally:
-        path.write_bytes(before)
+        for name, data in before.items():
+            (keys_dir(gitops.project) / name).write_bytes(data)
 
 
 def test_stopped_container(gitops):

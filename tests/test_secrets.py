@@ -1,17 +1,19 @@
 """Secrets come from the host and leak nowhere; rotating one rolls exactly the
 services that read it.
 
-The JWT signing key lives in the host's state dir (an env file, mode 0600, outside
-the repository) and reaches auth and users as container environment through Compose.
-The test checks that the value really is in the running containers (so the scan
-below looks for the right thing) and that it is nowhere else: not in the repository
-(tracked or untracked files), not in any manifest, not in the images' history or
-config, not in any deploy output or the deploy log.
+The token signing key lives in the host's state dir (mode 0600, outside the
+repository) and reaches auth, alone, as a file on a read-only key volume; users gets
+the public keys the same way. The test checks that the key really is in auth's
+container (so the scan below looks for the right thing) and that it is nowhere else:
+not in any container's `docker inspect` (environment included), not in the
+repository (tracked or untracked files), not in any manifest, not in the images'
+history or config, not in any deploy output or the deploy log.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -34,6 +36,7 @@ def stack(state_home, tmp_path_factory):
     path = secrets.secrets_file(s.project)
     if path.exists():
         path.unlink()
+    shutil.rmtree(secrets.keys_dir(s.project), ignore_errors=True)
 
 
 def manifest(releases):
@@ -51,8 +54,17 @@ def deploy(stack, m, *extra, expect=0):
     return r
 
 
-def jwt_secret(stack) -> str:
-    return secrets.read_env_file(secrets.secrets_file(stack.project))["JWT_SECRET"]
+def private_key(stack) -> str:
+    """The signing key's secret part: the base64 body of its PEM."""
+    pem = secrets.ensure_keys(stack.project)["jwt_private_key"].decode()
+    return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+
+def inspected(stack) -> str:
+    """`docker inspect` of every container of the project and its holders."""
+    ids = docker("ps", "-aq", "--filter", f"name={stack.project}").split()
+    assert ids
+    return docker("inspect", *ids)
 
 
 def login(stack, username: str) -> str:
@@ -85,16 +97,26 @@ def test_secret_comes_from_the_host_and_leaks_nowhere(stack, releases):
     first = deploy(stack, m, "--parallel", "3")  # auth, users, recycling side by side
     assert all(f"{s} " in first.stdout for s in ("auth", "users", "recycling"))
     deploy(stack, m, "--dry-run", "--json")
-    secret = jwt_secret(stack)
+    secret = private_key(stack)
     assert len(secret) >= 32
-    path = secrets.secrets_file(stack.project)
+    path = secrets.keys_dir(stack.project) / "jwt_private_key"
     assert not str(path).startswith(str(ROOT))  # outside the repository
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
-    # Delivered: auth signs and users verifies with the host's key.
-    assert container_env(stack, "auth")["JWT_SECRET"] == secret
-    assert container_env(stack, "users")["JWT_SECRET"] == secret
-    assert "JWT_SECRET" not in container_env(stack, "recycling")
+    # Delivered as files: auth signs, users verifies, recycling has no key.
+    assert container_env(stack, "auth")["JWT_PRIVATE_KEY_FILE"] == (
+        "/run/secrets/jwt_private_key"
+    )
+    auth = running(stack.containers("auth"))[0].id
+    assert secret in docker("exec", auth, "cat", "/run/secrets/jwt_private_key")
+    users_env = container_env(stack, "users")
+    assert (
+        "JWT_PRIVATE_KEY_FILE" not in users_env and "JWT_PUBLIC_KEYS_FILE" in users_env
+    )
+    users = running(stack.containers("users"))[0].id
+    assert docker("exec", users, "ls", "/run/secrets").split() == ["jwt_public_keys"]
+    assert not any(k.startswith("JWT_") for k in container_env(stack, "recycling"))
+    assert secret not in inspected(stack)
     token = login(stack, f"s_{uuid.uuid4().hex[:8]}")
     headers = {"Authorization": f"Bearer {token}"}
     status, _ = stack.get(
@@ -123,17 +145,23 @@ def test_secret_comes_from_the_host_and_leaks_nowhere(stack, releases):
         history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
         config = docker("image", "inspect", image)
         assert secret not in history and secret not in config, image
-        assert "JWT_SECRET" not in json.loads(config)[0]["Config"].get("Env", [])
+        assert not any(
+            e.startswith("JWT_") for e in json.loads(config)[0]["Config"].get("Env", [])
+        )
     assert [o for o in stack.outputs if secret in o] == []
     assert secret not in deploy_log.log_path(stack.project).read_text()
 
 
-def test_rotating_the_secret_rolls_exactly_the_services_that_read_it(stack, releases):
+def test_rotating_the_key_keeps_tokens_valid_and_rolls_exactly_its_readers(
+    stack, releases
+):
     m = manifest(releases)
     old_token = login(stack, f"r_{uuid.uuid4().hex[:8]}")
+    old_secret = private_key(stack)
     recycling = running(stack.containers("recycling"))[0].id
     secrets.rotate(stack.project)
-    new_secret = jwt_secret(stack)
+    new_secret = private_key(stack)
+    assert new_secret != old_secret
 
     plan = json.loads(deploy(stack, m, "--dry-run", "--json", expect=3).stdout)["plan"]
     actions = {s["service"]: (s["action"], s["reasons"]) for s in plan["services"]}
@@ -144,14 +172,31 @@ def test_rotating_the_secret_rolls_exactly_the_services_that_read_it(stack, rele
         "recycling": ("none", []),
     }
     deploy(stack, m)
-    assert container_env(stack, "auth")["JWT_SECRET"] == new_secret
+    auth = running(stack.containers("auth"))[0].id
+    assert new_secret in docker("exec", auth, "cat", "/run/secrets/jwt_private_key")
     assert running(stack.containers("recycling"))[0].id == recycling  # untouched
-    # Tokens signed with the old key stop working; new ones work.
+    # During the rotation both keys verify: the token signed before it still works
+    # across services, and so does a new one.
+    new_token = login(stack, f"n_{uuid.uuid4().hex[:8]}")
+    for token in (old_token, new_token):
+        headers = {"Authorization": f"Bearer {token}"}
+        status, _ = stack.get("/users/profiles/me", headers=headers)
+        assert status == 404  # authenticated; no profile yet
+        status, _ = stack.get("/auth/verify", headers=headers)
+        assert status == 200
+    text = inspected(stack)
+    assert new_secret not in text and old_secret not in text
+
+    # The next rotation drops the first key: its tokens stop verifying.
+    secrets.rotate(stack.project)
+    deploy(stack, m)
     status, _ = stack.get(
         "/users/profiles/me", headers={"Authorization": f"Bearer {old_token}"}
     )
     assert status == 401
-    token = login(stack, f"n_{uuid.uuid4().hex[:8]}")
-    status, _ = stack.get("/auth/verify", headers={"Authorization": f"Bearer {token}"})
-    assert status == 200
+    status, _ = stack.get(
+        "/users/profiles/me", headers={"Authorization": f"Bearer {new_token}"}
+    )
+    assert status == 404
     assert [o for o in stack.outputs if new_secret in o] == []
+    assert private_key(stack) not in inspected(stack)

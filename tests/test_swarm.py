@@ -266,22 +266,34 @@ def test_swarm_file_errors_are_one_line(tmp_path):
     ]
 
 
+def _private_key_body(project: str) -> str:
+    from release.gitops import secrets
+
+    pem = secrets.ensure_keys(project)["jwt_private_key"].decode()
+    return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+
 def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
-    """The file `docker stack deploy` reads, rendered for a manifest with auth
-    (which reads the host's env file): the JWT secret's value is not in it."""
+    """The file `docker stack deploy` reads, rendered for a manifest with auth and
+    users: the keys are external secrets mounted as files, their values absent."""
     from release.adapters import docker_host
     from release.adapters.host_access import DockerHostAccess
     from release.base.layout import GITOPS
-    from release.gitops import secrets
     from release.targets.swarm import env as swarm_env
     from release.targets.swarm import rollout as swarm_rollout
     from release.targets.swarm import session as swarm_session
 
     m = stack.manifest(stack.patient("1.1.0"))
     # auth may run any image here: nothing is deployed, only rendered
-    m = replace(m, services={**m.services, "auth": m.services["recycling"]})
-    env_file = secrets.ensure_secrets(stack.project)  # what a deploy of local uses
-    value = secrets.read_env_file(env_file)["JWT_SECRET"]
+    m = replace(
+        m,
+        services={
+            **m.services,
+            "auth": m.services["recycling"],
+            "users": m.services["recycling"],
+        },
+    )
+    value = _private_key_body(stack.project)
     assert len(value) >= 32
     target = swarm_env.SwarmEnv(node.endpoint, node.fleet.proxy_port, 5)
     client = docker_host.connect(node.endpoint)
@@ -297,8 +309,83 @@ def test_stack_file_as_written_has_no_secret_value(node, stack, tmp_path):
     )
     written = swarm_rollout._write(view, list(view.document["services"]), tmp_path)
     text = written.read_text()
-    assert json.loads(text)["services"]["auth"]["env_file"] == [str(env_file)]
-    assert value not in text
+    doc = json.loads(text)
+    assert "env_file" not in text and value not in text
+    assert all(v == {"external": True} for v in doc["secrets"].values())
+    assert doc["services"]["auth"]["environment"]["JWT_PRIVATE_KEY_FILE"] == (
+        "/run/secrets/jwt_private_key"
+    )
+    assert [x["target"] for x in doc["services"]["users"]["secrets"]] == [
+        "/run/secrets/jwt_public_keys"
+    ]
     assert value not in (tmp_path / "haproxy.cfg").read_text()
     plan = {s.service: s.action for s in view.plan.services}
     assert plan["auth"] == "create", plan  # rendered, never deployed
+
+
+def _call(port: int, method: str, path: str, body=None, token=None):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, json.dumps(body) if body else None, headers)
+        r = conn.getresponse()
+        raw = r.read()
+        return r.status, (json.loads(raw) if raw.startswith(b"{") else raw)
+    except OSError:  # not listening yet
+        return 0, None
+    finally:
+        conn.close()
+
+
+def test_token_keys_are_swarm_secrets_seen_in_no_inspect(node, stack):
+    """auth and users deployed on the Swarm: they sign and verify with the keys
+    (a login's token is accepted by users), which `docker service inspect` of every
+    service and `docker inspect` of every task show by secret name only."""
+    r = stack.releases
+    m = r.manifest(
+        recycling=stack.patient("1.1.0"),
+        auth=r.entry("auth", replicas=1),
+        users=r.entry("users", replicas=1),
+    )
+    stack.deploy_ok(m)
+    value = _private_key_body(stack.project)
+    creds = {"username": f"sw_{uuid.uuid4().hex[:8]}", "password": "correct horse"}
+    port = node.proxy_port
+    deadline = time.monotonic() + 60
+    while _call(port, "POST", "/auth/register", creds)[0] not in (201, 409):
+        assert time.monotonic() < deadline, "auth never answered through the proxy"
+        time.sleep(1)
+    status, body = _call(port, "POST", "/auth/login", creds)
+    assert status == 200, body
+    status, _ = _call(port, "GET", "/users/profiles/me", token=body["access_token"])
+    assert status == 404  # authenticated by users; no profile yet
+
+    label = f"label=com.docker.stack.namespace={stack.project}"
+    services = node.docker("service", "ls", "-q", "--filter", label).split()
+    specs = node.docker("service", "inspect", *services)
+    assert value not in specs
+    auth = next(
+        s for s in json.loads(specs) if s["Spec"]["Name"] == f"{stack.project}_auth"
+    )["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert "JWT_PRIVATE_KEY_FILE=/run/secrets/jwt_private_key" in auth["Env"]
+    assert {x["File"]["Name"] for x in auth["Secrets"]} == {
+        "/run/secrets/jwt_private_key",
+        "/run/secrets/jwt_public_keys",
+    }
+    tasks = node.docker("ps", "-aq", "--filter", label).split()
+    assert len(tasks) >= 4  # proxy, recycling, auth, users
+    assert value not in node.docker("inspect", *tasks)
+    # The positive control: the key is in auth's task, as a file.
+    auth_task = node.docker(
+        "ps",
+        "-q",
+        "--filter",
+        f"label=com.docker.swarm.service.name={stack.project}_auth",
+    ).split()[0]
+    assert value in node.docker(
+        "exec", auth_task, "cat", "/run/secrets/jwt_private_key"
+    )

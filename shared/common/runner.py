@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
@@ -31,24 +30,24 @@ def serve(app: FastAPI, settings: Settings) -> None:
 
 
 def load_settings_or_exit(
-    service_name: str, require_jwt_secret: bool = False
+    service_name: str,
+    require_signing_key: bool = False,
+    require_public_keys: bool = False,
 ) -> Settings:
     """Settings from the environment, with JSON logging configured.
 
     A configuration error exits with status 2 and a one-line message on stderr
-    so that a misconfigured container fails loudly at start, not at first use.
+    so that a misconfigured container fails loudly at start, not at first use: a
+    missing or weak token key (not Ed25519, or an HS256 secret) is such an error.
     """
     try:
         settings = Settings.from_env(
-            service_name, require_jwt_secret=require_jwt_secret
+            service_name,
+            require_signing_key=require_signing_key,
+            require_public_keys=require_public_keys,
         )
     except SettingsError as exc:
         print(f"{service_name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.service_name, settings.log_level)
-    if settings.jwt_secret_is_weak:
-        # Warn rather than refuse: short secrets are common in local setups.
-        logging.getLogger(__name__).warning(
-            "JWT_SECRET is shorter than 32 bytes; use a long random value"
-        )
     return settings

@@ -9,11 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.jwt_tokens import (
+    MAX_TTL_SECONDS,
+    KeyConfigError,
+    PublicKeys,
+    SigningKey,
+    load_public_keys,
+    load_signing_key,
+)
 
 FEATURE_PREFIX = "FEATURE_"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# HS256 keys shorter than the hash output are brute-forceable offline.
-MIN_JWT_SECRET_BYTES = 32
 
 
 class SettingsError(RuntimeError):
@@ -64,6 +72,49 @@ def feature_flags(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def _key_text(env: Mapping[str, str], name: str) -> str | None:
+    """The key in the file ``<name>_FILE`` names (under /run/secrets in a
+    container); None when it is not set. Keys never travel as environment."""
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc}") from None
+
+
+def _load_keys(
+    env: Mapping[str, str], name: str, require_signing: bool, require_public: bool
+) -> tuple[SigningKey | None, dict]:
+    if (require_signing or require_public) and env.get("JWT_SECRET", "").strip():
+        raise SettingsError(
+            f"JWT_SECRET is set: {name} refuses shared HS256 secrets; give it "
+            "Ed25519 keys (JWT_PRIVATE_KEY_FILE, JWT_PUBLIC_KEYS_FILE)"
+        )
+    signing, public = None, {}
+    try:
+        text = _key_text(env, "JWT_PRIVATE_KEY")
+        if text is not None:
+            signing = load_signing_key(text)
+        text = _key_text(env, "JWT_PUBLIC_KEYS")
+        if text is not None:
+            public = load_public_keys(text)
+    except KeyConfigError as exc:
+        raise SettingsError(f"{exc}: {name} needs Ed25519 keys") from None
+    if require_signing and signing is None:
+        raise SettingsError(
+            f"JWT_PRIVATE_KEY_FILE is not set: {name} refuses to start without "
+            "its signing key (there is deliberately no default key)"
+        )
+    if require_public and not public and signing is None:
+        raise SettingsError(
+            f"JWT_PUBLIC_KEYS_FILE is not set: {name} refuses to start without "
+            "the public keys that verify tokens"
+        )
+    return signing, public
+
+
 @dataclass(frozen=True)
 class Settings:
     service_name: str
@@ -72,9 +123,10 @@ class Settings:
     git_sha: str = "unknown"
     image_tag: str = "dev"
     log_level: str = "INFO"
-    # None means "not configured"; services that sign/verify tokens refuse it.
-    jwt_secret: str | None = None
-    jwt_ttl_seconds: int = 3600
+    # None/empty means "not configured"; services that sign/verify tokens refuse it.
+    jwt_signing_key: SigningKey | None = None
+    jwt_public_keys: PublicKeys = field(default_factory=dict)
+    jwt_ttl_seconds: int = MAX_TTL_SECONDS
     feature_flags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,13 +134,19 @@ class Settings:
             # Default lives on the /data volume so containers keep state.
             path = f"/data/{self.service_name}.db"
             object.__setattr__(self, "database_path", path)
+        if not 0 < self.jwt_ttl_seconds <= MAX_TTL_SECONDS:
+            raise SettingsError(
+                f"JWT_TTL_SECONDS must be 1..{MAX_TTL_SECONDS}, "
+                f"got {self.jwt_ttl_seconds}"
+            )
 
     @classmethod
     def from_env(
         cls,
         service_name: str,
         *,
-        require_jwt_secret: bool = False,
+        require_signing_key: bool = False,
+        require_public_keys: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if environ is None else environ
@@ -99,12 +157,9 @@ class Settings:
         port = env_int(env, "PORT", 8000, minimum=1)
         if port > 65535:
             raise SettingsError(f"PORT must be <= 65535, got {port}")
-        secret = env.get("JWT_SECRET", "").strip() or None
-        if require_jwt_secret and secret is None:
-            raise SettingsError(
-                f"JWT_SECRET is not set: {name} refuses to start without it "
-                "(there is deliberately no default secret)"
-            )
+        signing, public = _load_keys(
+            env, name, require_signing_key, require_public_keys
+        )
         return cls(
             service_name=name,
             port=port,
@@ -112,18 +167,27 @@ class Settings:
             git_sha=env_str(env, "GIT_SHA", "unknown"),
             image_tag=env_str(env, "IMAGE_TAG", "dev"),
             log_level=level,
-            jwt_secret=secret,
-            jwt_ttl_seconds=env_int(env, "JWT_TTL_SECONDS", 3600, minimum=1),
+            jwt_signing_key=signing,
+            jwt_public_keys=public,
+            jwt_ttl_seconds=env_int(env, "JWT_TTL_SECONDS", MAX_TTL_SECONDS, minimum=1),
             feature_flags=feature_flags(env),
         )
 
-    @property
-    def jwt_secret_is_weak(self) -> bool:
-        secret = self.jwt_secret
-        return secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES
+    def signing_key(self) -> SigningKey:
+        """The JWT signing key, or a clear error for services that issue tokens."""
+        if self.jwt_signing_key is None:
+            raise SettingsError(
+                f"JWT_PRIVATE_KEY_FILE is required by {self.service_name}"
+            )
+        return self.jwt_signing_key
 
-    def require_secret(self) -> str:
-        """The JWT secret, or a clear error for services that cannot run without."""
-        if not self.jwt_secret:
-            raise SettingsError(f"JWT_SECRET is required by {self.service_name}")
-        return self.jwt_secret
+    def verifying_keys(self) -> PublicKeys:
+        """The public keys by kid (the signing key's own included)."""
+        keys = dict(self.jwt_public_keys)
+        if self.jwt_signing_key is not None:
+            keys.update(self.jwt_signing_key.public_keys())
+        if not keys:
+            raise SettingsError(
+                f"JWT_PUBLIC_KEYS_FILE is required by {self.service_name}"
+            )
+        return keys

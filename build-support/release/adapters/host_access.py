@@ -11,6 +11,7 @@ from release.adapters import (
     deploy_log_volume,
     docker_host,
     host_load,
+    key_volumes,
     manifest_revision,
     swarm_host,
 )
@@ -68,6 +69,9 @@ class DockerHostAccess(HostAccess):
     def lock_holder(self, client, project):
         return deploy_lock.status(client, project)
 
+    def install_keys(self, client, project, keys):
+        key_volumes.install(client, project, keys)
+
     def record_deploy(self, client, project, name, entry):
         return deploy_log_volume.write(client, project, name, entry)
 
@@ -85,6 +89,9 @@ class DockerHostAccess(HostAccess):
 
     def task_error(self, client, task_id):
         return swarm_host.task_error(client, task_id)
+
+    def create_secrets(self, client, stack, secrets):
+        swarm_host.create_secrets(client, stack, secrets)
 
     def stack_deploy(self, manager, stack_file, stack):
         return swarm_host.stack_deploy(manager, stack_file, stack)

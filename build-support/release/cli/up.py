@@ -32,6 +32,7 @@ from release.cli import publish_render, wiring
 from release.engine.events import Reporter
 from release.gitops.secrets import ensure_secrets
 from release.gitops.store import manifest_path
+from release.model.desired import key_volume_variables
 from release.machine import bootstrap
 from release.model.manifest import load
 from release.publish import pipeline as publishing
@@ -80,6 +81,7 @@ def compose_for(opts: StackOptions, images: dict[str, str]) -> Compose:
     variables = {
         **image_variables(images),
         "ECOTRACK_SECRETS_FILE": str(ensure_secrets(opts.project_name)),
+        **key_volume_variables(opts.project_name),
         "PROXY_PORT": str(opts.proxy_port),
         "PROXY_BIND": opts.proxy_bind,
     }

@@ -84,6 +84,16 @@ class HostAccess(ABC):
         """Every deploy-log entry kept on that engine ([] when none is)."""
 
     @abstractmethod
+    def install_keys(self, client, project: str, keys: dict[str, bytes]) -> None:
+        """Puts the token keys ({file name: content}) where that engine's containers
+        mount them as files, never as environment (a ReleaseError when it cannot)."""
+
+    @abstractmethod
+    def create_secrets(self, client, stack: str, secrets: dict[str, bytes]) -> None:
+        """Makes the Swarm secrets ({name: content}) the stack file names as
+        external; one that exists is kept (a name stands for one content)."""
+
+    @abstractmethod
     def manifest_revision(self, manifest: Path) -> tuple[str, str | None]:
         """The commit the manifest file's repository is at ("" outside git) and the
         file's text in that commit (None when the commit does not hold it)."""

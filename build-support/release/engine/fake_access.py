@@ -32,6 +32,7 @@ class FakeLock:
 class FakeEngine:
     logs: dict[str, dict[str, dict]] = field(default_factory=dict)  # project → name
     locks: dict[str, FakeLock] = field(default_factory=dict)  # project → holder
+    keys: dict[str, dict[str, bytes]] = field(default_factory=dict)  # project → files
     reachable: bool = True  # False: connecting fails
     writable: bool = True  # False: connected, but the log cannot be written
 
@@ -58,6 +59,9 @@ class FakeAccess(HostAccess):
 
     def lock_holder(self, client, project):
         return self.engine(client).locks.get(project)
+
+    def install_keys(self, client, project, keys):
+        self.engine(client).keys[project] = dict(keys)
 
     def record_deploy(self, client, project, name, entry):
         engine = self.engine(client)
@@ -114,6 +118,9 @@ class FakeAccess(HostAccess):
 
     def task_error(self, client, task_id):
         self._unused("task_error")
+
+    def create_secrets(self, client, stack, secrets):
+        self._unused("create_secrets")
 
     def stack_deploy(self, manager, stack_file, stack):
         self._unused("stack_deploy")

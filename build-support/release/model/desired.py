@@ -27,6 +27,17 @@ ROLE_PROXY = "proxy"  # the entry point itself
 
 FEATURE_PREFIX = "FEATURE_"
 SECRETS_VARIABLE = "ECOTRACK_SECRETS_FILE"
+# The token keys (gitops/secrets.py) as files under /run/secrets in the containers:
+# auth mounts the signing keys, the verifiers only the public keys. On a Compose host
+# each set is a volume the deploy fills (named by the variable); on Swarm each file
+# is a Docker secret.
+SIGNING_KEY_FILE = "jwt_private_key"
+PUBLIC_KEYS_FILE = "jwt_public_keys"
+KEYS_MOUNT = "/run/secrets"
+KEY_VOLUMES = {
+    "signing-keys": (SIGNING_KEY_FILE, PUBLIC_KEYS_FILE),
+    "public-keys": (PUBLIC_KEYS_FILE,),
+}
 _IMAGE_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)_IMAGE\b")
 _DURATION = re.compile(r"^(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -42,8 +53,33 @@ class Unit:
     entry: str  # manifest entry whose image it runs (waste)
     role: str  # ROLE_HTTP | ROLE_WORKER | ROLE_PROXY
     replicas: int  # the Compose file's default (workers keep theirs)
-    uses_secrets: bool  # reads the host's secrets env file
+    uses_secrets: bool  # reads the host's secrets (env file or key files)
     stop_grace: float  # seconds between SIGTERM and SIGKILL
+    key_files: tuple[str, ...] = ()  # the token keys it mounts (KEY_VOLUMES)
+    env_file: bool = False  # reads the host's secrets env file
+
+
+def key_volume_name(project: str, volume: str) -> str:
+    return f"{project}-{volume}"
+
+
+def key_volume_variables(project: str) -> dict[str, str]:
+    """{"ECOTRACK_SIGNING_KEYS_VOLUME": "<project>-signing-keys", ...}: the names
+    the Compose files give the key volumes (external: the deploy fills them)."""
+    return {
+        f"ECOTRACK_{v.upper().replace('-', '_')}_VOLUME": key_volume_name(project, v)
+        for v in KEY_VOLUMES
+    }
+
+
+def key_volumes_of(spec: Mapping) -> tuple[str, ...]:
+    """The key volumes (KEY_VOLUMES) a Compose service mounts."""
+    found = []
+    for v in spec.get("volumes") or []:
+        source = v.get("source") if isinstance(v, Mapping) else str(v).split(":")[0]
+        if source in KEY_VOLUMES:
+            found.append(source)
+    return tuple(found)
 
 
 def parse_duration(text: object, default: float = 10.0) -> float:
@@ -99,14 +135,20 @@ def units_from_compose(docs: Sequence[Mapping]) -> tuple[Unit, ...]:
         )
         env_files = spec.get("env_file") or []
         env_files = [env_files] if isinstance(env_files, str) else env_files
+        key_files = tuple(
+            sorted({f for v in key_volumes_of(spec) for f in KEY_VOLUMES[v]})
+        )
+        env_file = any(SECRETS_VARIABLE in str(f) for f in env_files)
         units.append(
             Unit(
                 service=name,
                 entry=entry,
                 role=role,
                 replicas=int((spec.get("deploy") or {}).get("replicas", 1)),
-                uses_secrets=any(SECRETS_VARIABLE in str(f) for f in env_files),
+                uses_secrets=bool(key_files) or env_file,
                 stop_grace=parse_duration(spec.get("stop_grace_period")),
+                key_files=key_files,
+                env_file=env_file,
             )
         )
     return tuple(sorted(units, key=unit_order))

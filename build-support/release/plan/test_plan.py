@@ -271,7 +271,9 @@ COMPOSE_PROD = {"services": {"auth": {"deploy": {"replicas": 3}}}}
 def test_units_from_compose():
     units = {u.service: u for u in units_from_compose([COMPOSE_BASE, COMPOSE_PROD])}
     assert set(units) == {"auth", "waste", "waste-worker", "proxy"}
-    assert units["auth"] == Unit("auth", "auth", ROLE_HTTP, 3, True, 15.0)
+    assert units["auth"] == Unit(
+        "auth", "auth", ROLE_HTTP, 3, True, 15.0, env_file=True
+    )
     assert units["waste-worker"] == Unit(
         "waste-worker", "waste", ROLE_WORKER, 1, False, 30.0
     )

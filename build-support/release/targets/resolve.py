@@ -19,7 +19,12 @@ import yaml
 from release.base.layout import GitopsTree
 from release.engine.access import HostAccess
 from release.engine.results import DeployError
-from release.gitops.secrets import ensure_secrets, read_env_file, secrets_file
+from release.gitops.secrets import (
+    ensure_keys,
+    ensure_secrets,
+    read_env_file,
+    secrets_file,
+)
 from release.model import live
 from release.model.desired import (
     ROLE_PROXY,
@@ -28,6 +33,7 @@ from release.model.desired import (
     compose_override,
     config_hash,
     desired_units,
+    key_volume_variables,
     secrets_hash,
     units_from_compose,
     with_hashes,
@@ -89,6 +95,13 @@ def _proxy_variables(
     return out
 
 
+def secrets_fingerprint(secrets_path: Path, keys: dict[str, bytes]) -> str:
+    """The env file's values and the key files, summed up (never shown)."""
+    values = read_env_file(secrets_path)
+    values.update({f"file:{name}": data.decode() for name, data in keys.items()})
+    return secrets_hash(values)
+
+
 def resolve(
     access: HostAccess,
     env: str,
@@ -105,9 +118,9 @@ def resolve(
 ) -> tuple[object, dict[str, Desired]]:
     """The Compose project with the deploy's override, and each managed service's
     desired state with the hash of its resolved configuration."""
-    needed = any(u.uses_secrets and u.entry in manifest.services for u in units)
+    needed = any(u.env_file and u.entry in manifest.services for u in units)
     secrets_path = _secrets_path(env, project, needed, workdir)
-    fingerprint = secrets_hash(read_env_file(secrets_path))
+    fingerprint = secrets_fingerprint(secrets_path, ensure_keys(project))
     desired = desired_units(manifest, units, fingerprint)
     images = {}
     for u in units:
@@ -120,6 +133,7 @@ def resolve(
         f"{entry.upper().replace('-', '_')}_IMAGE": ref for entry, ref in images.items()
     }
     variables["ECOTRACK_SECRETS_FILE"] = str(secrets_path)
+    variables.update(key_volume_variables(project))
     variables.update(_proxy_variables(units, state, proxy_port, proxy_bind))
     override = workdir / "compose.deploy.json"
     override.write_text(json.dumps(compose_override(desired), indent=2))

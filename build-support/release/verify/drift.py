@@ -13,7 +13,7 @@ in; a list of findings comes out, one per thing that differs, by kind:
                       labels): started by hand, or by another tool, from the image
     config            the Compose configuration changed (config hash label differs)
     flags             the FEATURE_* environment differs from the manifest's flags
-    environment       the host's env file (secrets) changed since the container was
+    environment       the host's secrets (token keys, env file) changed since it was
                       created (fingerprint label differs; values are never read)
     stopped           a container of the service is not running
     unhealthy         Docker's health check fails
@@ -183,8 +183,8 @@ def container_findings(d: Desired, c: LiveContainer) -> list[Finding]:
                 d.service,
                 ENVIRONMENT,
                 c.name,
-                f"env file {d.secrets_hash[:8]}",
-                f"env file {c.secrets_hash[:8] or 'unknown'}",
+                f"secrets {d.secrets_hash[:8]}",
+                f"secrets {c.secrets_hash[:8] or 'unknown'}",
             )
         )
     # The config hash covers image and flags too: report it only when nothing more

@@ -5,7 +5,9 @@ from common.runner import load_settings_or_exit, serve
 
 
 def main() -> None:
-    settings = load_settings_or_exit("auth", require_jwt_secret=True)
+    settings = load_settings_or_exit(
+        "auth", require_signing_key=True, require_public_keys=True
+    )
     serve(create_app(settings), settings)
 
 

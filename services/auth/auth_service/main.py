@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from auth_service.passwords import dummy_hash, hash_password, verify_password
+from auth_service.passwords import (
+    KdfBusy,
+    KdfSlots,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 from auth_service.version import VERSION
 from common.db import check_writable, migrate, transaction
 from common.errors import ApiError
@@ -51,10 +57,27 @@ class VerifyOut(BaseModel):
     exp: int
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _busy() -> ApiError:
+    return ApiError(
+        503,
+        "busy",
+        "too many logins in progress, retry shortly",
+        {"Retry-After": "1"},
+    )
+
+
+def create_app(
+    settings: Settings | None = None, kdf: KdfSlots | None = None
+) -> FastAPI:
     if settings is None:
-        settings = Settings.from_env("auth", require_jwt_secret=True)
-    secret = settings.require_secret()
+        settings = Settings.from_env(
+            "auth", require_signing_key=True, require_public_keys=True
+        )
+    signing_key = settings.signing_key()
+    # The public keys as well as our own: tokens of the previous key stay valid
+    # during a rotation.
+    verifying_keys = settings.verifying_keys()
+    kdf = KdfSlots() if kdf is None else kdf
     db_path = settings.database_path
     migrate(db_path, SCHEMA)
 
@@ -64,7 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/register", status_code=201, response_model=UserOut, tags=["auth"])
     def register(body: RegisterRequest) -> UserOut:
-        password_hash = hash_password(body.password)
+        try:
+            with kdf.slot():
+                password_hash = hash_password(body.password)
+        except KdfBusy:
+            raise _busy() from None
         try:
             with transaction(db_path) as conn:
                 conn.execute(
@@ -84,18 +111,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ).fetchone()
         stored = row["password_hash"] if row else dummy_hash()
         # Always run the KDF so unknown and known users take the same time.
-        if not verify_password(body.password, stored) or row is None:
+        try:
+            with kdf.slot():
+                valid = verify_password(body.password, stored)
+        except KdfBusy:
+            raise _busy() from None
+        if not valid or row is None:
             raise ApiError(
                 401,
                 "invalid_credentials",
                 "invalid username or password",
                 {"WWW-Authenticate": "Bearer"},
             )
-        token = issue_token(body.username, secret, settings.jwt_ttl_seconds)
+        token = issue_token(body.username, signing_key, settings.jwt_ttl_seconds)
         return TokenOut(access_token=token, expires_in=settings.jwt_ttl_seconds)
 
     @app.get("/verify", response_model=VerifyOut, tags=["auth"])
-    def verify(claims: dict[str, Any] = Depends(bearer_claims(secret))) -> VerifyOut:
+    def verify(
+        claims: dict[str, Any] = Depends(bearer_claims(verifying_keys)),
+    ) -> VerifyOut:
         return VerifyOut(sub=claims["sub"], exp=claims["exp"])
 
     return app

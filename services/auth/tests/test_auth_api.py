@@ -1,12 +1,16 @@
+import threading
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
+from auth_service import passwords
 from auth_service.main import create_app
-from auth_service.passwords import hash_password, verify_password
-from common.jwt_tokens import issue_token, verify_token
+from auth_service.passwords import KdfSlots, hash_password, verify_password
+from common.jwt_tokens import SigningKey, issue_token, verify_token
 from common.settings import Settings, SettingsError
 
-SECRET = "auth-test-secret-at-least-32-bytes-long"
+KEY = SigningKey.generate()
 
 
 @pytest.fixture
@@ -14,7 +18,7 @@ def client(tmp_path):
     settings = Settings(
         service_name="auth",
         database_path=str(tmp_path / "auth.db"),
-        jwt_secret=SECRET,
+        jwt_signing_key=KEY,
         jwt_ttl_seconds=120,
     )
     return TestClient(create_app(settings))
@@ -35,7 +39,7 @@ def test_register_login_verify(client):
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 120
-    assert verify_token(body["access_token"], SECRET)["sub"] == "alice"
+    assert verify_token(body["access_token"], KEY.public_keys())["sub"] == "alice"
 
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     response = client.get("/verify", headers=headers)
@@ -101,8 +105,8 @@ def test_malformed_json_is_400(client):
     [
         pytest.param(None, id="missing"),
         pytest.param("garbage", id="garbage"),
-        pytest.param(issue_token("alice", "x" * 40), id="wrong-secret"),
-        pytest.param(issue_token("alice", SECRET, now=0), id="expired"),
+        pytest.param(issue_token("alice", SigningKey.generate()), id="wrong-key"),
+        pytest.param(issue_token("alice", KEY, now=0), id="expired"),
     ],
 )
 def test_verify_rejects_bad_tokens(client, token):
@@ -140,6 +144,70 @@ def test_passwords_are_salted_and_verified():
     assert not verify_password("pw-123456", "not-a-hash")
 
 
-def test_refuses_to_start_without_secret(tmp_path):
-    with pytest.raises(SettingsError, match="JWT_SECRET"):
+def test_refuses_to_start_without_signing_key(tmp_path):
+    with pytest.raises(SettingsError, match="JWT_PRIVATE_KEY_FILE"):
         create_app(Settings(service_name="auth", database_path=str(tmp_path / "a.db")))
+
+
+def test_verify_accepts_the_previous_key_during_a_rotation(tmp_path):
+    old = SigningKey.generate()
+    settings = Settings(
+        service_name="auth",
+        database_path=str(tmp_path / "auth.db"),
+        jwt_signing_key=KEY,
+        jwt_public_keys=old.public_keys(),
+    )
+    client = TestClient(create_app(settings))
+    headers = {"Authorization": f"Bearer {issue_token('alice', old)}"}
+    assert client.get("/verify", headers=headers).json()["sub"] == "alice"
+
+
+def test_kdf_slots_bound_concurrent_hashing(monkeypatch):
+    """Eight threads hash at once; never more than the limit run the KDF."""
+    running, peak, lock = [0], [0], threading.Lock()
+    real = passwords._derive
+
+    def slow_derive(*args):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(passwords, "_derive", slow_derive)
+    slots = KdfSlots(limit=2, wait_seconds=10)
+
+    def work():
+        with slots.slot():
+            hash_password("pw-123456")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
+
+
+@pytest.mark.parametrize("path", ["/login", "/register"])
+def test_kdf_busy_answers_503_with_retry_after(tmp_path, path):
+    """With every slot held, a login waits briefly and is refused, without
+    running the KDF."""
+    slots = KdfSlots(limit=1, wait_seconds=0.05)
+    settings = Settings(
+        service_name="auth",
+        database_path=str(tmp_path / "auth.db"),
+        jwt_signing_key=KEY,
+    )
+    client = TestClient(create_app(settings, kdf=slots))
+    body = {"username": "alice", "password": "correct horse"}
+    with slots.slot():
+        response = client.post(path, json=body)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "busy"
+    assert client.post(path, json=body).status_code in (201, 401)

@@ -6,6 +6,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from auth_service.main import create_app
+from common.jwt_tokens import SigningKey
 from common.settings import Settings
 
 # Schemathesis needs the schema at collection time, so the app (and its
@@ -15,7 +16,7 @@ APP = create_app(
     Settings(
         service_name="auth",
         database_path=f"{_TMP.name}/auth.db",
-        jwt_secret="auth-schema-secret-at-least-32-bytes",
+        jwt_signing_key=SigningKey.generate(),
     )
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -1,16 +1,17 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from common.jwt_tokens import issue_token
+from common.jwt_tokens import SigningKey, issue_token
 from common.settings import Settings
 from users_service.main import create_app
 
-SECRET = "users-test-secret-at-least-32-bytes"
+# Auth's key: the users service only ever sees its public half.
+KEY = SigningKey.generate()
 PROFILE = {"display_name": "Alice A.", "email": "alice@example.org", "city": "Utrecht"}
 
 
-def auth(username="alice", secret=SECRET, **kwargs):
-    return {"Authorization": f"Bearer {issue_token(username, secret, **kwargs)}"}
+def auth(username="alice", key=KEY, **kwargs):
+    return {"Authorization": f"Bearer {issue_token(username, key, **kwargs)}"}
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def client(tmp_path):
     settings = Settings(
         service_name="users",
         database_path=str(tmp_path / "users.db"),
-        jwt_secret=SECRET,
+        jwt_public_keys=KEY.public_keys(),
     )
     return TestClient(create_app(settings))
 
@@ -85,7 +86,7 @@ def test_missing_profile_is_404(client, method, path):
         pytest.param({}, id="no-token"),
         pytest.param({"Authorization": "Bearer not-a-jwt"}, id="garbage"),
         pytest.param({"Authorization": "Token abc"}, id="wrong-scheme"),
-        pytest.param(auth(secret="x" * 40), id="wrong-secret"),
+        pytest.param(auth(key=SigningKey.generate()), id="wrong-key"),
         pytest.param(auth(now=0, ttl_seconds=60), id="expired"),
     ],
 )

@@ -5,13 +5,13 @@ import tempfile
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from common.jwt_tokens import issue_token
+from common.jwt_tokens import SigningKey, issue_token
 from common.settings import Settings
 from users_service.main import create_app
 
-SECRET = "users-schema-secret-at-least-32-bytes"
+KEY = SigningKey.generate()
 # A valid token, so generated requests get past auth and reach the handlers.
-HEADERS = {"Authorization": f"Bearer {issue_token('schemathesis', SECRET)}"}
+HEADERS = {"Authorization": f"Bearer {issue_token('schemathesis', KEY)}"}
 
 # Schemathesis needs the schema at collection time, so the app (and its
 # database) is built at import; the directory is removed at interpreter exit.
@@ -20,7 +20,7 @@ APP = create_app(
     Settings(
         service_name="users",
         database_path=f"{_TMP.name}/users.db",
-        jwt_secret=SECRET,
+        jwt_public_keys=KEY.public_keys(),
     )
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -5,7 +5,7 @@ from users_service.main import create_app
 
 
 def main() -> None:
-    settings = load_settings_or_exit("users", require_jwt_secret=True)
+    settings = load_settings_or_exit("users", require_public_keys=True)
     serve(create_app(settings), settings)
 
 

@@ -77,13 +77,13 @@ def _not_found() -> ApiError:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
-        settings = Settings.from_env("users", require_jwt_secret=True)
+        settings = Settings.from_env("users", require_public_keys=True)
     db_path = settings.database_path
     migrate(db_path, SCHEMA)
     app = create_base_app(
         "users", VERSION, settings, ready_check=lambda: check_writable(db_path)
     )
-    CurrentUser = Annotated[str, Depends(bearer_user(settings.require_secret()))]
+    CurrentUser = Annotated[str, Depends(bearer_user(settings.verifying_keys()))]
 
     @app.post("/profiles/me", status_code=201, response_model=Profile, tags=["users"])
     def create_profile(body: ProfileCreate, user: CurrentUser) -> Profile:

@@ -1,5 +1,3 @@
-import logging
-
 import pytest
 
 from common import runner
@@ -18,18 +16,28 @@ def test_serve_configures_uvicorn(monkeypatch):
     assert formatter["service"] == "auth"
 
 
-def test_load_settings_exits_2_with_clear_message(monkeypatch, capsys):
-    monkeypatch.delenv("JWT_SECRET", raising=False)
-    with pytest.raises(SystemExit) as excinfo:
-        runner.load_settings_or_exit("auth", require_jwt_secret=True)
-    assert excinfo.value.code == 2
-    assert "JWT_SECRET" in capsys.readouterr().err
-
-
-def test_load_settings_warns_on_short_secret(monkeypatch, caplog):
-    monkeypatch.setenv("JWT_SECRET", "short")
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        pytest.param({}, "JWT_PRIVATE_KEY_FILE is not set", id="missing"),
+        pytest.param({"JWT_PRIVATE_KEY_FILE": "s" * 48}, "Ed25519", id="hs-secret"),
+        pytest.param({"JWT_SECRET": "s" * 48}, "refuses shared HS256", id="jwt-secret"),
+    ],
+)
+def test_missing_or_weak_key_exits_2_with_one_line(
+    monkeypatch, capsys, tmp_path, env, message
+):
+    for name in ("JWT_SECRET", "JWT_PRIVATE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        if name.endswith("_FILE"):  # the content given: written to a file
+            (tmp_path / "key").write_text(value)
+            value = str(tmp_path / "key")
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(runner, "configure_logging", lambda *args: None)
-    with caplog.at_level(logging.WARNING):
-        settings = runner.load_settings_or_exit("users", require_jwt_secret=True)
-    assert settings.jwt_secret == "short"
-    assert "shorter than 32 bytes" in caplog.text
+    with pytest.raises(SystemExit) as excinfo:
+        runner.load_settings_or_exit("auth", require_signing_key=True)
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("auth: configuration error: ")
+    assert message in err

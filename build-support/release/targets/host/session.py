@@ -26,6 +26,7 @@ from pathlib import Path
 from release.base.errors import LockError, ReleaseError, UsageError
 from release.base.layout import GitopsTree, check_env, project_name
 from release.engine import deploy_log
+from release.gitops.secrets import ensure_keys
 from release.engine.access import HostAccess
 from release.engine.apply import apply
 from release.engine.engine import Engine
@@ -216,6 +217,12 @@ class DeploySession:
         )
 
     def engine(self, health_timeout: float, drain_timeout: float = 30.0) -> Engine:
+        # Only a deploy that acts writes the keys (a dry run changes nothing); the
+        # services read them at start, so the running ones keep theirs until rolled.
+        if any(u.key_files and u.entry in self.manifest.services for u in self.units):
+            self.access.install_keys(
+                self.client, self.target.project, ensure_keys(self.target.project)
+            )
         return Engine(
             self.platform(),
             self.reporter,

@@ -174,6 +174,10 @@ def _roll(access, client, swarm, view, changes, tmp, health_timeout, result, rep
     path = _write(view, names, tmp)
     reporter.step("stack", "stack_deploy", f"{view.stack}: {', '.join(names)}")
     try:
+        used = view.document_for(names).get("secrets", {})
+        access.create_secrets(
+            client, view.stack, {n: view.key_secrets[n] for n in used}
+        )
         access.stack_deploy(swarm.manager, path, view.stack)
         most = max(view.desired[n].replicas for n in names)
         deadline = time.monotonic() + health_timeout * (1 + most)

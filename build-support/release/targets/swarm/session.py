@@ -14,17 +14,21 @@ from release.base.errors import UsageError
 from release.base.layout import GitopsTree, check_env
 from release.engine.access import HostAccess
 from release.engine.results import DeployError
-from release.gitops.secrets import read_env_file
+from release.gitops.secrets import ensure_keys
 from release.model.desired import (
     Desired,
     Unit,
     desired_units,
-    secrets_hash,
     with_hashes,
 )
 from release.model.manifest import Manifest, load
 from release.plan.plan import Plan, make_plan, select
-from release.targets.resolve import _secrets_path, compose_docs, read_units
+from release.targets.resolve import (
+    _secrets_path,
+    compose_docs,
+    read_units,
+    secrets_fingerprint,
+)
 from release.targets.swarm import live as swarm_live
 from release.targets.swarm import stack as swarm_stack
 from release.targets.swarm.env import SwarmEnv
@@ -44,6 +48,8 @@ class SwarmView:
     state: SwarmState
     plan: Plan
     secrets_file: Path = field(default_factory=Path)
+    # {Docker secret name: content}: the token keys the stack file mounts.
+    key_secrets: dict[str, bytes] = field(default_factory=dict)
 
     def document_for(self, services: Sequence[str]) -> dict:
         """The stack file limited to `services`: `docker stack deploy` without
@@ -94,9 +100,11 @@ def look(
             f"{', '.join(sorted({u.service for u in units}))})"
         )
     chosen = select(units, services)
-    needed = any(u.uses_secrets and u.entry in manifest.services for u in units)
+    needed = any(u.env_file and u.entry in manifest.services for u in units)
     secrets = _secrets_path(env, stack, needed, workdir)
-    desired = desired_units(manifest, units, secrets_hash(read_env_file(secrets)))
+    keys = ensure_keys(stack)
+    desired = desired_units(manifest, units, secrets_fingerprint(secrets, keys))
+    names = {f: swarm_stack.key_secret_name(stack, f, data) for f, data in keys.items()}
     proxy = _proxy(gitops, stack)
     document, hashes = swarm_stack.render(
         units,
@@ -107,6 +115,7 @@ def look(
         monitor=swarm.monitor,
         proxy=proxy,
         proxy_config_file=str(workdir / "haproxy.cfg"),
+        key_secrets=names,
     )
     desired = with_hashes(desired, hashes)
     state = swarm_live.parse(stack, *access.read_stack(client, stack))
@@ -123,4 +132,5 @@ def look(
         state,
         plan,
         secrets,
+        {names[f]: data for f, data in keys.items()},
     )

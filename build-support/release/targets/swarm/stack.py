@@ -14,10 +14,12 @@ What Swarm gets that Compose does not:
 - the deploy's labels (version, config hash, secrets fingerprint) on the tasks'
   containers, which is what the plan and drift compare (targets/swarm/live.py).
 
-Secrets: a service that reads the host's env file gets `env_file: <path>`; the
-docker CLI reads the values on the deploying machine and hands them to the manager.
-The values never enter this document (nor git), and the config hash leaves the path
-out, so two machines deploying the same manifest and secrets agree.
+Secrets: the token keys are Docker secrets (external: the deploy creates them, named
+by their content since a secret cannot change) mounted as files under /run/secrets
+in place of the key volumes the Compose files mount; a service whose Compose file
+names an env file gets `env_file: <path>` (the docker CLI reads it on the deploying
+machine). No value enters this document (nor git), and the config hash leaves the
+path out, so two machines deploying the same manifest and secrets agree.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from release.model.desired import (
+    KEYS_MOUNT,
     ROLE_PROXY,
     ROLE_WORKER,
     Desired,
     Unit,
     flag_env,
+    key_volumes_of,
     merged_services,
 )
 from release.model.live import LABEL_CONFIG_HASH, LABEL_SECRETS_HASH, LABEL_VERSION
@@ -63,6 +67,16 @@ KEPT = (
 _SERVER_TEMPLATE = re.compile(
     r"^(\s*server-template\s+\S+\s+\d+\s+)([a-z0-9-]+):(\d+)", re.MULTILINE
 )
+
+
+# The services' user (build-support/macros.py): the only one that may read the keys.
+SERVICE_UID = "10001"
+
+
+def key_secret_name(stack: str, file: str, data: bytes) -> str:
+    """A key's Docker secret: immutable, so named by its content (a rotation makes
+    a new one, and the services that mount it change)."""
+    return f"{stack}_{file}_{hashlib.sha256(data).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -149,14 +163,37 @@ def render_service(
     proxy_port: int,
     monitor: int,
     proxy: ProxyConfig | None,
+    key_secrets: Mapping[str, str] | None = None,
 ) -> dict:
     spec: dict = {k: compose_spec[k] for k in KEPT if k in compose_spec}
     spec["image"] = desired.image
     spec["networks"] = [NETWORK]
-    if unit.uses_secrets:
+    if unit.env_file:
         spec["env_file"] = [secrets_file]
-    if desired.flags:
-        spec["environment"] = flag_env(desired.flags)
+    if unit.key_files:
+        # Swarm mounts secrets, not the Compose host's key volumes.
+        volumes = [
+            v for v in spec.get("volumes", []) if not key_volumes_of({"volumes": [v]})
+        ]
+        spec.pop("volumes", None)
+        if volumes:
+            spec["volumes"] = volumes
+        spec["secrets"] = [
+            {
+                "source": (key_secrets or {})[f],
+                "target": f"{KEYS_MOUNT}/{f}",
+                "uid": SERVICE_UID,
+                "gid": SERVICE_UID,
+                "mode": 0o400,
+            }
+            for f in unit.key_files
+        ]
+    # The Compose file's environment is not kept (it may name host variables);
+    # the key files' paths are set here: jwt_private_key → JWT_PRIVATE_KEY_FILE.
+    environment = {f"{f.upper()}_FILE": f"{KEYS_MOUNT}/{f}" for f in unit.key_files}
+    environment.update(flag_env(desired.flags))
+    if environment:
+        spec["environment"] = environment
     labels = {LABEL_VERSION: desired.version}
     if desired.secrets_hash:
         labels[LABEL_SECRETS_HASH] = desired.secrets_hash
@@ -199,6 +236,7 @@ def render(
     monitor: int,
     proxy: ProxyConfig | None,
     proxy_config_file: str = "",
+    key_secrets: Mapping[str, str] | None = None,
 ) -> tuple[dict, dict[str, str]]:
     """The stack document for the `units` the manifest names, and each rendered
     service's config hash ({service: hash}), which the tasks carry as a label."""
@@ -216,6 +254,7 @@ def render(
             proxy_port=proxy_port,
             monitor=monitor,
             proxy=proxy if unit.role == ROLE_PROXY else None,
+            key_secrets=key_secrets,
         )
     volumes = sorted(
         {
@@ -232,6 +271,11 @@ def render(
     }
     if volumes:
         stack["volumes"] = {v: {} for v in volumes}
+    used = sorted(
+        {k["source"] for s in services.values() for k in s.get("secrets", [])}
+    )
+    if used:
+        stack["secrets"] = {name: {"external": True} for name in used}
     if proxy is not None and any("configs" in s for s in services.values()):
         stack["configs"] = {"haproxy": {"name": proxy.name, "file": proxy_config_file}}
     hashes = {name: s["labels"][LABEL_CONFIG_HASH] for name, s in services.items()}

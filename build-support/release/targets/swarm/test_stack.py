@@ -24,6 +24,13 @@ from release.targets.swarm import stack as swarm_stack
 
 ROOT = Path(__file__).resolve().parents[4]
 SECRET = "s3cr3t-value-that-must-never-be-in-the-stack-file-0123456789"
+KEYS = {
+    "jwt_private_key": b"-----BEGIN PRIVATE KEY-----\nPRIVATE-VALUE-0123\n",
+    "jwt_public_keys": b"-----BEGIN PUBLIC KEY-----\nPUBLIC-VALUE-4567\n",
+}
+KEY_SECRETS = {
+    f: swarm_stack.key_secret_name("ecotrack-prod", f, data) for f, data in KEYS.items()
+}
 DIGEST = "sha256:" + "ab" * 32
 
 
@@ -54,6 +61,7 @@ def rendered(flags=None, secrets=SECRET, proxy_port=80):
         {
             "proxy": entry("proxy"),
             "auth": entry("auth", flags=flags or {}),
+            "users": entry("users"),
             "waste": entry("waste"),
         },
     )
@@ -69,6 +77,7 @@ def rendered(flags=None, secrets=SECRET, proxy_port=80):
         monitor=7,
         proxy=proxy,
         proxy_config_file="/tmp/x/haproxy.cfg",
+        key_secrets=KEY_SECRETS,
     )
     return doc, hashes, proxy
 
@@ -77,17 +86,44 @@ def test_no_secret_value_in_the_stack_file_or_the_proxy_config():
     doc, _, proxy = rendered()
     text = json.dumps(doc)
     assert SECRET not in text and SECRET not in proxy.text
-    assert "JWT_SECRET" not in text
-    # the services that read secrets name the env file, by path only
-    assert doc["services"]["auth"]["env_file"] == [
-        "/var/lib/ecotrack/secrets/ecotrack-prod.env"
+    for data in KEYS.values():
+        assert data.split(b"\n")[1].decode() not in text
+    assert "JWT_SECRET" not in text and "env_file" not in text
+    # The keys are external Docker secrets, mounted as files the services name.
+    assert doc["secrets"] == {n: {"external": True} for n in KEY_SECRETS.values()}
+    services = doc["services"]
+    assert services["auth"]["environment"]["JWT_PRIVATE_KEY_FILE"] == (
+        "/run/secrets/jwt_private_key"
+    )
+    assert services["users"]["environment"] == {
+        "JWT_PUBLIC_KEYS_FILE": "/run/secrets/jwt_public_keys"
+    }
+    mounted = {
+        name: sorted((m["source"], m["target"]) for m in s.get("secrets", []))
+        for name, s in services.items()
+    }
+    assert mounted["auth"] == sorted(
+        (KEY_SECRETS[f], f"/run/secrets/{f}") for f in KEYS
+    )
+    # Only auth holds the signing key; the others mount no key at all.
+    assert mounted["users"] == [
+        (KEY_SECRETS["jwt_public_keys"], "/run/secrets/jwt_public_keys")
     ]
-    assert "env_file" not in doc["services"]["waste"]
+    assert mounted["waste"] == [] and mounted["proxy"] == []
+    assert services["auth"]["secrets"][0]["mode"] == 0o400
+    # The Compose hosts' key volumes have no place in a stack.
+    assert "signing-keys" not in text and "public-keys" not in text
 
 
 def test_images_pinned_and_only_manifest_services():
     doc, hashes, _ = rendered()
-    assert sorted(doc["services"]) == ["auth", "proxy", "waste", "waste-worker"]
+    assert sorted(doc["services"]) == [
+        "auth",
+        "proxy",
+        "users",
+        "waste",
+        "waste-worker",
+    ]
     for s in doc["services"].values():
         assert s["image"].endswith("@" + DIGEST)
     assert set(hashes) == set(doc["services"])
@@ -124,7 +160,7 @@ def test_rolling_update_settings_and_endpoints():
     assert doc["services"]["waste-worker"]["healthcheck"]["test"][0] == "CMD"
     assert doc["configs"]["haproxy"]["name"] == proxy.name
     assert doc["networks"] == {"backend": {"driver": "overlay"}}
-    assert sorted(doc["volumes"]) == ["auth-data", "waste-data"]
+    assert sorted(doc["volumes"]) == ["auth-data", "users-data", "waste-data"]
 
 
 def test_proxy_resolves_tasks_of_each_service():
