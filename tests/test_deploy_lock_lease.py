@@ -39,6 +39,15 @@ def stack(state_home, tmp_path_factory):
     s.down()
 
 
+@pytest.fixture(autouse=True)
+def free_lock(request):
+    """A test that failed half-way leaves no lock for the next one."""
+    yield
+    if "stack" in request.fixturenames:
+        s = request.getfixturevalue("stack")
+        deploy_lock.force_release(s.client, s.project)
+
+
 def one_error(text: str) -> str:
     lines = [line for line in text.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, text[-3000:]

@@ -344,9 +344,8 @@ def acquire(
                 if not force:
                     raise LockError(
                         f"another deploy of {info.project} is running: "
-                        f"{held.describe()}; if it is stuck: wait for its lease to "
-                        f"expire, or ./inv deploy --force (or ./inv lock release "
-                        f"--env {info.env})"
+                        f"{held.describe()}; if it is stuck, wait for its lease to "
+                        f"expire, or take it now: ./inv deploy --env {info.env} --force"
                     )
                 said.append(
                     f"warning: --force: taking the deploy lock of {info.project} "
