@@ -490,7 +490,12 @@ class Lease:
             self.confirmed = time.monotonic()
 
     def release(self) -> None:
+        import docker
+
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        release(self.client, self.info)
+        try:
+            release(self.client, self.info)
+        except (LockError, docker.errors.DockerException, OSError):
+            pass  # the engine is unreachable: unrenewed, the lease expires anyway

@@ -83,10 +83,12 @@ def lock(
     """Show, hold or release the environment's deploy lock.
 
     Finds it wherever the target keeps it: the host, a fleet's first host, a
-    Swarm's manager. `hold -m WHY` keeps every deploy out until `release`.
+    Swarm's manager. A deploy holds it as a lease it renews; `hold -m WHY` keeps
+    every deploy out, without expiry, until `release` (which also ends a running
+    deploy's lease: it stops at its next step).
     --json: {"action", "project", "lock_host", "held", "released"}, where held and
-    released are {"holder", "machine", "pid", "since", "version", "message", ...}
-    or null. Exit 4 when `hold` finds it held.
+    released are {"holder", "machine", "pid", "since", "version", "message",
+    "token", "lease_s", "expired", ...} or null. Exit 4 when `hold` finds it held.
     """
     from release.cli import lock as lock_cmd
 
