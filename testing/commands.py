@@ -31,10 +31,12 @@ def docker(
 
 def remove_host_state(project: str, host: str | None = None) -> None:
     """What a deploy keeps on the host beside the project's containers: the deploy
-    lock's container, the deploy log's and the token keys' containers and volumes
-    (adapters/deploy_lock.py, deploy_log_volume.py, key_volumes.py). Compose's
-    labels do not cover them, on purpose, so a test stack removes them by name."""
+    lock's volume (and its mutex container), the deploy log's and the token keys'
+    containers and volumes (adapters/deploy_lock.py, deploy_log_volume.py,
+    key_volumes.py). Compose's labels do not cover them, on purpose, so a test
+    stack removes them by name."""
     docker("rm", "-f", f"{project}-deploy-lock", host=host, check=False)
+    docker("volume", "rm", "-f", f"{project}-deploy-lock", host=host, check=False)
     docker("rm", "-f", f"{project}-deploy-log", host=host, check=False)
     docker("volume", "rm", "-f", f"{project}-deploy-log", host=host, check=False)
     for keys in ("signing-keys", "public-keys"):  # adapters/key_volumes.py

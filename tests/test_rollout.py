@@ -210,11 +210,12 @@ def test_a_second_deploy_is_refused_while_one_runs(stack, releases):
     assert "free" in stack.inv("lock", "status", "--project", stack.project).stdout
     assert docker("ps", "-aq", "--filter", f"name={lock_name(stack.project)}") == ""
     # A run killed once its new containers started leaves them beside the old ones
-    # (and a stale lock): a re-run takes the lock over and adopts them.
-    first = stack.start_deploy(m)
+    # (and its lock, until its lease expires): a re-run takes it over and adopts them.
+    first = stack.start_deploy(m, "--lock-lease", "3")
     first.wait_for_line("2 new beside 2 running")
     first.kill()
-    stack.deploy_ok(m)
+    time.sleep(3.5)
+    assert "taking over an expired deploy lock" in stack.deploy_ok(m).stdout
     assert versions(stack) == ["1.3.0", "1.3.0"]
 
 

@@ -23,7 +23,7 @@ import tarfile
 import time
 
 from release.adapters.deploy_lock import LOCK_IMAGE
-from release.adapters.deploy_lock import _ensure_image as ensure_empty_image
+from release.adapters.deploy_lock import ensure_image as ensure_empty_image
 from release.base.errors import EngineError
 
 MOUNT = "/deploys"  # where the volume sits in its (never started) container

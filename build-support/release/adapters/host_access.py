@@ -22,6 +22,12 @@ from release.engine.access import HostAccess
 
 
 class DockerHostAccess(HostAccess):
+    def __init__(
+        self, lock_lease: float = deploy_lock.DEFAULT_LEASE, force_lock: bool = False
+    ):
+        self.lock_lease = lock_lease  # seconds a deploy's lease lasts unrenewed
+        self.force_lock = force_lock  # `--force`: take it from a live holder
+
     def endpoint(self, host):
         return docker_host.endpoint(host)
 
@@ -58,13 +64,24 @@ class DockerHostAccess(HostAccess):
     def platform(self, client, compose, where, proxy, answers):
         return ComposeHost(client, compose, where, proxy, answers=answers)
 
-    def acquire_lock(self, client, project, env, text, on_stale):
-        return deploy_lock.acquire(
-            client, deploy_lock.mine(project, env, text), on_stale=on_stale
-        )
+    def acquire_lock(self, client, project, env, text, on_takeover):
+        info = deploy_lock.mine(project, env, text, lease=self.lock_lease)
+        held = deploy_lock.acquire(client, info, on_takeover, force=self.force_lock)
+        return deploy_lock.Lease(client, held).start()
+
+    def check_lock(self, client, held):
+        held.check()
 
     def release_lock(self, client, held):
-        deploy_lock.release(client, held)
+        held.release()
+
+    def hold_lock(self, client, project, env, message):
+        return deploy_lock.acquire(
+            client, deploy_lock.on_purpose(project, env, message)
+        )
+
+    def force_release_lock(self, client, project):
+        return deploy_lock.force_release(client, project)
 
     def lock_holder(self, client, project):
         return deploy_lock.status(client, project)

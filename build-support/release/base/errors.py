@@ -35,6 +35,12 @@ class LockError(ReleaseError):
     exit_code = exit_codes.LOCKED
 
 
+class LockLost(LockError):
+    """This deploy's lease on the lock ended (taken over, released): its fencing
+    token is no longer current, so it must not act on the host any more. Never
+    caught as a failed step: no abort runs for it (the new holder owns the host)."""
+
+
 class UsageError(ReleaseError):
     """The user asked for something that does not exist (service, environment, ...)."""
 

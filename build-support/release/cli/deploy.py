@@ -36,6 +36,8 @@ class DeployRequest:
     port: int = 0  # of the proxy, when it is (re)created
     # another hosts file (default: gitops/environments/<env>/hosts.yaml)
     hosts_file: str = ""
+    force: bool = False  # take the deploy lock from a live holder (a warning)
+    lock_lease: float = 60.0  # seconds the lock lasts if this deploy stops renewing
 
 
 def deploy(request: DeployRequest) -> int:
@@ -57,7 +59,16 @@ def deploy(request: DeployRequest) -> int:
         raise UsageError("--health-timeout must be positive")
     if r.parallel < 0:
         raise UsageError("--parallel must be 0 (a safe default) or more")
-    target = wiring.open_target(GITOPS.root, r.env, r.hosts_file, r.host)
+    if r.lock_lease < 1:
+        raise UsageError("--lock-lease must be 1 second or more")
+    target = wiring.open_target(
+        GITOPS.root,
+        r.env,
+        r.hosts_file,
+        r.host,
+        lock_lease=r.lock_lease,
+        force_lock=r.force,
+    )
     job = Deploy(
         services=r.services,
         manifest=loaded,
@@ -85,7 +96,7 @@ def _carried_out(deploy_fn, render) -> int:
     return result.exit_code
 
 
-def refuse_with_canary(dry_run: bool, parallel: int) -> None:
+def refuse_with_canary(dry_run: bool, parallel: int, force: bool = False) -> None:
     """Flags a canary cannot honour, refused in one line instead of ignored."""
     if dry_run:
         raise UsageError(
@@ -94,6 +105,11 @@ def refuse_with_canary(dry_run: bool, parallel: int) -> None:
         )
     if parallel:
         raise UsageError("--parallel with --canary: a canary rolls one service")
+    if force:
+        raise UsageError(
+            "--force with --canary: take the lock with a plain deploy, or "
+            "./inv lock release first"
+        )
 
 
 def canary(

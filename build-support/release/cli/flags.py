@@ -126,6 +126,10 @@ DEPLOY = {
     "canary_window": "seconds to watch the canary (default: 60)",
     "max_error_rate": "canary aborts above this share of failed requests "
     "(default: 0.01)",
+    "force": "take the deploy lock at once even from a live holder (printed as a "
+    "warning naming it; that deploy stops at its next step); not a lock hold",
+    "lock_lease": "seconds the deploy lock lasts when this deploy stops renewing it "
+    "(killed, paused, cut off); renewed every third of it (default: 60)",
 }
 
 LOCK = {

@@ -3,7 +3,6 @@ target keeps it (the host, a fleet's first host, a Swarm's manager)."""
 
 from __future__ import annotations
 
-from release.adapters import deploy_lock, docker_host
 from release.base import console
 from release.base.errors import UsageError
 from release.base.layout import GITOPS, check_env, project_name
@@ -29,23 +28,22 @@ def command(
         raise UsageError(f"-m is for lock hold, not lock {action}")
     target = wiring.open_target(GITOPS.root, check_env(env), hosts_file, host)
     project = project_name(env, project)
-    where = target.lock_host() or "the local engine"
-    client = docker_host.connect(target.lock_host() or None)
-    held = deploy_lock.status(client, project)
+    lock_host = target.lock_host()
+    where = lock_host or "the local engine"
+    access = target.access
+    client = access.connect(lock_host)
     if action == "hold":
-        held = deploy_lock.acquire(
-            client, deploy_lock.on_purpose(project, env, message.strip())
-        )
+        held = access.hold_lock(client, project, env, message.strip())
         said = f"holding the deploy lock of {project} on {where}: {held.describe()}"
     elif action == "release":
-        if held:
-            deploy_lock.force_release(client, project)
+        held = access.force_release_lock(client, project)
         said = (
             f"released the deploy lock of {project} on {where}, {held.describe()}"
             if held
             else f"the deploy lock of {project} on {where} was not held"
         )
     else:
+        held = access.lock_holder(client, project)
         said = f"deploy lock of {project} on {where}: " + (
             held.describe() if held else "free (no deploy running)"
         )
@@ -53,7 +51,7 @@ def command(
         doc = {
             "action": action,
             "project": project,
-            "lock_host": target.lock_host(),
+            "lock_host": lock_host,
             "held": held.to_dict() if held and action != "release" else None,
             "released": held.to_dict() if held and action == "release" else None,
         }

@@ -59,18 +59,36 @@ class HostAccess(ABC):
 
     @abstractmethod
     def acquire_lock(
-        self, client, project: str, env: str, text: str, on_stale: Callable
+        self, client, project: str, env: str, text: str, on_takeover: Callable
     ):
-        """The environment's deploy lock on that engine; LockError when held."""
+        """The environment's deploy lock on that engine, as a lease renewed until
+        release_lock; LockError when held. Taking over an expired lease (or a live
+        one, when this access was told to force) is said through
+        `on_takeover(line)`."""
+
+    @abstractmethod
+    def check_lock(self, client, held) -> None:
+        """The fencing check: LockLost when `held` is no longer the current holder
+        (taken over, released)."""
 
     @abstractmethod
     def release_lock(self, client, held) -> None:
-        """Gives the lock back."""
+        """Gives the lock back (only our own)."""
+
+    @abstractmethod
+    def hold_lock(self, client, project: str, env: str, message: str):
+        """Holds the lock on purpose, without expiry, until released; LockError
+        when it is held."""
+
+    @abstractmethod
+    def force_release_lock(self, client, project: str):
+        """Releases whoever holds it; the holder it had, None when free."""
 
     @abstractmethod
     def lock_holder(self, client, project: str):
         """Who holds the project's deploy lock on that engine, None when it is free
-        (holder, machine, pid, since, version, and `describe()` for one line)."""
+        (holder, machine, pid, since, version, token, and `describe()` for one
+        line)."""
 
     # The deploy log kept on the host itself (engine/deploy_log.py), so it outlives
     # the machine that deployed (a CI runner).

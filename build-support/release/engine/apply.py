@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from release.base.errors import ReleaseError
+from release.base.errors import LockLost, ReleaseError
 from release.engine.engine import Engine
 from release.engine.results import Outcome, StepFailed
 from release.model.desired import ROLE_HTTP, ROLE_PROXY, Desired, Unit
@@ -36,6 +36,8 @@ def run_service(
     try:
         outcome.detail = engine.roll(unit, desired.config_hash, desired.replicas)
         outcome.result = "ok"
+    except LockLost:
+        raise  # the whole deploy stops: its lock belongs to another one now
     except (StepFailed, ReleaseError) as exc:
         outcome.result = "failed"
         outcome.detail = f"{exc}"

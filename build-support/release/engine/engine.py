@@ -22,13 +22,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from release.base.errors import ReleaseError
+from release.base.errors import LockLost, ReleaseError
 from release.engine import steps as S
 from release.engine.canary_steps import CanarySteps
 from release.engine.events import Reporter
 from release.engine.platform import (
     DEFAULT_CPU_SHARES,
     WARMUP_CPU_SHARES,
+    FencedPlatform,
     Platform,
     ProxyAdmin,
     SerializedProxy,
@@ -55,6 +56,22 @@ class Engine(CanarySteps, ProxySteps):
     # (signals only interrupt the main thread): each lane aborts at its next step.
     cancelled: threading.Event = field(default_factory=threading.Event)
     _aborting: threading.local = field(default_factory=threading.local)
+    # The deploy lock's fencing check (raises LockLost once another deploy holds
+    # it): run before each step and before each call that changes the host.
+    fence: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fence is not None:
+            self.platform = FencedPlatform(self.platform, self.fence)
+
+    @property
+    def acted(self) -> bool:
+        """Whether this engine changed anything on the host (as far as fenced)."""
+        return isinstance(self.platform, FencedPlatform) and self.platform.acted
+
+    def check_fence(self) -> None:
+        if self.fence is not None:
+            self.fence()
 
     def pause(self, seconds: float) -> None:
         """The wait between two polls, and where a cancelled lane stops."""
@@ -117,7 +134,10 @@ class Engine(CanarySteps, ProxySteps):
         try:
             for name in rollout.steps:
                 self.check_cancelled()
+                self.check_fence()
                 getattr(self, name)(run)
+        except LockLost:
+            raise  # another deploy owns the host now: no abort, nothing touched
         except (StepFailed, ReleaseError, KeyboardInterrupt) as exc:
             culprit = getattr(exc, "container", "")
             detail = p.failure_detail(culprit) if culprit else ""

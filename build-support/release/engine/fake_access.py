@@ -1,6 +1,7 @@
 """An in-memory HostAccess for unit tests of the deploy log, the audit and the status
 (no Docker): engines by endpoint, each keeping its deploy-log entries and its lock
-holder, any of them unreachable on demand, and a manifest repository's answer.
+holder (with the fencing tokens of adapters/deploy_lock.py), any of them
+unreachable on demand, and a manifest repository's answer.
 
 Only what those read and write is here; a test that reaches for a deploy's own
 calls (compose, platform, snapshot, Swarm) gets an AssertionError naming the call.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from release.base.errors import EngineError
+from release.base.errors import EngineError, LockError, LockLost
 from release.engine.access import HostAccess
 
 
@@ -20,6 +21,8 @@ class FakeLock:
     holder: str
     since: str = "2026-01-01T00:00:00+00:00"
     version: str = "auth 1.0.0"
+    token: int = 1  # the fencing token (adapters/deploy_lock.py)
+    project: str = ""
 
     def to_dict(self) -> dict:
         return {"holder": self.holder, "since": self.since, "version": self.version}
@@ -33,8 +36,17 @@ class FakeEngine:
     logs: dict[str, dict[str, dict]] = field(default_factory=dict)  # project → name
     locks: dict[str, FakeLock] = field(default_factory=dict)  # project → holder
     keys: dict[str, dict[str, bytes]] = field(default_factory=dict)  # project → files
+    tokens: dict[str, int] = field(default_factory=dict)  # project → last token
     reachable: bool = True  # False: connecting fails
     writable: bool = True  # False: connected, but the log cannot be written
+
+    def take_over(self, project: str, holder: str) -> FakeLock:
+        """Another deploy takes the project's lock (an expired lease, --force): the
+        next token."""
+        token = self.tokens.get(project, 0) + 1
+        self.tokens[project] = token
+        self.locks[project] = FakeLock(holder, token=token, project=project)
+        return self.locks[project]
 
 
 @dataclass
@@ -104,11 +116,35 @@ class FakeAccess(HostAccess):
     def platform(self, client, compose, where, proxy, answers):
         self._unused("platform")
 
-    def acquire_lock(self, client, project, env, text, on_stale):
-        self._unused("acquire_lock")
+    # -- the deploy lock: tokens as adapters/deploy_lock.py counts them ---------------
+
+    def acquire_lock(self, client, project, env, text, on_takeover):
+        engine = self.engine(client)
+        if project in engine.locks:
+            raise LockError(f"another deploy of {project} is running")
+        return engine.take_over(project, self.who())
+
+    def check_lock(self, client, held):
+        now = self.engine(client).locks.get(held.project)
+        if now is None:
+            raise LockLost(f"deploy lock lost: released (token {held.token})")
+        if now is not held:
+            raise LockLost(
+                f"deploy lock lost: taken over by {now.holder} "
+                f"(token {now.token} > {held.token})"
+            )
 
     def release_lock(self, client, held):
-        self._unused("release_lock")
+        locks = self.engine(client).locks
+        for project, lock in list(locks.items()):
+            if lock is held:
+                del locks[project]
+
+    def hold_lock(self, client, project, env, message):
+        self._unused("hold_lock")
+
+    def force_release_lock(self, client, project):
+        return self.engine(client).locks.pop(project, None)
 
     def require_manager(self, client, manager):
         self._unused("require_manager")

@@ -9,7 +9,7 @@ Containers are always addressed by ID.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from release.model.live import LiveContainer
@@ -89,3 +89,76 @@ class SerializedProxy:
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         with self.lock:
             self.admin.set_state(backend, names, state)
+
+
+class FencedPlatform:
+    """A Platform whose every call that changes the host first runs `fence` (the
+    deploy lock's fencing check, raising LockLost once another deploy holds the
+    lock): the one place the check guards the host, whichever step (or abort, or
+    tidy-up) makes the call. Looking is not fenced. `acted` says whether any
+    change went through."""
+
+    def __init__(self, inner: Platform, fence: Callable[[], None]):
+        self.inner, self.fence = inner, fence
+        self.host = inner.host
+        self.acted = False
+
+    def _guard(self) -> None:
+        self.fence()
+        self.acted = True
+
+    def containers(self, service: str) -> tuple[LiveContainer, ...]:
+        return self.inner.containers(service)
+
+    def inspect(self, container_id: str) -> LiveContainer | None:
+        return self.inner.inspect(container_id)
+
+    def create(self, service: str, total: int) -> None:
+        self._guard()
+        self.inner.create(service, total)
+
+    def start(self, container_ids: Sequence[str]) -> None:
+        self._guard()
+        self.inner.start(container_ids)
+
+    def set_cpu_shares(self, container_id: str, shares: int) -> None:
+        self._guard()
+        self.inner.set_cpu_shares(container_id, shares)
+
+    def checks_healthy_now(self, container: LiveContainer, http: bool) -> bool:
+        return self.inner.checks_healthy_now(container, http)
+
+    def stop(self, container_id: str, grace: float) -> int:
+        self._guard()
+        return self.inner.stop(container_id, grace)
+
+    def remove(self, container_id: str) -> None:
+        self._guard()
+        self.inner.remove(container_id)
+
+    def load(self) -> str:
+        return self.inner.load()
+
+    def proxy(self) -> ProxyAdmin | None:
+        admin = self.inner.proxy()
+        return None if admin is None else FencedProxy(admin, self._guard)
+
+    def failure_detail(self, container_id: str) -> str:
+        return self.inner.failure_detail(container_id)
+
+
+class FencedProxy:
+    """The proxy's admin API with its one changing call fenced (FencedPlatform)."""
+
+    def __init__(self, admin: ProxyAdmin, guard: Callable[[], None]):
+        self.admin, self.guard = admin, guard
+
+    def servers(self, backend: str) -> list[Server]:
+        return self.admin.servers(backend)
+
+    def all_servers(self) -> dict[str, list[Server]]:
+        return self.admin.all_servers()
+
+    def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
+        self.guard()
+        self.admin.set_state(backend, names, state)

@@ -24,17 +24,23 @@ def deploy(
     canary_window=60.0,
     max_error_rate=0.01,
     hosts_file="",
+    force=False,
+    lock_lease=60.0,
 ):
     """Roll the manifest out: plan, then a health-gated update.
 
     Exit 0 done (or in sync), 1 failed and rolled back, 3 a dry run with changes,
-    4 locked. --json: the result ({"environment", "plan", "outcomes", "exit_code",
-    ...}; a fleet: {"hosts": [...]}) on stdout, progress on stderr.
+    4 locked (or lost to another deploy mid-way). --json: the result
+    ({"environment", "plan", "outcomes", "exit_code", ...}; a fleet: {"hosts":
+    [...]}) on stdout, progress on stderr.
     Per HTTP service: new replicas beside the old, wait until healthy, switch the
     proxy, drain, stop and remove the old by ID; the worker restarts stop-first. A
     failed health gate removes the new containers and exits 1.
     With hosts.yaml (a fleet): host by host in batches, one lock; the first failed
     host stops the deploy (exit 1, naming it) and later hosts are untouched.
+    The lock is a lease (--lock-lease) renewed while the deploy runs: an expired
+    one is taken over, --force takes a live one (a warning names its holder);
+    a deploy whose lock was taken over stops before its next change (exit 4).
     With hosts.yaml `target: swarm`: a stack file and `docker stack deploy`; Swarm
     rolls start-first and rolls a failing service back (exit 1, naming it).
     """
@@ -52,11 +58,15 @@ def deploy(
         manifest,
         int(port),
         hosts_file,
+        bool(force),
+        float(lock_lease),
     )
     if int(canary):
         # A dry run of a canary would still start replicas; lanes mean nothing
         # for one service: refused rather than silently ignored.
-        deploy_cmd.refuse_with_canary(dry_run=dry_run, parallel=int(parallel))
+        deploy_cmd.refuse_with_canary(
+            dry_run=dry_run, parallel=int(parallel), force=bool(force)
+        )
         code = deploy_cmd.canary(
             request, int(canary), float(canary_window), float(max_error_rate)
         )
@@ -73,10 +83,12 @@ def lock(
     """Show, hold or release the environment's deploy lock.
 
     Finds it wherever the target keeps it: the host, a fleet's first host, a
-    Swarm's manager. `hold -m WHY` keeps every deploy out until `release`.
+    Swarm's manager. A deploy holds it as a lease it renews; `hold -m WHY` keeps
+    every deploy out, without expiry, until `release` (which also ends a running
+    deploy's lease: it stops at its next step).
     --json: {"action", "project", "lock_host", "held", "released"}, where held and
-    released are {"holder", "machine", "pid", "since", "version", "message", ...}
-    or null. Exit 4 when `hold` finds it held.
+    released are {"holder", "machine", "pid", "since", "version", "message",
+    "token", "lease_s", "expired", ...} or null. Exit 4 when `hold` finds it held.
     """
     from release.cli import lock as lock_cmd
 

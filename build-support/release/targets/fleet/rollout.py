@@ -180,6 +180,8 @@ def deploy_fleet(
                     gitops,
                     kw,
                 )
+                if not first:
+                    s.fence = lock_holder.fence  # the environment's one lock
                 if first:
                     lock_holder = stack.enter_context(s)
                     opened.append((host, s, None))

@@ -30,6 +30,7 @@ class FakeSession:
         self.plan = Plan("prod", "p", ())
         self.manifest = object()
         self.started_at = "t"
+        self.fence = ("fence of", endpoint) if locked else None
 
     def __enter__(self):
         self.events.append(("open", self.endpoint, self.locked))
@@ -47,15 +48,23 @@ class FakeSession:
         self.events.append(("log", self.endpoint, "ok" if result.ok else "failed"))
 
 
+fake_sessions: list = []  # the sessions the last test opened
+
+
 @pytest.fixture
 def fake(monkeypatch):
     events: list = []
     failing: set[str] = set()
 
     def session(access, env, project, host, manifest, services, reporter, locked, *r):
-        return FakeSession(host.endpoint, locked, events, failing)
+        made = FakeSession(host.endpoint, locked, events, failing)
+        sessions.append(made)
+        return made
 
+    sessions: list[FakeSession] = []
     monkeypatch.setattr(fleet_rollout, "_session", session)
+    fake_sessions.clear()
+    fake_sessions.append(sessions)
     return events, failing
 
 
@@ -68,6 +77,10 @@ def test_every_host_in_batches_one_lock(fake):
     opened = [(e[1], e[2]) for e in events if e[0] == "open"]
     assert opened[0] == ("unix:///h1.sock", True)  # the environment's one lock
     assert all(not locked for _, locked in opened[1:])
+    # every host's engine checks the one lock's token (the first host's)
+    sessions = fake_sessions[0]
+    assert len(sessions) > 1
+    assert {s.fence for s in sessions} == {("fence of", "unix:///h1.sock")}
     # the lock holder's session closes last, after every other host
     assert events[-1] == ("close", "unix:///h1.sock")
 

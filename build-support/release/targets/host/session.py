@@ -20,10 +20,11 @@ import datetime as dt
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from release.base.errors import LockError, ReleaseError, UsageError
+from release.base.errors import LockError, LockLost, ReleaseError, UsageError
 from release.base.layout import GitopsTree, check_env, project_name
 from release.engine import deploy_log
 from release.gitops.secrets import ensure_keys
@@ -74,21 +75,20 @@ def take_lock(
     access: HostAccess, client, project: str, env: str, text: str, reporter, refused
 ):
     """The environment's deploy lock on `client`'s engine, for every kind of target:
-    a stale one is taken over with a note; a held one is refused (`refused(why)`
+    a lease renewed until release; an expired one is taken over with a note (a live
+    one too with --force, with a warning); a held one is refused (`refused(why)`
     logs it) with LockError (exit 4)."""
     try:
-        return access.acquire_lock(
-            client,
-            project,
-            env,
-            text,
-            on_stale=lambda old: reporter.note(
-                f"taking over a stale deploy lock: {old.describe()}"
-            ),
-        )
+        return access.acquire_lock(client, project, env, text, reporter.note)
     except LockError as exc:
         refused(str(exc))
         raise
+
+
+def _what_it_did(engine: Engine) -> str:
+    if not engine.acted:
+        return "nothing changed by this run"
+    return "this run stopped before its next change (the new holder's deploy converges)"
 
 
 @dataclass
@@ -103,6 +103,9 @@ class DeploySession:
     gitops: GitopsTree = field(kw_only=True)  # the repo's, or the agent's clone's
     client: object = None  # a docker SDK client to reuse (the agent keeps one)
     quiet: bool = False  # only looking (drift): no notes on the terminal
+    # The deploy lock's fencing check the engine runs before it acts: this
+    # session's own lock's once taken; a fleet's other hosts get the first's.
+    fence: Callable[[], None] | None = None
 
     # filled in on entry
     units: tuple[Unit, ...] = ()
@@ -146,6 +149,9 @@ class DeploySession:
         self._held = None
         if self.locked:
             self._held = self._lock()
+            if self.fence is None:
+                held = self._held
+                self.fence = lambda: self.access.check_lock(self.client, held)
         self._tmp = tempfile.TemporaryDirectory(prefix="ecotrack-deploy-")
         try:
             self._resolve()
@@ -229,6 +235,7 @@ class DeploySession:
             health_timeout,
             drain_timeout,
             cancelled=self.cancelled,
+            fence=self.fence,
         )
 
     def roll(
@@ -243,13 +250,17 @@ class DeploySession:
         """Carries out the plan through the engine, fills `result` (outcomes, error,
         duration from `started`) and writes its deploy-log line. Never raises for a
         failed service: the engine rolled it back, `result.ok` says so. Ctrl-C or
-        SIGTERM ends with result.error "interrupted" after the engine's rollback."""
+        SIGTERM ends with result.error "interrupted" after the engine's rollback.
+        Raises LockLost when another deploy took the lock over: this one stops
+        before its next change and writes nothing more on the host."""
         started = time.monotonic() if started is None else started
         engine = self.engine(health_timeout, drain_timeout)
         try:
             result.outcomes = apply(
                 engine, self.plan, self.units_by_service, self.desired, lanes
             )
+        except LockLost as exc:
+            raise LockLost(f"{exc}; {_what_it_did(engine)}") from None
         except KeyboardInterrupt:
             result.error = "interrupted"
         except ReleaseError as exc:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.base.errors import ReleaseError
+from release.base.errors import LockLost, ReleaseError
 from release.base.layout import GitopsTree, check_env, project_name
 from release.engine import deploy_log
 from release.engine.access import HostAccess
@@ -164,7 +164,9 @@ def _write(view: swarm_session.SwarmView, services: Sequence[str], tmp: Path) ->
     return path
 
 
-def _roll(access, client, swarm, view, changes, tmp, health_timeout, result, reporter):
+def _roll(
+    access, client, swarm, view, changes, tmp, health_timeout, result, reporter, held
+):
     """`docker stack deploy` of the changed services, then the wait."""
     names = [sp.service for sp in changes]
     before = {
@@ -172,6 +174,11 @@ def _roll(access, client, swarm, view, changes, tmp, health_timeout, result, rep
         for n, s in view.state.services.items()
     }
     path = _write(view, names, tmp)
+    if held is not None:  # the fencing check: Swarm rolls on its own after this
+        try:
+            access.check_lock(client, held)
+        except LockLost as exc:
+            raise LockLost(f"{exc}; nothing changed by this run") from None
     reporter.step("stack", "stack_deploy", f"{view.stack}: {', '.join(names)}")
     try:
         used = view.document_for(names).get("secrets", {})
@@ -271,6 +278,7 @@ def deploy_swarm(
                     health_timeout,
                     result,
                     reporter,
+                    held,
                 )
     finally:
         if held is not None:
