@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 
 from release.adapters.deploy_lock import LOCK_IMAGE
-from release.adapters.deploy_lock import _ensure_image as ensure_empty_image
+from release.adapters.deploy_lock import ensure_image as ensure_empty_image
 from release.base.errors import EngineError
 from release.model.desired import KEY_VOLUMES, key_volume_name
 
