@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ssl
+
 import httpx
 
 
@@ -42,7 +44,9 @@ class Checker:
 def https_problem(url: str, ca: str, timeout: float = 5.0) -> str:
     """ "" when `url` answers 200 over TLS verified with the CA file `ca`, else why not."""
     try:
-        r = httpx.get(url, verify=ca, timeout=timeout)
+        r = httpx.get(
+            url, verify=ssl.create_default_context(cafile=ca), timeout=timeout
+        )
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     return "" if r.status_code == 200 else f"HTTP {r.status_code}"

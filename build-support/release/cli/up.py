@@ -163,7 +163,7 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
     )
     publish_render.render(published)
     tls = local_tls.ensure()
-    console.info(f"local CA for the proxy's HTTPS: {tls.ca} (curl --cacert {tls.ca})")
+    console.info(f"the proxy's HTTPS uses the local CA (curl --cacert): {tls.ca}")
     console.info(f"deploying {published.manifest or opts.manifest_file}")
     rollout.deploy(
         wiring.host_access(),
