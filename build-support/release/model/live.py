@@ -40,7 +40,8 @@ class LiveContainer:
     restart_count: int = 0
     exit_code: int = 0
     published: tuple[tuple[str, str], ...] = ()  # (host ip, host port)
-    # Container port ("8443/tcp") → its first (host ip, host port) binding.
+    # Container port ("8443/tcp") → its first (host ip, host port) binding as asked
+    # for at creation: host port "" when Docker picked it.
     ports: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # Its failing health checks all ran out of time (a slow replica on a busy host)
     # rather than failing: not a verdict on the version by itself.
@@ -116,11 +117,14 @@ def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
     state = attrs.get("State") or {}
     network = attrs.get("NetworkSettings") or {}
     published = []
-    ports = {}
-    for port, bindings in (network.get("Ports") or {}).items():
+    for bindings in (network.get("Ports") or {}).values():
         for b in bindings or []:
             published.append((b.get("HostIp", ""), str(b.get("HostPort", ""))))
-            ports.setdefault(port, published[-1])
+    ports = {}
+    asked = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for port, bindings in asked.items():
+        for b in bindings or []:
+            ports.setdefault(port, (b.get("HostIp", ""), str(b.get("HostPort", ""))))
     return LiveContainer(
         id=attrs["Id"],
         name=attrs.get("Name", "").lstrip("/"),

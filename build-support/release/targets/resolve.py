@@ -90,9 +90,10 @@ def _proxy_variables(
         out["PROXY_PORT"] = str(port or published[1])
     if bind or published:
         out["PROXY_BIND"] = bind or published[0]
-    # A redeploy keeps the HTTPS and internal ports the running proxy has.
+    # A redeploy asks for the HTTPS and internal ports the running proxy was created
+    # with (none where Docker picked them), so its configuration is unchanged.
     for variable, container_port in PROXY_KEPT_PORTS.items():
-        if container_port in kept:
+        if kept.get(container_port, ("", ""))[1]:
             out[variable] = kept[container_port][1]
     return out
 
