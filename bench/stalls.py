@@ -1,6 +1,6 @@
 """Which Docker operation slows requests through the proxy of a running stack?
 
-    ./inv up --port 18080 --project stalls
+    ./inv up --port 18080 --tls-port 0 --internal-port 0 --project stalls
     ./inv bench stalls --args='--port 18080 --project stalls [--rate 120]'
     ./inv down --project stalls
 

@@ -29,6 +29,16 @@ def docker(
     return r.stdout.strip()
 
 
+def proxy_internal_port(project: str, host: str | None = None) -> int:
+    """The host port of the project's proxy internal listener (container :8081, on
+    127.0.0.1): where /version, /metrics, readiness reasons and /stats are served."""
+    label = f"label=com.docker.compose.project={project}"
+    ids = docker("ps", "-q", "--filter", label, "--filter",
+                 "label=com.docker.compose.service=proxy", host=host)  # fmt: skip
+    out = docker("port", ids.split()[0], "8081/tcp", host=host)
+    return int(out.splitlines()[0].rsplit(":", 1)[-1])
+
+
 def remove_host_state(project: str, host: str | None = None) -> None:
     """What a deploy keeps on the host beside the project's containers: the deploy
     lock's volume (and its mutex container), the deploy log's and the token keys'

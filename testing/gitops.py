@@ -40,6 +40,7 @@ from testing import loadgen
 from testing.commands import (  # noqa: F401 (used by tests)
     docker,
     free_port,
+    proxy_internal_port,
     inv,
     remove_host_state,
 )
@@ -240,8 +241,13 @@ class GitopsStack:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get_json(self, path: str):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    @property
+    def internal_port(self) -> int:
+        """The proxy's internal listener: /version and /metrics are served there."""
+        return proxy_internal_port(self.project)
+
+    def get_json(self, path: str, port: int = 0):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
         try:
             conn.request("GET", path)
             r = conn.getresponse()

@@ -227,8 +227,20 @@ class Stack:
     def healthy_by_docker(self, service: str) -> list[LiveContainer]:
         return docker_healthy(lambda: self.containers(service))
 
-    def get(self, path: str, headers: dict | None = None, method="GET", body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    @property
+    def internal_port(self) -> int:
+        """The proxy's internal listener: /version and /metrics are served there."""
+        return commands.proxy_internal_port(self.project, self.host)
+
+    def get(
+        self,
+        path: str,
+        headers: dict | None = None,
+        method="GET",
+        body=None,
+        port: int = 0,
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
         try:
             data = json.dumps(body) if body is not None else None
             hdrs = {"Content-Type": "application/json", **(headers or {})}

@@ -49,6 +49,8 @@ def e2e_stack(state_home, local_registry, tmp_path_factory):
         env="local",
         project=f"ecotrack-e2e-{uuid.uuid4().hex[:8]}",
         proxy_port=free_port(),
+        tls_port=free_port(),
+        internal_port=free_port(),
         manifest=tmp_path_factory.mktemp("manifest") / "local.json",
     )
     try:

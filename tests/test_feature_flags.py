@@ -16,7 +16,9 @@ def test_changing_one_flag_rolls_only_that_service(gitops):
     flagged = gitops.manifest(flags={SERVICE: {"new_ui": "on", "max_items": "25"}})
     path = gitops.write(flagged)
     receiver = WebhookReceiver()
-    with Load(gitops.port, PATH) as load, Load(gitops.port, "/auth/version") as other:
+    with Load(gitops.port, PATH) as load, Load(
+        gitops.internal_port, "/auth/version"
+    ) as other:
         r = gitops.inv_deploy(path, env={"ECOTRACK_SLACK_WEBHOOK_URL": receiver.url})
     receiver.close()
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -42,10 +44,10 @@ def test_changing_one_flag_rolls_only_that_service(gitops):
     for c in gitops.containers():
         assert dict(c.flags) == {"max_items": "25", "new_ui": "on"}
     for _ in range(6):  # round robin: both replicas answer
-        status, body = gitops.get_json("/recycling/version")
+        status, body = gitops.get_json("/recycling/version", gitops.internal_port)
         assert status == 200
         assert body["feature_flags"] == {"max_items": "25", "new_ui": "on"}
-    status, body = gitops.get_json("/auth/version")
+    status, body = gitops.get_json("/auth/version", gitops.internal_port)
     assert body["feature_flags"] == {}
     # In sync with the flagged manifest; the baseline now differs by flags only.
     assert gitops.observe(flagged).report.in_sync

@@ -76,6 +76,7 @@ def test_affected_lists_the_new_service_for_a_change_to_it(repo):
 
 def test_it_comes_up_ready_behind_the_proxy(repo, tmp_path):
     project, port = f"ecotrack-new-{uuid.uuid4().hex[:8]}", free_port()
+    internal = free_port()
     manifest = tmp_path / "local.json"
     try:
         up = repo.run(
@@ -85,6 +86,10 @@ def test_it_comes_up_ready_behind_the_proxy(repo, tmp_path):
             project,
             "--port",
             str(port),
+            "--tls-port",
+            "0",
+            "--internal-port",
+            str(internal),
             "--manifest",
             str(manifest),
             timeout=1800,
@@ -92,7 +97,8 @@ def test_it_comes_up_ready_behind_the_proxy(repo, tmp_path):
         assert up.returncode == 0, output(up)
         assert NAME in json.loads(manifest.read_text())["services"]
         base = f"http://127.0.0.1:{port}/{NAME}"
-        assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+        ready = f"http://127.0.0.1:{internal}/{NAME}/health/ready"  # loopback only
+        assert httpx.get(ready, timeout=5).status_code == 200
         assert httpx.get(f"{base}/hello", timeout=5).json()["service"] == NAME
     finally:
         repo.run("./inv", "down", "--project", project, "--volumes")

@@ -83,7 +83,7 @@ def test_rolling_update_under_load_drops_nothing_and_worker_goes_stop_first(
     assert all(status == 202 for status, _ in jobs)
     since = time.time() - 1
     m = waste(releases, "1.1.0", flags={"new_model": "on"})
-    with Load(stack.port, "/waste/version", rate=60) as load:
+    with Load(stack.internal_port, "/waste/version", rate=60) as load:
         r = stack.deploy_ok(m, "--json")
     assert len(load.results) > 100
     assert load.failures == []
@@ -103,7 +103,7 @@ def test_rolling_update_under_load_drops_nothing_and_worker_goes_stop_first(
     assert all(c.health == "healthy" and c.version == "1.1.0" for c in new)
     assert all(c.flags == {"new_model": "on"} for c in new)
     for _ in range(4):  # both replicas, through the proxy
-        status, body = stack.get("/waste/version")
+        status, body = stack.get("/waste/version", port=stack.internal_port)
         assert status == 200 and body["feature_flags"] == {"new_model": "on"}
     everything = stack.containers("waste") + stack.containers("waste-worker")
     assert all(c.state == "running" for c in everything)  # no orphans
@@ -143,7 +143,7 @@ def test_failed_health_gate_removes_new_containers_and_old_keep_serving(
 ):
     before = sorted(c.id for c in running(stack.containers("waste")))
     worker = running(stack.containers("waste-worker"))[0].id
-    with Load(stack.port, "/waste/version", rate=40) as load:
+    with Load(stack.internal_port, "/waste/version", rate=40) as load:
         r = stack.deploy(waste(releases, "1.2.0", healthy=False))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "error: waste:" in r.stderr and "unhealthy" in r.stderr
@@ -172,7 +172,7 @@ def test_an_image_missing_from_the_registry_is_one_line_and_old_ones_serve(
     entry = releases.entry("waste", "1.1.0")
     gone = entry.image.split("@")[0].rsplit(":", 1)[0] + ":gone@sha256:" + "0" * 64
     m = releases.manifest(waste=dataclasses.replace(entry, image=gone, version="9"))
-    with Load(stack.port, "/waste/version", rate=20) as load:
+    with Load(stack.internal_port, "/waste/version", rate=20) as load:
         r = stack.deploy(m)
         time.sleep(2)  # the old ones serve on after the refusal; >= 40 requests due
     assert r.returncode == 1, r.stdout + r.stderr

@@ -23,11 +23,18 @@ def client(e2e_stack):
         yield c
 
 
+@pytest.fixture(scope="module")
+def internal(e2e_stack):
+    opts, _ = e2e_stack
+    with httpx.Client(base_url=opts.internal_url, timeout=10) as c:
+        yield c
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_ready_through_proxy_with_commit(client, head_sha, service):
+def test_service_ready_through_proxy_with_commit(client, internal, head_sha, service):
     assert client.get(f"/{service}/health/live").status_code == 200
-    assert client.get(f"/{service}/health/ready").status_code == 200
-    version = client.get(f"/{service}/version").json()
+    assert internal.get(f"/{service}/health/ready").status_code == 200
+    version = internal.get(f"/{service}/version").json()
     assert version["service"] == service
     assert version["git_sha"] == head_sha
     # The tag publish gave it: <branch>-<short sha>, `-dirty-<hash>` for an edited tree.

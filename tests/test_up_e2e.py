@@ -9,6 +9,7 @@ stopped by hand is drift that `./inv drift` names and `./inv deploy` heals, and
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 import uuid
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from release.adapters.daemons import free_port
+from release.devenv import tls as local_tls
 from testing import commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +49,18 @@ def containers(project: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
 
 
+def proxy_container(project: str) -> str:
+    return commands.docker(
+        "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+        "--filter", "label=com.docker.compose.service=proxy",
+    ).split()[0]  # fmt: skip
+
+
 class UpStack:
     def __init__(self, workdir: Path):
         self.project = f"ecotrack-up-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
+        self.internal_port = free_port()
         self.manifest = workdir / "local.json"
 
     @property
@@ -58,7 +68,8 @@ class UpStack:
         return ["--project", self.project, "--manifest", str(self.manifest)]
 
     def up(self) -> subprocess.CompletedProcess:
-        return inv("up", "--port", str(self.port), *self.where)
+        ports = ["--tls-port", "0", "--internal-port", str(self.internal_port)]
+        return inv("up", "--port", str(self.port), *ports, *self.where)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +90,16 @@ def test_first_up_publishes_records_and_deploys_everything(up_stack):
     assert sorted(recorded) == sorted(SERVICES + ["proxy"])
     assert all("@sha256:" in e["image"] for e in recorded.values())
     for name in SERVICES:
-        r = httpx.get(f"http://127.0.0.1:{stack.port}/{name}/health/ready", timeout=5)
-        assert r.status_code == 200, name
+        url = f"http://127.0.0.1:{stack.internal_port}/{name}/health/ready"
+        assert httpx.get(url, timeout=5).status_code == 200, name
+    # HTTPS with the local CA (up says where it is), on the port Docker picked.
+    ca = local_tls.directory() / "ca.pem"
+    said = (first.stdout + first.stderr).replace("\n", "")
+    assert f"local CA (curl --cacert): {ca}" in said
+    port = commands.docker("port", proxy_container(stack.project), "8443/tcp")
+    url = f"https://127.0.0.1:{port.rsplit(':', 1)[-1]}/proxy/health"
+    ctx = ssl.create_default_context(cafile=str(ca))
+    assert httpx.get(url, verify=ctx).status_code == 200
 
 
 def test_second_up_changes_nothing(up_stack):

@@ -98,6 +98,18 @@ class Compose:
             "down", "--remove-orphans", *(["--volumes"] if volumes else []), timeout=300
         )
 
+    def port(self, service: str, container_port: int) -> str:
+        """The host port `service`'s `container_port` is published on ("" if none)."""
+        r = proc.run(
+            self.command("port", service, str(container_port)),
+            cwd=ROOT,
+            env=dict(self.variables),
+            check=False,
+            timeout=60,
+        )
+        out = r.stdout.strip().splitlines()
+        return out[0].rsplit(":", 1)[-1] if r.returncode == 0 and out else ""
+
     def ps(self) -> list[dict]:
         out = self.run("ps", "--all", "--format", "json").stdout.strip()
         if not out:

@@ -1,9 +1,13 @@
 """A service's readiness and version over HTTP, asked from this machine (through the
-proxy's published port): what `./inv up` waits on before it prints the URLs."""
+proxy's internal listener, where readiness reasons and versions are served): what
+`./inv up` waits on before it prints the URLs; and the proxy's HTTPS entry point,
+checked against the CA that signed its certificate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import ssl
 
 import httpx
 
@@ -35,3 +39,14 @@ class Checker:
             return Answer(True, self._client.get(f"{base_url}/{name}/version").json())
         except httpx.HTTPError as exc:
             return Answer(False, detail=type(exc).__name__)
+
+
+def https_problem(url: str, ca: str, timeout: float = 5.0) -> str:
+    """ "" when `url` answers 200 over TLS verified with the CA file `ca`, else why not."""
+    try:
+        r = httpx.get(
+            url, verify=ssl.create_default_context(cafile=ca), timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if r.status_code == 200 else f"HTTP {r.status_code}"

@@ -7,7 +7,11 @@ MANIFEST = "manifest file (default: gitops/versions/<env>.json)"
 
 UP = {
     "env": "environment: local, the only one `up` runs (default: local)",
-    "port": "port of the proxy entry point on 127.0.0.1 (default: 8080)",
+    "port": "port of the proxy's plain HTTP entry point on 127.0.0.1 (default: 8080)",
+    "tls_port": "port of the proxy's HTTPS entry point on 127.0.0.1 (default: 8443; "
+    "0: any free port)",
+    "internal_port": "port of the proxy's internal listener (stats, metrics, "
+    "readiness reasons) on 127.0.0.1 (default: 8081; 0: any free port)",
     "project": PROJECT,
     "manifest": "the local manifest file (default: gitops/versions/local.json)",
 }

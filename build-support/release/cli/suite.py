@@ -150,6 +150,7 @@ BENCHES = (
     "affected",
     "publish",
     "gitops",
+    "login_abuse",
     "fleet",
     "cache",
     "heal",

@@ -6,12 +6,17 @@ gitops/versions/local.json) → deploy that manifest with the same health-gated 
 update as `./inv deploy` → check every service through the proxy. A second `up` with
 nothing new publishes nothing and finds the stack in sync; after an edit it rolls only
 what the edit affects. Each step says what it does.
+
+The proxy has three listeners on 127.0.0.1: plain HTTP (local only), HTTPS with a
+certificate from the local CA (devenv/tls.py), and the internal listener where
+readiness reasons, versions, metrics and HAProxy's stats are served; `up` checks
+the services there and the HTTPS entry point with the CA.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from release.adapters import compose as compose_adapter
@@ -29,6 +34,7 @@ from release.base.layout import (
     services,
 )
 from release.cli import publish_render, wiring
+from release.devenv import tls as local_tls
 from release.engine.events import Reporter
 from release.gitops.secrets import ensure_secrets
 from release.gitops.store import manifest_path
@@ -45,6 +51,8 @@ class StackOptions:
     project: str = ""
     proxy_port: int = 8080
     proxy_bind: str = "127.0.0.1"
+    tls_port: int = 0  # 0: a free port Docker picks
+    internal_port: int = 0  # 0: a free port Docker picks
     wait_timeout: int = 180
     manifest: Path | None = None  # default: gitops/versions/local.json
     health_timeout: float = 120.0
@@ -60,6 +68,21 @@ class StackOptions:
     @property
     def base_url(self) -> str:
         return f"http://{self.proxy_bind}:{self.proxy_port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://{self.proxy_bind}:{self.tls_port}"
+
+    @property
+    def internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.internal_port}"
+
+    @property
+    def proxy_ports(self) -> dict[str, int]:
+        return {
+            "PROXY_TLS_PORT": self.tls_port,
+            "PROXY_INTERNAL_PORT": self.internal_port,
+        }
 
 
 @dataclass
@@ -84,6 +107,8 @@ def compose_for(opts: StackOptions, images: dict[str, str]) -> Compose:
         **key_volume_variables(opts.project_name),
         "PROXY_PORT": str(opts.proxy_port),
         "PROXY_BIND": opts.proxy_bind,
+        "PROXY_TLS_FILE": str(local_tls.ensure().pem),
+        **{k: str(v) for k, v in opts.proxy_ports.items() if v},
     }
     return Compose(
         project=opts.project_name,
@@ -97,7 +122,8 @@ def compose_for(opts: StackOptions, images: dict[str, str]) -> Compose:
 def wait_ready_through_proxy(
     base_url: str, names: list[str], timeout: float = 90.0
 ) -> list[ServiceStatus]:
-    """Polls /<service>/health/ready through the proxy until every one answers 200."""
+    """Polls /<service>/health/ready through the proxy (its internal listener) until
+    every one answers 200."""
     deadline = time.monotonic() + timeout
     pending = set(names)
     statuses: dict[str, ServiceStatus] = {}
@@ -138,6 +164,8 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
         publishing.PublishRequest(env=opts.env, manifest=opts.manifest)
     )
     publish_render.render(published)
+    tls = local_tls.ensure()
+    console.info(f"the proxy's HTTPS uses the local CA (curl --cacert): {tls.ca}")
     console.info(f"deploying {published.manifest or opts.manifest_file}")
     rollout.deploy(
         wiring.host_access(),
@@ -146,15 +174,37 @@ def up(opts: StackOptions) -> list[ServiceStatus]:
         project=opts.project_name,
         proxy_port=opts.proxy_port,
         proxy_bind=opts.proxy_bind,
+        proxy_ports=opts.proxy_ports,
         health_timeout=opts.health_timeout,
         parallel=0,  # side by side, as many as suit the host
         reporter=Reporter(),
         gitops=GITOPS,
     )
+    opts = with_published_ports(opts)
     with console.step(f"checking every service through the proxy at {opts.base_url}"):
-        return wait_ready_through_proxy(
-            opts.base_url, [s.name for s in services()], opts.wait_timeout
+        statuses = wait_ready_through_proxy(
+            opts.internal_url, [s.name for s in services()], opts.wait_timeout
         )
+    with console.step(f"checking HTTPS at {opts.https_url} with the local CA"):
+        problem = http_check.https_problem(
+            f"{opts.https_url}/proxy/health", str(tls.ca)
+        )
+        if problem:
+            raise HealthError(f"the proxy's HTTPS at {opts.https_url}: {problem}")
+    return statuses
+
+
+def with_published_ports(opts: StackOptions) -> StackOptions:
+    """`opts` with the HTTPS and internal ports the running proxy has (where Docker
+    picked them)."""
+    if opts.tls_port and opts.internal_port:
+        return opts
+    compose = compose_for(opts, {s.name: "unused" for s in services()} | {PROXY: "x"})
+    return replace(
+        opts,
+        tls_port=opts.tls_port or int(compose.port(PROXY, 8443) or 0),
+        internal_port=opts.internal_port or int(compose.port(PROXY, 8081) or 0),
+    )
 
 
 def down(opts: StackOptions, volumes: bool = False) -> None:
@@ -167,11 +217,12 @@ def down(opts: StackOptions, volumes: bool = False) -> None:
 
 
 def render_status(opts: StackOptions, statuses: list[ServiceStatus]) -> None:
+    opts = with_published_ports(opts)
     rows = [
         [
             s.name,
             "ready" if s.ready else f"not ready ({s.detail})",
-            f"{opts.base_url}/{s.name}/",
+            f"{opts.https_url}/{s.name}/",
             s.version.get("version", "?"),
             str(s.version.get("git_sha", "?"))[:12],
             s.version.get("image_tag", "?"),
@@ -179,7 +230,12 @@ def render_status(opts: StackOptions, statuses: list[ServiceStatus]) -> None:
         for s in statuses
     ]
     console.table(
-        f"{opts.project_name}: {len(statuses)} services behind {opts.base_url}",
+        f"{opts.project_name}: {len(statuses)} services behind {opts.https_url} "
+        f"(plain HTTP, local only: {opts.base_url})",
         ["service", "status", "url", "version", "git sha", "image tag"],
         rows,
+    )
+    console.info(
+        f"internal (stats, metrics, readiness reasons): {opts.internal_url}/stats, "
+        f"CA: {local_tls.directory() / 'ca.pem'}"
     )

@@ -40,6 +40,9 @@ class LiveContainer:
     restart_count: int = 0
     exit_code: int = 0
     published: tuple[tuple[str, str], ...] = ()  # (host ip, host port)
+    # Container port ("8443/tcp") → its first (host ip, host port) binding as asked
+    # for at creation: host port "" when Docker picked it.
+    ports: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # Its failing health checks all ran out of time (a slow replica on a busy host)
     # rather than failing: not a verdict on the version by itself.
     checks_timed_out: bool = False
@@ -117,6 +120,11 @@ def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
     for bindings in (network.get("Ports") or {}).values():
         for b in bindings or []:
             published.append((b.get("HostIp", ""), str(b.get("HostPort", ""))))
+    ports = {}
+    asked = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for port, bindings in asked.items():
+        for b in bindings or []:
+            ports.setdefault(port, (b.get("HostIp", ""), str(b.get("HostPort", ""))))
     return LiveContainer(
         id=attrs["Id"],
         name=attrs.get("Name", "").lstrip("/"),
@@ -135,5 +143,6 @@ def parse_container(attrs: Mapping, repo_digests: list[str]) -> LiveContainer:
         restart_count=int(attrs.get("RestartCount", 0) or 0),
         exit_code=int(state.get("ExitCode", 0) or 0),
         published=tuple(sorted(set(published))),
+        ports=ports,
         checks_timed_out=timed_out(state.get("Health") or {}),
     )

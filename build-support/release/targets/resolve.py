@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from release.base.layout import GitopsTree
+from release.base.layout import DEFAULT_ENV, GitopsTree
+from release.devenv import tls as local_tls
 from release.engine.access import HostAccess
 from release.engine.results import DeployError
 from release.gitops.secrets import (
@@ -82,16 +83,24 @@ def _proxy_variables(
     units: Sequence[Unit], state: live.LiveState, port: int | None, bind: str | None
 ) -> dict[str, str]:
     published: tuple = ()
+    kept: dict = {}
     for u in units:
         if u.role == ROLE_PROXY:
             for c in state.for_service(u.service):
                 if c.state == "running" and c.published:
-                    published = c.published[0]
+                    # The public HTTP port (8080 in the container), not just any.
+                    published = c.ports.get("8080/tcp") or c.published[0]
+                    kept = c.ports
     out = {}
     if port or published:
         out["PROXY_PORT"] = str(port or published[1])
     if bind or published:
         out["PROXY_BIND"] = bind or published[0]
+    # A redeploy asks for the HTTPS and internal ports the running proxy was created
+    # with (none where Docker picked them), so its configuration is unchanged.
+    for variable, container_port in PROXY_KEPT_PORTS.items():
+        if kept.get(container_port, ("", ""))[1]:
+            out[variable] = kept[container_port][1]
     return out
 
 
@@ -100,6 +109,19 @@ def secrets_fingerprint(secrets_path: Path, keys: dict[str, bytes]) -> str:
     values = read_env_file(secrets_path)
     values.update({f"file:{name}": data.decode() for name, data in keys.items()})
     return secrets_hash(values)
+
+
+PROXY_KEPT_PORTS = {"PROXY_TLS_PORT": "8443/tcp", "PROXY_INTERNAL_PORT": "8081/tcp"}
+
+
+def _tls_variables(env: str) -> dict[str, str]:
+    """Where the proxy's PEM (certificate + key) is on the host: the local CA's
+    certificate locally, else PROXY_TLS_FILE if the operator set it (the
+    environment's Compose file has the default path)."""
+    if env == DEFAULT_ENV:
+        return {"PROXY_TLS_FILE": str(local_tls.ensure().pem)}
+    path = os.environ.get("PROXY_TLS_FILE")
+    return {"PROXY_TLS_FILE": path} if path else {}
 
 
 def resolve(
@@ -115,6 +137,7 @@ def resolve(
     proxy_bind: str | None = None,
     *,
     gitops: GitopsTree,
+    proxy_ports: dict[str, int] | None = None,
 ) -> tuple[object, dict[str, Desired]]:
     """The Compose project with the deploy's override, and each managed service's
     desired state with the hash of its resolved configuration."""
@@ -135,6 +158,8 @@ def resolve(
     variables["ECOTRACK_SECRETS_FILE"] = str(secrets_path)
     variables.update(key_volume_variables(project))
     variables.update(_proxy_variables(units, state, proxy_port, proxy_bind))
+    variables.update({k: str(v) for k, v in (proxy_ports or {}).items() if v})
+    variables.update(_tls_variables(env))
     override = workdir / "compose.deploy.json"
     override.write_text(json.dumps(compose_override(desired), indent=2))
     compose = access.compose(host, project, env, variables, (override,), gitops)

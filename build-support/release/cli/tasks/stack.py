@@ -9,18 +9,28 @@ from release.cli import up as stack
 from release.cli.handler import exit_with, handles_errors
 
 
-def _stack_options(env, port, project="", manifest=""):
+def _stack_options(env, port, project="", manifest="", tls_port=0, internal_port=0):
     return stack.StackOptions(
         env=env,
         project=project,
         proxy_port=int(port),
+        tls_port=int(tls_port),
+        internal_port=int(internal_port),
         manifest=Path(manifest) if manifest else None,
     )
 
 
 @task(help=flags.UP)
 @handles_errors
-def up(c, env="local", port=8080, project="", manifest=""):
+def up(
+    c,
+    env="local",
+    port=8080,
+    project="",
+    manifest="",
+    tls_port=8443,
+    internal_port=8081,
+):
     """Run the local environment, GitOps from the first command.
 
     Bootstraps this machine and says each step (Debian packages as root, the pip
@@ -29,8 +39,10 @@ def up(c, env="local", port=8080, project="", manifest=""):
     with Pants, push it to the local registry, record the digests in
     gitops/versions/local.json, and deploy that manifest with the same zero-downtime
     rolling update as `./inv deploy`. Run again: only what changed is rolled.
+    The proxy serves HTTPS with a certificate from a local CA that up makes once (it
+    prints where the CA is, for curl --cacert); plain HTTP stays, locally only.
     """
-    opts = _stack_options(env, port, project, manifest)
+    opts = _stack_options(env, port, project, manifest, tls_port, internal_port)
     stack.render_status(opts, stack.up(opts))
 
 

@@ -12,7 +12,7 @@ service (its new containers removed, the old ones serving) and the deploy fails.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from release.base.layout import GitopsTree
 from release.engine.access import HostAccess
@@ -43,6 +43,7 @@ def deploy(
     parallel: int = 0,
     proxy_port: int | None = None,
     proxy_bind: str | None = None,
+    proxy_ports: Mapping[str, int] | None = None,
     reporter: Reporter | None = None,
     gitops: GitopsTree,
 ) -> DeployResult:
@@ -58,7 +59,13 @@ def deploy(
     plan's order; 0: deploy/apply.default_parallel()).
     """
     target = ProjectOnHost.of(
-        access, env, project, host, proxy_port=proxy_port, proxy_bind=proxy_bind
+        access,
+        env,
+        project,
+        host,
+        proxy_port=proxy_port,
+        proxy_bind=proxy_bind,
+        proxy_ports=tuple(sorted((proxy_ports or {}).items())),
     )
     session = DeploySession(
         target,

@@ -49,6 +49,8 @@ class ProjectOnHost:
     host: str = ""  # default: DOCKER_HOST, else the local engine
     proxy_port: int | None = None
     proxy_bind: str | None = None
+    # Other proxy ports to publish: (("PROXY_TLS_PORT", 8443), ...).
+    proxy_ports: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(
@@ -195,6 +197,7 @@ class DeploySession:
             t.proxy_port,
             t.proxy_bind,
             gitops=self.gitops,
+            proxy_ports=dict(t.proxy_ports),
         )
         self.plan = make_plan(t.env, t.project, self.chosen, self.desired, self.state)
 

@@ -6,6 +6,7 @@ pure planner as the Compose path, over tasks instead of containers).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from release.model.desired import (
     Desired,
     Unit,
     desired_units,
+    merged_services,
     with_hashes,
 )
 from release.model.manifest import Manifest, load
@@ -71,6 +73,29 @@ def _proxy(gitops: GitopsTree, stack: str) -> swarm_stack.ProxyConfig:
         raise DeployError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _proxy_tls(docs, stack: str) -> swarm_stack.ProxyTls | None:
+    """The proxy's PEM as a Docker secret: PROXY_TLS_FILE on this machine, required
+    where the environment's proxy serves HTTPS only (staging, prod)."""
+    problem = swarm_stack.bind_problem(os.environ.get("PROXY_BIND", ""))
+    if problem:
+        raise UsageError(problem)
+    spec = merged_services(docs).get("proxy", {})
+    https_only = "PROXY_HTTPS_ONLY" in (spec.get("environment") or {})
+    path = os.environ.get("PROXY_TLS_FILE", "")
+    if not path:
+        if https_only:
+            raise DeployError(
+                "the proxy serves HTTPS only here: set PROXY_TLS_FILE to its PEM "
+                "(certificate and key) on this machine"
+            )
+        return None
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise DeployError(f"PROXY_TLS_FILE {path}: cannot read: {exc.strerror}")
+    return swarm_stack.proxy_tls(pem, str(Path(path).resolve()), stack)
+
+
 def look(
     access: HostAccess,
     env: str,
@@ -106,16 +131,18 @@ def look(
     desired = desired_units(manifest, units, secrets_fingerprint(secrets, keys))
     names = {f: swarm_stack.key_secret_name(stack, f, data) for f, data in keys.items()}
     proxy = _proxy(gitops, stack)
+    docs = compose_docs(env, gitops)
     document, hashes = swarm_stack.render(
         units,
         desired,
-        compose_docs(env, gitops),
+        docs,
         secrets_file=str(secrets),
         proxy_port=proxy_port or swarm.proxy_port,
         monitor=swarm.monitor,
         proxy=proxy,
         proxy_config_file=str(workdir / "haproxy.cfg"),
         key_secrets=names,
+        proxy_tls=_proxy_tls(docs, stack),
     )
     desired = with_hashes(desired, hashes)
     state = swarm_live.parse(stack, *access.read_stack(client, stack))

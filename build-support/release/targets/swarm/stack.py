@@ -79,6 +79,39 @@ def key_secret_name(stack: str, file: str, data: bytes) -> str:
     return f"{stack}_{file}_{hashlib.sha256(data).hexdigest()[:12]}"
 
 
+# The proxy's certificate and key (one PEM), where haproxy.cfg reads it; on Swarm a
+# Docker secret named by its content (a new certificate is a new secret).
+PROXY_TLS_TARGET = "/run/secrets/proxy_tls.pem"
+PROXY_TLS_PORT = 443
+
+
+@dataclass(frozen=True)
+class ProxyTls:
+    name: str
+    file: str  # the PEM on the deploying machine; `docker stack deploy` reads it
+
+
+def proxy_tls(pem: bytes, file: str, stack: str) -> ProxyTls:
+    return ProxyTls(f"{stack}-proxy-tls-{hashlib.sha256(pem).hexdigest()[:12]}", file)
+
+
+def bind_problem(bind: str) -> str:
+    """Why the proxy cannot be published on `bind` ("" when it can): Swarm publishes
+    a port on every interface of the node."""
+    if bind in ("", "0.0.0.0", "::"):
+        return ""
+    return (
+        f"PROXY_BIND={bind}: Swarm publishes the proxy on every interface of the "
+        "node; leave PROXY_BIND unset and restrict access with the host's firewall"
+    )
+
+
+def _is_tls_mount(volume) -> bool:
+    if isinstance(volume, Mapping):
+        return volume.get("target") == PROXY_TLS_TARGET
+    return f":{PROXY_TLS_TARGET}" in str(volume)
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     """The proxy's haproxy.cfg for Swarm, as a Swarm config named by its content."""
@@ -164,8 +197,15 @@ def render_service(
     monitor: int,
     proxy: ProxyConfig | None,
     key_secrets: Mapping[str, str] | None = None,
+    tls: ProxyTls | None = None,
 ) -> dict:
     spec: dict = {k: compose_spec[k] for k in KEPT if k in compose_spec}
+    if unit.role == ROLE_PROXY:
+        # The PEM comes as a Docker secret here, not from a path on the host.
+        volumes = [v for v in spec.get("volumes", []) if not _is_tls_mount(v)]
+        spec.pop("volumes", None)
+        if volumes:
+            spec["volumes"] = volumes
     spec["image"] = desired.image
     spec["networks"] = [NETWORK]
     if unit.env_file:
@@ -194,6 +234,11 @@ def render_service(
     environment.update(flag_env(desired.flags))
     if environment:
         spec["environment"] = environment
+    if unit.role == ROLE_PROXY and isinstance(compose_spec.get("environment"), Mapping):
+        spec["environment"] = {
+            **compose_spec["environment"],
+            **spec.get("environment", {}),
+        }
     labels = {LABEL_VERSION: desired.version}
     if desired.secrets_hash:
         labels[LABEL_SECRETS_HASH] = desired.secrets_hash
@@ -220,6 +265,19 @@ def render_service(
         ]
         if proxy is not None:
             spec["configs"] = [{"source": "haproxy", "target": PROXY_CONFIG_TARGET}]
+        if tls is not None:
+            spec["ports"].append(
+                {
+                    "target": 8443,
+                    "published": PROXY_TLS_PORT,
+                    "protocol": "tcp",
+                    "mode": "host",
+                }
+            )
+            spec["secrets"] = [
+                {"source": "proxy_tls", "target": PROXY_TLS_TARGET, "mode": 0o400}
+            ]
+            spec["labels"]["io.ecotrack.proxy-tls"] = tls.name
     h = service_hash(spec)
     spec["labels"][LABEL_CONFIG_HASH] = h
     spec["deploy"]["labels"] = dict(spec["labels"])
@@ -237,6 +295,7 @@ def render(
     proxy: ProxyConfig | None,
     proxy_config_file: str = "",
     key_secrets: Mapping[str, str] | None = None,
+    proxy_tls: ProxyTls | None = None,
 ) -> tuple[dict, dict[str, str]]:
     """The stack document for the `units` the manifest names, and each rendered
     service's config hash ({service: hash}), which the tasks carry as a label."""
@@ -255,6 +314,7 @@ def render(
             monitor=monitor,
             proxy=proxy if unit.role == ROLE_PROXY else None,
             key_secrets=key_secrets,
+            tls=proxy_tls if unit.role == ROLE_PROXY else None,
         )
     volumes = sorted(
         {
@@ -271,12 +331,19 @@ def render(
     }
     if volumes:
         stack["volumes"] = {v: {} for v in volumes}
+    # The key secrets are made beforehand (external); the proxy's is defined below.
     used = sorted(
         {k["source"] for s in services.values() for k in s.get("secrets", [])}
+        & set((key_secrets or {}).values())
     )
     if used:
         stack["secrets"] = {name: {"external": True} for name in used}
     if proxy is not None and any("configs" in s for s in services.values()):
         stack["configs"] = {"haproxy": {"name": proxy.name, "file": proxy_config_file}}
+    if proxy_tls is not None and any("secrets" in s for s in services.values()):
+        stack.setdefault("secrets", {})["proxy_tls"] = {
+            "name": proxy_tls.name,
+            "file": proxy_tls.file,
+        }
     hashes = {name: s["labels"][LABEL_CONFIG_HASH] for name, s in services.items()}
     return stack, hashes

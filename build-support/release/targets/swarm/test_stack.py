@@ -203,3 +203,41 @@ def test_unit_roles_are_what_the_compose_path_reads():
     assert roles["proxy"] == ROLE_PROXY and roles["auth"] == ROLE_HTTP
     assert roles["waste-worker"] == ROLE_WORKER
     assert isinstance(units_from_compose(docs())[0], Unit)
+
+
+def test_proxy_https_from_a_docker_secret_not_a_host_path():
+    units = units_from_compose(docs())
+    manifest = Manifest("prod", {"proxy": entry("proxy")})
+    desired = desired_units(manifest, units, secrets_hash({}))
+    tls = swarm_stack.proxy_tls(b"PEM", "/secure/proxy_tls.pem", "ecotrack-prod")
+    doc, _ = swarm_stack.render(
+        units,
+        desired,
+        docs(),
+        secrets_file="/x.env",
+        proxy_port=80,
+        monitor=7,
+        proxy=None,
+        proxy_tls=tls,
+    )
+    proxy = doc["services"]["proxy"]
+    assert {"target": 8443, "published": 443, "protocol": "tcp", "mode": "host"} in (
+        proxy["ports"]
+    )
+    assert proxy["secrets"] == [
+        {"source": "proxy_tls", "target": swarm_stack.PROXY_TLS_TARGET, "mode": 0o400}
+    ]
+    assert doc["secrets"]["proxy_tls"] == {"name": tls.name, "file": tls.file}
+    assert "volumes" not in proxy  # the Compose bind mount has no Swarm meaning
+    assert proxy["environment"]["PROXY_HTTPS_ONLY"] == "1"  # staging/prod's Compose
+    # a new certificate is a new secret, so the proxy rolls
+    assert swarm_stack.proxy_tls(b"PEM2", tls.file, "ecotrack-prod").name != tls.name
+
+
+@pytest.mark.parametrize("bind", ["", "0.0.0.0", "::"])
+def test_proxy_bind_every_interface_is_what_swarm_does(bind):
+    assert swarm_stack.bind_problem(bind) == ""
+
+
+def test_proxy_bind_to_one_address_is_refused_not_ignored():
+    assert "PROXY_BIND=127.0.0.1" in swarm_stack.bind_problem("127.0.0.1")
