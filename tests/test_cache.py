@@ -295,10 +295,10 @@ def external_address() -> str:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    from release.adapters import local_ca
+    from release.devenv import tls
 
     host = external_address()
-    certs = local_ca.issue(tmp_path_factory.mktemp("ca"), "cache", [host])
+    certs = tls.issue(tmp_path_factory.mktemp("ca"), "cache", [host])
     data = tmp_path_factory.mktemp("cache-tls")
     settings = cache.ServerSettings(
         host, free_port(), str(data), tls_cert=str(certs.cert), tls_key=str(certs.key)
