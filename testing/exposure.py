@@ -85,9 +85,12 @@ def probe(listener: Listener, outside: str, path: str = "/", timeout: float = 3.
     if tls is not None and tls.startswith("HTTP/"):
         return _answer(listener, host, True, tls)
     plain = _get(host, listener.port, path, timeout, tls=False)
-    if plain is None:
-        return Answer(listener, host, False, "no answer")
-    return _answer(listener, host, False, plain)
+    if plain:
+        return _answer(listener, host, False, plain)
+    h2 = _h2_handshake(host, listener.port, timeout)
+    if h2:  # gRPC: TLS with HTTP/2 only; a call without a token is another matter
+        return Answer(listener, host, True, "TLS, HTTP/2 only (gRPC)", h2)
+    return Answer(listener, host, False, "no answer" if plain is None else "silent")
 
 
 def _answer(listener: Listener, host: str, tls: bool, raw: str) -> Answer:
@@ -129,6 +132,22 @@ def _get(host: str, port: int, path: str, timeout: float, tls: bool) -> str | No
         return b"".join(chunks).decode("latin-1")
     finally:
         sock.close()
+
+
+def _h2_handshake(host: str, port: int, timeout: float) -> str:
+    """The server certificate's subject when `port` completes a TLS handshake that
+    offers only HTTP/2 (what a gRPC server wants), else ""."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as sock:
+                der = sock.getpeercert(binary_form=True) or b""
+                return f"{sock.version()}, certificate {len(der)} bytes"
+    except (ssl.SSLError, OSError):
+        return ""
 
 
 def scan(outside: str | None = None, path: str = "/") -> list[Answer]:
