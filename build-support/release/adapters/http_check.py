@@ -42,7 +42,8 @@ class Checker:
 
 
 def https_problem(url: str, ca: str, timeout: float = 5.0) -> str:
-    """ "" when `url` answers 200 over TLS verified with the CA file `ca`, else why not."""
+    """Why `url` does not answer 200 over TLS verified by the CA file `ca` ("" if
+    it does)."""
     try:
         r = httpx.get(
             url, verify=ssl.create_default_context(cafile=ca), timeout=timeout
