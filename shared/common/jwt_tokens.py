@@ -10,11 +10,13 @@ concatenated).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -27,12 +29,11 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.errors import ApiError
+from common.settings import MAX_TTL_SECONDS, KeyLoader, SettingsError
 
 ALGORITHM = "EdDSA"
 ISSUER = "ecotrack-auth"
 AUDIENCE = "ecotrack"
-# A stolen token is usable until it expires: no token lives longer than this.
-MAX_TTL_SECONDS = 3600
 _REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
 
@@ -43,8 +44,9 @@ class TokenError(Exception):
     """The token is missing, malformed, forged or expired."""
 
 
-class KeyConfigError(ValueError):
-    """A key is missing, unreadable or not Ed25519 (e.g. an HS256 secret)."""
+class KeyConfigError(SettingsError):
+    """A key is missing, unreadable or not Ed25519 (e.g. an HS256 secret): the
+    service refuses to start (common.runner)."""
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -213,3 +215,61 @@ def bearer_user(keys: PublicKeys) -> Callable[..., str]:
         return claims["sub"]
 
     return dependency
+
+
+def _key_text(env: Mapping[str, str], name: str) -> str | None:
+    """The key in the file ``<name>_FILE`` names (under /run/secrets in a
+    container); None when it is not set. Keys never travel as environment."""
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyConfigError(f"{name}_FILE: cannot read {path}: {exc}") from None
+
+
+def load_keys(
+    env: Mapping[str, str],
+    service: str,
+    require_signing: bool = False,
+    require_public: bool = False,
+) -> tuple[SigningKey | None, PublicKeys]:
+    """The token keys `service` is given through ``*_FILE`` variables; KeyConfigError
+    (one line) when one it needs is missing or weak, or an HS256 secret is set."""
+    if env.get("JWT_SECRET", "").strip():
+        raise KeyConfigError(
+            f"JWT_SECRET is set: {service} refuses shared HS256 secrets; give it "
+            "Ed25519 keys (JWT_PRIVATE_KEY_FILE, JWT_PUBLIC_KEYS_FILE)"
+        )
+    signing, public = None, {}
+    try:
+        text = _key_text(env, "JWT_PRIVATE_KEY")
+        if text is not None:
+            signing = load_signing_key(text)
+        text = _key_text(env, "JWT_PUBLIC_KEYS")
+        if text is not None:
+            public = load_public_keys(text)
+    except KeyConfigError as exc:
+        raise KeyConfigError(f"{exc}: {service} needs Ed25519 keys") from None
+    if require_signing and signing is None:
+        raise KeyConfigError(
+            f"JWT_PRIVATE_KEY_FILE is not set: {service} refuses to start without "
+            "its signing key (there is deliberately no default key)"
+        )
+    if require_public and not public and signing is None:
+        raise KeyConfigError(
+            f"JWT_PUBLIC_KEYS_FILE is not set: {service} refuses to start without "
+            "the public keys that verify tokens"
+        )
+    return signing, public
+
+
+def key_loader(
+    require_signing: bool = False, require_public: bool = False
+) -> KeyLoader:
+    """For Settings.from_env / load_settings_or_exit(keys=...): a service that signs
+    tokens requires its signing key, one that verifies them its public keys."""
+    return functools.partial(
+        load_keys, require_signing=require_signing, require_public=require_public
+    )

@@ -8,7 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from common.logging_json import configure_logging, uvicorn_log_config
-from common.settings import Settings, SettingsError
+from common.settings import KeyLoader, Settings, SettingsError
 
 # In-flight requests get this long after SIGTERM. The orchestrator's kill
 # timeout (docker stop -t / stop_grace_period) should be a bit longer.
@@ -29,23 +29,16 @@ def serve(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def load_settings_or_exit(
-    service_name: str,
-    require_signing_key: bool = False,
-    require_public_keys: bool = False,
-) -> Settings:
+def load_settings_or_exit(service_name: str, keys: KeyLoader | None = None) -> Settings:
     """Settings from the environment, with JSON logging configured.
 
     A configuration error exits with status 2 and a one-line message on stderr
     so that a misconfigured container fails loudly at start, not at first use: a
-    missing or weak token key (not Ed25519, or an HS256 secret) is such an error.
+    missing or weak token key (not Ed25519, or an HS256 secret) is such an error
+    for a service that passes `keys` (common.jwt_tokens.key_loader).
     """
     try:
-        settings = Settings.from_env(
-            service_name,
-            require_signing_key=require_signing_key,
-            require_public_keys=require_public_keys,
-        )
+        settings = Settings.from_env(service_name, keys=keys)
     except SettingsError as exc:
         print(f"{service_name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -7,20 +7,16 @@ fails fast (before the port is bound) instead of on the first request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from common.jwt_tokens import (
-    MAX_TTL_SECONDS,
-    KeyConfigError,
-    PublicKeys,
-    SigningKey,
-    load_public_keys,
-    load_signing_key,
-)
+from typing import Any
 
 FEATURE_PREFIX = "FEATURE_"
+# A stolen token is usable until it expires: no token lives longer than this. Here,
+# not in jwt_tokens, so that only the services that sign or verify tokens depend on
+# the token code and its libraries (Pants infers a service's dependencies from its
+# imports, and every service reads its Settings).
+MAX_TTL_SECONDS = 3600
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -72,47 +68,9 @@ def feature_flags(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _key_text(env: Mapping[str, str], name: str) -> str | None:
-    """The key in the file ``<name>_FILE`` names (under /run/secrets in a
-    container); None when it is not set. Keys never travel as environment."""
-    path = env.get(f"{name}_FILE", "").strip()
-    if not path:
-        return None
-    try:
-        return Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc}") from None
-
-
-def _load_keys(
-    env: Mapping[str, str], name: str, require_signing: bool, require_public: bool
-) -> tuple[SigningKey | None, dict]:
-    if (require_signing or require_public) and env.get("JWT_SECRET", "").strip():
-        raise SettingsError(
-            f"JWT_SECRET is set: {name} refuses shared HS256 secrets; give it "
-            "Ed25519 keys (JWT_PRIVATE_KEY_FILE, JWT_PUBLIC_KEYS_FILE)"
-        )
-    signing, public = None, {}
-    try:
-        text = _key_text(env, "JWT_PRIVATE_KEY")
-        if text is not None:
-            signing = load_signing_key(text)
-        text = _key_text(env, "JWT_PUBLIC_KEYS")
-        if text is not None:
-            public = load_public_keys(text)
-    except KeyConfigError as exc:
-        raise SettingsError(f"{exc}: {name} needs Ed25519 keys") from None
-    if require_signing and signing is None:
-        raise SettingsError(
-            f"JWT_PRIVATE_KEY_FILE is not set: {name} refuses to start without "
-            "its signing key (there is deliberately no default key)"
-        )
-    if require_public and not public and signing is None:
-        raise SettingsError(
-            f"JWT_PUBLIC_KEYS_FILE is not set: {name} refuses to start without "
-            "the public keys that verify tokens"
-        )
-    return signing, public
+# (env, service name) → (signing key or None, {kid: public key}); the services that
+# sign or verify tokens pass common.jwt_tokens.key_loader(...), the others none.
+KeyLoader = Callable[[Mapping[str, str], str], "tuple[Any, Mapping[str, Any]]"]
 
 
 @dataclass(frozen=True)
@@ -124,8 +82,8 @@ class Settings:
     image_tag: str = "dev"
     log_level: str = "INFO"
     # None/empty means "not configured"; services that sign/verify tokens refuse it.
-    jwt_signing_key: SigningKey | None = None
-    jwt_public_keys: PublicKeys = field(default_factory=dict)
+    jwt_signing_key: Any = None  # common.jwt_tokens.SigningKey
+    jwt_public_keys: Mapping[str, Any] = field(default_factory=dict)  # kid → key
     jwt_ttl_seconds: int = MAX_TTL_SECONDS
     feature_flags: Mapping[str, str] = field(default_factory=dict)
 
@@ -145,8 +103,7 @@ class Settings:
         cls,
         service_name: str,
         *,
-        require_signing_key: bool = False,
-        require_public_keys: bool = False,
+        keys: KeyLoader | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if environ is None else environ
@@ -157,9 +114,7 @@ class Settings:
         port = env_int(env, "PORT", 8000, minimum=1)
         if port > 65535:
             raise SettingsError(f"PORT must be <= 65535, got {port}")
-        signing, public = _load_keys(
-            env, name, require_signing_key, require_public_keys
-        )
+        signing, public = keys(env, name) if keys else (None, {})
         return cls(
             service_name=name,
             port=port,
@@ -173,7 +128,7 @@ class Settings:
             feature_flags=feature_flags(env),
         )
 
-    def signing_key(self) -> SigningKey:
+    def signing_key(self) -> Any:
         """The JWT signing key, or a clear error for services that issue tokens."""
         if self.jwt_signing_key is None:
             raise SettingsError(
@@ -181,7 +136,7 @@ class Settings:
             )
         return self.jwt_signing_key
 
-    def verifying_keys(self) -> PublicKeys:
+    def verifying_keys(self) -> Mapping[str, Any]:
         """The public keys by kid (the signing key's own included)."""
         keys = dict(self.jwt_public_keys)
         if self.jwt_signing_key is not None:

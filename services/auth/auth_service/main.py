@@ -18,7 +18,7 @@ from auth_service.version import VERSION
 from common.db import check_writable, migrate, transaction
 from common.errors import ApiError
 from common.http import create_base_app
-from common.jwt_tokens import bearer_claims, issue_token
+from common.jwt_tokens import bearer_claims, issue_token, key_loader
 from common.settings import Settings
 
 SCHEMA = [
@@ -70,9 +70,8 @@ def create_app(
     settings: Settings | None = None, kdf: KdfSlots | None = None
 ) -> FastAPI:
     if settings is None:
-        settings = Settings.from_env(
-            "auth", require_signing_key=True, require_public_keys=True
-        )
+        keys = key_loader(require_signing=True, require_public=True)
+        settings = Settings.from_env("auth", keys=keys)
     signing_key = settings.signing_key()
     # The public keys as well as our own: tokens of the previous key stay valid
     # during a rotation.

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from common.db import check_writable, migrate, transaction
 from common.errors import ApiError
 from common.http import create_base_app
-from common.jwt_tokens import bearer_user
+from common.jwt_tokens import bearer_user, key_loader
 from common.settings import Settings
 from users_service.version import VERSION
 
@@ -77,7 +77,7 @@ def _not_found() -> ApiError:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
-        settings = Settings.from_env("users", require_public_keys=True)
+        settings = Settings.from_env("users", keys=key_loader(require_public=True))
     db_path = settings.database_path
     migrate(db_path, SCHEMA)
     app = create_base_app(

@@ -1,6 +1,7 @@
 import pytest
 
 from common import runner
+from common.jwt_tokens import key_loader
 from common.settings import Settings
 
 
@@ -36,7 +37,7 @@ def test_missing_or_weak_key_exits_2_with_one_line(
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(runner, "configure_logging", lambda *args: None)
     with pytest.raises(SystemExit) as excinfo:
-        runner.load_settings_or_exit("auth", require_signing_key=True)
+        runner.load_settings_or_exit("auth", key_loader(require_signing=True))
     assert excinfo.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("auth: configuration error: ")

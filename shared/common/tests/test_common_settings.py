@@ -1,6 +1,6 @@
 import pytest
 
-from common.jwt_tokens import SigningKey, private_pem, public_pem
+from common.jwt_tokens import SigningKey, key_loader, private_pem, public_pem
 from common.settings import Settings, SettingsError, env_float, feature_flags
 
 KEY = SigningKey.generate()
@@ -45,7 +45,7 @@ def test_values_from_environment(key_files):
         "JWT_TTL_SECONDS": "60",
     }
     settings = Settings.from_env(
-        "auth", require_signing_key=True, require_public_keys=True, environ=env
+        "auth", keys=key_loader(require_signing=True, require_public=True), environ=env
     )
     assert settings.service_name == "auth-blue"
     assert settings.port == 9001
@@ -67,20 +67,22 @@ def test_feature_flags_strip_prefix_and_lowercase():
 def test_missing_signing_key_refuses_to_start(value):
     with pytest.raises(SettingsError, match="JWT_PRIVATE_KEY_FILE is not set"):
         Settings.from_env(
-            "auth", require_signing_key=True, environ={"JWT_PRIVATE_KEY_FILE": value}
+            "auth",
+            keys=key_loader(require_signing=True),
+            environ={"JWT_PRIVATE_KEY_FILE": value},
         )
 
 
 def test_missing_public_keys_refuse_to_start():
     with pytest.raises(SettingsError, match="JWT_PUBLIC_KEYS_FILE is not set"):
-        Settings.from_env("users", require_public_keys=True, environ={})
+        Settings.from_env("users", keys=key_loader(require_public=True), environ={})
 
 
 def test_an_hs256_secret_refuses_to_start(key_files, tmp_path):
     with pytest.raises(SettingsError, match="refuses shared HS256"):
         Settings.from_env(
             "users",
-            require_public_keys=True,
+            keys=key_loader(require_public=True),
             environ={**key_files, "JWT_SECRET": "s" * 48},
         )
     weak = tmp_path / "weak.pem"
@@ -88,7 +90,7 @@ def test_an_hs256_secret_refuses_to_start(key_files, tmp_path):
     with pytest.raises(SettingsError, match="Ed25519"):
         Settings.from_env(
             "auth",
-            require_signing_key=True,
+            keys=key_loader(require_signing=True),
             environ={**key_files, "JWT_PRIVATE_KEY_FILE": str(weak)},
         )
 
@@ -97,7 +99,7 @@ def test_unreadable_key_file_refuses_to_start(tmp_path):
     with pytest.raises(SettingsError, match="cannot read"):
         Settings.from_env(
             "users",
-            require_public_keys=True,
+            keys=key_loader(require_public=True),
             environ={"JWT_PUBLIC_KEYS_FILE": str(tmp_path / "absent.pem")},
         )
 
