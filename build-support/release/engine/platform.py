@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from release.model.live import LiveContainer
-from release.model.proxy import Server
+from release.model.proxy import Counts, Server
 
 WARMUP_CPU_SHARES = 128  # new replicas start at 1/8 of the normal CPU weight
 DEFAULT_CPU_SHARES = 1024
@@ -28,6 +28,9 @@ class ProxyAdmin(Protocol):
         """{backend: its servers} for every backend, in one call."""
 
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None: ...
+
+    def counts(self, backend: str) -> dict[str, Counts]:
+        """{server name: requests and responses by class} (the canary's verdict)."""
 
 
 class Platform(Protocol):
@@ -162,3 +165,6 @@ class FencedProxy:
     def set_state(self, backend: str, names: Iterable[str], state: str) -> None:
         self.guard()
         self.admin.set_state(backend, names, state)
+
+    def counts(self, backend: str) -> dict[str, Counts]:
+        return self.admin.counts(backend)

@@ -130,3 +130,25 @@ def test_with_the_token_current_the_deploy_runs_through():
     plan, want = plan_for(p)
     outcomes = apply(engine, plan, UNITS, want)
     assert [o.result for o in outcomes] == ["ok", "ok"] and engine.acted
+
+
+def test_the_fenced_proxy_reads_what_the_proxy_reads_without_a_check():
+    """The canary reads its counts through the engine's (fenced) proxy: every read
+    passes through, only set_state is fenced."""
+    from release.engine.platform import FencedProxy
+    from release.model.proxy import Counts
+
+    class Admin:
+        def counts(self, backend):
+            return {"web-1": Counts()} if backend == "web" else {}
+
+        def set_state(self, backend, names, state):
+            self.set = (backend, tuple(names), state)
+
+    checks = []
+    admin = Admin()
+    fenced = FencedProxy(admin, lambda: checks.append(1))
+    assert fenced.counts("web") == {"web-1": Counts()}
+    assert checks == []
+    fenced.set_state("web", ["web-1"], "drain")
+    assert checks == [1] and admin.set == ("web", ("web-1",), "drain")
