@@ -189,14 +189,14 @@ def _alive(pid: int) -> bool:
 def link_tooling_venv(dest: Path) -> None:
     """`./inv` in the copy runs the tooling venv running us: .venv is a real directory
     (Pants ignores it; a symlinked .venv would be read) holding links to that venv's
-    parts, with the requirements stamp of the copy so ./inv installs nothing."""
+    parts, with the stamp of the copy's tooling lock so ./inv installs nothing."""
     venv = Path(sys.prefix)
     target = dest / ".venv"
     target.mkdir(exist_ok=True)
     for entry in venv.iterdir():
         if entry.name != ".requirements.sha256" and not (target / entry.name).exists():
             (target / entry.name).symlink_to(entry)
-    reqs = dest / "3rdparty/python/tooling-requirements.txt"
-    if reqs.is_file():
-        digest = hashlib.sha256(reqs.read_bytes()).hexdigest()
+    lock = dest / "3rdparty/python/tooling-requirements.lock.txt"  # what ./inv stamps
+    if lock.is_file():
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest()
         (target / ".requirements.sha256").write_text(digest + "\n")
