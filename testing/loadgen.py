@@ -40,6 +40,7 @@ import json
 import os
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -124,10 +125,11 @@ class _Generator:
         timeout: float,
         expect: Callable[[bytes], bool] | None,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ):
         self.port, self.path, self.rate = port, path, rate
         self.keepalive, self.timeout, self.expect = keepalive, timeout, expect
-        self.host = host
+        self.host, self.tls = host, tls
         self.results: list[Result] = []
         self.idle: list[_Conn] = []
         self.stopping = False
@@ -167,7 +169,9 @@ class _Generator:
         closed before any byte of an answer."""
         reused = conn is not None
         if conn is None:
-            conn = _Conn(*await asyncio.open_connection(self.host, self.port))
+            conn = _Conn(
+                *await asyncio.open_connection(self.host, self.port, ssl=self.tls)
+            )
         try:
             try:
                 conn.writer.write(self.request_bytes(keep))
@@ -232,9 +236,13 @@ class Load:
         expect: Callable[[bytes], bool] | None = None,
         process: bool = False,
         threads: int | None = None,  # accepted for old callers; open-loop needs none
+        tls_ca: str | None = None,  # HTTPS, verified with this CA file
     ):
         if rate <= 0 or not 0.0 <= keepalive <= 1.0:
             raise ValueError("rate must be positive and keepalive in [0, 1]")
+        if process and tls_ca:
+            raise ValueError("tls_ca= needs the in-process generator")
+        self.tls = ssl.create_default_context(cafile=tls_ca) if tls_ca else None
         self.port, self.path, self.rate = port, path, rate
         self.keepalive, self.timeout, self.expect = keepalive, timeout, expect
         self.process = process
@@ -303,7 +311,13 @@ class Load:
                 )
             return self
         self._gen = _Generator(
-            self.port, self.path, self.rate, self.keepalive, self.timeout, self.expect
+            self.port,
+            self.path,
+            self.rate,
+            self.keepalive,
+            self.timeout,
+            self.expect,
+            tls=self.tls,
         )
         ready = threading.Event()
         self._thread = threading.Thread(

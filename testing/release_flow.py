@@ -29,7 +29,9 @@ import tempfile
 from pathlib import Path
 
 from release.adapters import docker_images
+from release.adapters.daemons import free_port
 from release.adapters.registry_ecr import EcrRegistry
+from release.devenv import tls as devenv_tls
 from release.images.base import ensure_base_image
 from release.machine import fleet as fleet_sim
 from release.model.manifest import Manifest, dumps, loads
@@ -51,6 +53,8 @@ GIT_ID = [
     "user.email=developer@example.com",
 ]
 # A hosted runner's PATH (not this process's: root's pyenv shims and tools).
+# The proxy's HTTPS port on the simulated staging and prod hosts (PROXY_TLS_PORT).
+TLS_PORT = 8443
 RUNNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PUSH_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecotrack-ecr-push"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecotrack-deploy"
@@ -95,6 +99,7 @@ class ReleaseWorld:
         self.ecr: EcrStandIn | None = None
         self.fleet: Fleet | None = None
         self.forwarders: list[Forwarder] = []
+        self.tls_ports: list[int] = []  # this machine's port for each host's HTTPS
         self.releases: Releases | None = None
         self.repo = self.dir / "repo"  # the developers' clone
         self.remote = self.dir / "origin.git"
@@ -117,6 +122,16 @@ class ReleaseWorld:
                 self.forwarders.append(
                     Forwarder(443, 443, host.netns, self.fleet.host_ns)
                 )
+            # Staging and prod serve HTTPS only. The proxy's PEM is a file on the
+            # host (the simulated hosts share this machine's files); its port is
+            # PROXY_TLS_PORT, since 443 inside a host is the ECR stand-in's.
+            self.tls = devenv_tls.ensure(self.dir / "tls")
+            for host in self.fleet.hosts:
+                port = free_port()
+                self.forwarders.append(
+                    Forwarder(port, TLS_PORT, self.fleet.host_ns, host.netns)
+                )
+                self.tls_ports.append(port)
             self._stand_in_for_docker_hub()
             self._publish_first_release()
             self._make_origin()
@@ -198,7 +213,12 @@ class ReleaseWorld:
             work=self.dir / "runner",
             user=self.user,
             secrets={"AWS_ECR_PUSH_ROLE_ARN": PUSH_ROLE, "AWS_REGION": self.ecr.region},
-            env={"PATH": RUNNER_PATH, "LANG": "C.UTF-8"},
+            env={
+                "PATH": RUNNER_PATH,
+                "LANG": "C.UTF-8",
+                "PROXY_TLS_FILE": str(self.tls.pem),
+                "PROXY_TLS_PORT": str(TLS_PORT),
+            },
             python={v: interpreter(v) for v in ("3.9", "3.11")},
             aws_endpoint=self.ecr.api_url,
             environments=environments,
@@ -286,7 +306,12 @@ class ReleaseWorld:
         return sorted(line for line in out.splitlines() if line)
 
     def proxy_port(self, env: str) -> int:
+        """This machine's port for env's plain HTTP (in staging and prod: redirects)."""
         return self.fleet.hosts[0 if env == "staging" else 1].proxy_port
+
+    def https_port(self, env: str) -> int:
+        """This machine's port for env's HTTPS (verify with `self.tls.ca`)."""
+        return self.tls_ports[0 if env == "staging" else 1]
 
     def note(self, text: str) -> None:
         """A line of the test's own in the replay's log."""

@@ -64,11 +64,13 @@ def digest(entry) -> str:
 
 
 def deploy_under_load(world, env: str, event: Event):
-    with Load(world.proxy_port(env), PATH, rate=RATE) as load:
+    # Through HTTPS, as users reach staging and prod (plain HTTP only redirects).
+    https = world.https_port(env)
+    with Load(https, PATH, rate=RATE, tls_ca=str(world.tls.ca)) as load:
         run = world.replay("deploy.yml", event)
     latencies = [r.latency for r in load.results if not r.error]
     world.note(
-        f"open-loop load at {env}'s proxy during the deploy: {len(load.results)} "
+        f"open-loop HTTPS load at {env}'s proxy during the deploy: {len(load.results)} "
         f"requests at {RATE:g}/s over {load.stopped_at - load.started_at:.1f} s, "
         f"{len(load.failures)} failed, p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
     )
