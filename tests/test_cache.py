@@ -27,6 +27,7 @@ import pytest
 from release.adapters import buildgrid
 from release.adapters.daemons import free_port
 from release.machine import cache
+from testing.exposure import outside_address
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,11 +287,10 @@ def lookup(settings, ca: str, token: str) -> str:
 
 def external_address() -> str:
     """This machine's first non-loopback IPv4 address (eth0's)."""
-    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout
-    for addr in out.split():
-        if "." in addr and not addr.startswith("127."):
-            return addr
-    pytest.skip("this machine has no non-loopback IPv4 address")
+    addr = outside_address()
+    if addr.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    return addr
 
 
 @pytest.fixture(scope="module")

@@ -102,6 +102,8 @@ def check_port(port: int) -> int:
 
 
 def is_loopback(host: str) -> bool:
+    # As adapters/agent_http.is_loopback: this file runs standalone under Pants'
+    # Python 3.9 (see the docstring), so it imports nothing from release.
     if host == "localhost":
         return True
     try:
